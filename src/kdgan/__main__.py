@@ -1,0 +1,3 @@
+from kdgan.cli import main
+
+main()

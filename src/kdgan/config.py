@@ -1,0 +1,215 @@
+"""Typed run configuration: YAML is plain data, validated before any work starts.
+
+Every mistake becomes a `UserError` whose one line names the field (as a dotted path) and
+what would be valid, e.g. `config error: train.loss.name: unknown 'hing'; valid: bce, ...`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kdgan.data import DATASETS
+from kdgan.errors import UserError
+from kdgan.losses import ADVERSARIAL_LOSSES
+from kdgan.nets import DISCRIMINATORS, GENERATORS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _choice(value: str, valid: Any) -> str:
+    if value not in valid:
+        raise ValueError(f"unknown {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+class DataConfig(Strict):
+    name: str = "glyphs"
+    path: Path | None = None  # for `folder` and `npz`
+    resolution: int = 32
+    channels: int = Field(1, ge=1, le=3)
+    conditional: bool = False  # feed class labels to G and D
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _choice(v, DATASETS)
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, v: int) -> int:
+        if v not in (8, 16, 32, 64, 128, 256):
+            raise ValueError(f"must be one of 8, 16, 32, 64, 128, 256, got {v}")
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: int) -> int:
+        if v not in (1, 3):
+            raise ValueError(f"must be 1 (grey) or 3 (RGB), got {v}")
+        return v
+
+
+class GeneratorConfig(Strict):
+    arch: str = "dcgan"
+    width: int = Field(64, ge=1)
+    spectral_norm: bool = False
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str) -> str:
+        return _choice(v, GENERATORS)
+
+
+class DiscriminatorConfig(Strict):
+    arch: str = "dcgan"
+    width: int = Field(64, ge=1)
+    spectral_norm: bool = False
+    batch_norm: bool = True
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str) -> str:
+        return _choice(v, DISCRIMINATORS)
+
+
+class ModelConfig(Strict):
+    latent_dim: int = Field(128, ge=1)
+    generator: GeneratorConfig = GeneratorConfig()
+    discriminator: DiscriminatorConfig = DiscriminatorConfig()
+
+
+class LossConfig(Strict):
+    name: str = "nonsaturating"
+    r1_gamma: float = Field(0.0, ge=0)  # R1 weight is gamma / 2; 0 disables it
+    gp_lambda: float = Field(10.0, ge=0)  # used by wgan-gp only
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _choice(v, ADVERSARIAL_LOSSES)
+
+
+class OptimConfig(Strict):
+    lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.5, 0.999)
+
+
+class TrainConfig(Strict):
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    d_steps: int = Field(1, ge=1)  # discriminator updates per generator update
+    loss: LossConfig = LossConfig()
+    g_optim: OptimConfig = OptimConfig()
+    d_optim: OptimConfig = OptimConfig()
+    ema_decay: float = Field(0.999, ge=0, lt=1)  # 0: no EMA, samples come from G itself
+
+
+class LogConfig(Strict):
+    log_every: int = Field(10, ge=1)
+    sample_every: int = Field(500, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    num_samples: int = Field(64, ge=1)  # images in each sample grid
+    progress: bool = True
+    tensorboard: bool = True
+
+
+class Config(Strict):
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        disc = self.model.discriminator
+        if self.train.loss.name == "wgan-gp" and disc.batch_norm:
+            raise ValueError(
+                "model.discriminator.batch_norm: must be false with wgan-gp "
+                "(the gradient penalty is per sample; BatchNorm mixes samples)"
+            )
+        if disc.arch == "resnet" and disc.batch_norm:
+            raise ValueError("model.discriminator.batch_norm: the resnet discriminator has none; set false")
+        return self
+
+
+def _error_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        parent = first["loc"][:-1]
+        model: Any = Config
+        for part in parent:
+            model = model.model_fields[part].annotation
+        msg = f"unknown key; valid keys: {', '.join(model.model_fields)}"
+    elif first["type"] != "value_error" and "input" in first:
+        msg = f"{msg} (got {first['input']!r})"
+    return f"config error: {where + ': ' if where else ''}{msg}"
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`["train.steps=20", "data.name=digits"]` -> nested dict; values are parsed as YAML."""
+    tree: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {pair!r}: expected KEY=VALUE, e.g. train.steps=100")
+        node = tree
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {pair!r}: {part} is set both as a value and as a section")
+        node[leaf] = yaml.safe_load(raw) if raw.strip() else None
+    return tree
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"--config: {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"config error: {path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config error: {path}: the top level must be a mapping of sections")
+    return data
+
+
+def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
+    raw = read_yaml(path) if path is not None else {}
+    return validate(merge(raw, parse_overrides(list(overrides))))
+
+
+def validate(raw: dict) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_error_line(err)) from None
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,31 @@
+"""Datasets by name and the per-step samplers of real batches and generator inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from kdgan.data.embedded import load_digits, load_glyphs
+from kdgan.data.images import ImageDataset, to_float, to_uint8
+from kdgan.data.user import load_folder, load_npz
+from kdgan.errors import UserError
+
+# name -> loader(path, resolution, channels). `path` is used by the user-data sources only.
+DATASETS: dict[str, Callable[[Path | None, int, int], ImageDataset]] = {
+    "glyphs": lambda path, r, c: load_glyphs(r, c),
+    "digits": lambda path, r, c: load_digits(r, c),
+    "folder": lambda path, r, c: load_folder(path, r, c),
+    "npz": lambda path, r, c: load_npz(path, r, c),
+}
+NEEDS_PATH = {"folder", "npz"}
+
+
+def load_dataset(name: str, path: Path | None, resolution: int, channels: int) -> ImageDataset:
+    if name not in DATASETS:
+        raise UserError(f"data.name: unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    if name in NEEDS_PATH and path is None:
+        raise UserError(f"data.path: dataset {name!r} needs a path")
+    return DATASETS[name](path, resolution, channels)
+
+
+__all__ = ["DATASETS", "ImageDataset", "load_dataset", "to_float", "to_uint8"]

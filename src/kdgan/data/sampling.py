@@ -1,0 +1,87 @@
+"""What one training step consumes: a real batch and the generator's inputs.
+
+The training loop only knows that a generator maps a tuple of input tensors to an output
+batch, and that the discriminator scores an output batch given optional extra tensors (the
+class labels of a projection discriminator). A *task* builds both from the data; later tasks
+(image-to-image, vocoders, tokens) supply other inputs without touching the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from kdgan.data.images import ImageDataset, to_float
+from kdgan.errors import UserError
+
+
+@dataclass
+class StepBatch:
+    real: torch.Tensor  # (B, C, H, W) in [-1, 1]: what the discriminator sees as real
+    g_inputs: tuple[torch.Tensor, ...]  # generator(*g_inputs) -> fake, shaped like `real`
+    d_inputs: tuple[torch.Tensor, ...]  # discriminator(x, *d_inputs) for real and fake alike
+
+    def to(self, device: torch.device) -> "StepBatch":
+        move = lambda ts: tuple(t.to(device, non_blocking=True) for t in ts)  # noqa: E731
+        return StepBatch(self.real.to(device, non_blocking=True), move(self.g_inputs), move(self.d_inputs))
+
+
+class EpochSampler:
+    """Batch indices as a pure function of (seed, step): each epoch is a fresh permutation
+    drawn from a generator seeded by (seed, epoch), the last partial batch dropped.
+
+    Because nothing is carried from step to step, a resumed run sees exactly the batches an
+    uninterrupted run would, and so does any process of a multi-process run.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        if size < batch_size:
+            raise UserError(f"train.batch_size: {batch_size} is larger than the dataset ({size} images)")
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.per_epoch = size // batch_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=gen)
+        return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+class LatentTask:
+    """Image generation from a latent code z ~ N(0, I), optionally class-conditional.
+
+    Conditional: the real batch's labels are the generator's class inputs and the
+    discriminator's labels for both real and fake images, so fakes follow the data's class
+    frequencies.
+    """
+
+    def __init__(self, dataset: ImageDataset, latent_dim: int, conditional: bool):
+        if conditional and dataset.num_classes < 2:
+            raise UserError(
+                f"data.conditional: dataset {dataset.name!r} has no class labels "
+                "(for a folder, put each class's images in its own sub-folder)"
+            )
+        self.dataset, self.latent_dim, self.conditional = dataset, latent_dim, conditional
+
+    @property
+    def num_classes(self) -> int:
+        return self.dataset.num_classes if self.conditional else 0
+
+    def batch(self, indices: torch.Tensor, noise: torch.Generator) -> StepBatch:
+        real = to_float(self.dataset.images[indices])
+        z = torch.randn(len(indices), self.latent_dim, generator=noise)
+        if not self.conditional:
+            return StepBatch(real, (z,), ())
+        y = self.dataset.labels[indices]
+        return StepBatch(real, (z, y), (y,))
+
+    def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+        """The same inputs at every sample grid, so grids show progress, not noise.
+        Conditional grids cycle through the classes along each row."""
+        z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+        if not self.conditional:
+            return (z,)
+        return (z, torch.arange(n) % self.num_classes)

@@ -1,0 +1,79 @@
+"""Build a Trainer from a validated Config: data, task, networks, objectives, optimizers."""
+
+from __future__ import annotations
+
+import torch
+
+from kdgan import __version__
+from kdgan.config import Config
+from kdgan.data import load_dataset
+from kdgan.data.sampling import LatentTask
+from kdgan.errors import UserError
+from kdgan.losses.terms import AdversarialD, AdversarialG, GradientPenalty, Objective, R1
+from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+from kdgan.train.loop import LoopSettings, Trainer
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"config error: device: unknown device {name!r}; valid: cpu, cuda, cuda:N, auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"config error: device: {name!r} requested but no CUDA device is available; use cpu or auto")
+    return device
+
+
+def network_specs(cfg: Config, num_classes: int) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+    g, d = cfg.model.generator, cfg.model.discriminator
+    common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=num_classes)
+    g_spec = GeneratorSpec(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim,
+                           spectral_norm=g.spectral_norm, **common)
+    d_spec = DiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm,
+                               batch_norm=d.batch_norm, **common)
+    return g_spec, d_spec
+
+
+def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
+    loss = cfg.train.loss
+    d_terms = [AdversarialD(loss.name)]
+    if loss.r1_gamma > 0:
+        d_terms.append(R1(weight=loss.r1_gamma / 2))
+    if loss.name == "wgan-gp" and loss.gp_lambda > 0:
+        d_terms.append(GradientPenalty(weight=loss.gp_lambda))
+    return Objective("L_G", [AdversarialG(loss.name)]), Objective("L_D", d_terms)
+
+
+def build_trainer(cfg: Config) -> Trainer:
+    """Everything that can fail on user input (data, shapes, device) fails here, before a
+    run folder exists."""
+    device = resolve_device(cfg.device)
+    dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels)
+    task = LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
+    g_spec, d_spec = network_specs(cfg, task.num_classes)
+    torch.manual_seed(cfg.seed)  # network initialisation
+    generator = build_generator(g_spec).to(device)
+    discriminator = build_discriminator(d_spec).to(device)
+    g_objective, d_objective = adversarial_objectives(cfg)
+    t = cfg.train
+    opt_g = torch.optim.Adam(generator.parameters(), lr=t.g_optim.lr, betas=t.g_optim.betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=t.d_optim.lr, betas=t.d_optim.betas)
+    log = cfg.log
+    settings = LoopSettings(
+        steps=t.steps, batch_size=t.batch_size, d_steps=t.d_steps, seed=cfg.seed,
+        log_every=log.log_every, sample_every=log.sample_every, checkpoint_every=log.checkpoint_every,
+        keep_checkpoints=log.keep_checkpoints, num_samples=log.num_samples, progress=log.progress,
+        tensorboard=log.tensorboard,
+    )
+    meta = {
+        "kdgan_version": __version__,
+        "generator_spec": g_spec.model_dump(),
+        "discriminator_spec": d_spec.model_dump(),
+        "class_names": dataset.class_names if task.num_classes else [],
+        "config": cfg.model_dump(mode="json"),
+        "objectives": [g_objective.formula(), d_objective.formula()],
+    }
+    return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
+                   settings, device, ema_decay=t.ema_decay, meta=meta)

@@ -1,0 +1,37 @@
+"""Sample grids as PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from kdgan.data.images import to_uint8
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Image.Image:
+    """(N, C, H, W) in [-1, 1] -> one PIL image, `nrow` images per row, `pad` px black gaps."""
+    x = to_uint8(images.float().cpu()).numpy()
+    n, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = np.zeros((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[:, top : top + h, left : left + w] = x[i]
+    return Image.fromarray(canvas[0] if c == 1 else canvas.transpose(1, 2, 0))
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, scale: int = 1) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = image_grid(images, nrow)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    tmp = path.with_name(path.name + ".tmp")
+    img.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path

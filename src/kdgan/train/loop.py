@@ -1,0 +1,187 @@
+"""The one training loop: teacher training and distillation both run through `Trainer`.
+
+A step, for a generator G and discriminator D:
+
+    batch  = task.batch(...)                 real (B, C, H, W) and G's inputs
+    fake   = G(*batch.g_inputs)              once per step, with a graph
+    D step: d_objective(D(real), D(fake.detach()))   -> update D
+    G step: g_objective(D(fake))                     -> update G (D frozen)
+    EMA of G's weights
+
+Distillation does not change this: it adds terms to the objectives (and the tensors they
+need to the step context), see kdgan.losses.terms.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from kdgan.data.sampling import EpochSampler, LatentTask
+from kdgan.losses.terms import Objective, StepContext
+from kdgan.train.checkpoint import (
+    flatten_optimizer,
+    prefixed,
+    save_checkpoint,
+    unflatten_optimizer,
+    unprefixed,
+)
+from kdgan.train.grid import save_grid
+from kdgan.train.runlog import RunLog
+
+
+class EMA:
+    """Exponential moving average of a network's weights; buffers (BatchNorm statistics) are
+    copied, not averaged, as in StyleGAN. torch.optim.swa_utils.AveragedModel would average
+    the integer `num_batches_tracked` buffers too, and wraps names in `module.`."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.lerp_(p, 1.0 - self.decay)
+        for e, b in zip(self.model.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+@dataclass
+class LoopSettings:
+    steps: int
+    batch_size: int
+    d_steps: int
+    seed: int
+    log_every: int
+    sample_every: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    num_samples: int
+    progress: bool = True
+    tensorboard: bool = True
+
+
+@dataclass
+class Trainer:
+    task: LatentTask
+    generator: nn.Module
+    discriminator: nn.Module
+    g_objective: Objective
+    d_objective: Objective
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    settings: LoopSettings
+    device: torch.device
+    ema_decay: float = 0.999
+    meta: dict = field(default_factory=dict)  # saved in every checkpoint (specs, config, ...)
+    step: int = 0
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.sampler = EpochSampler(len(self.task.dataset), s.batch_size, s.seed)
+        # All step randomness (z, labels, penalty mixing) comes from one CPU generator whose
+        # state is checkpointed, so a resumed run draws exactly what an uninterrupted one would.
+        self.noise = torch.Generator().manual_seed(s.seed + 1)
+        self.ema = EMA(self.generator, self.ema_decay) if self.ema_decay > 0 else None
+        self.fixed_inputs = self.task.fixed_inputs(s.num_samples, s.seed + 2)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        return self.ema.model if self.ema is not None else self.generator
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        G, D, d_steps = self.generator, self.discriminator, self.settings.d_steps
+        for k in range(d_steps):
+            idx = self.sampler.indices(self.step * d_steps + k)
+            batch = self.task.batch(idx, self.noise).to(self.device)
+            last = k == d_steps - 1
+            with torch.set_grad_enabled(last):  # earlier D steps need no G graph
+                fake = G(*batch.g_inputs)
+            real_logits = D(batch.real, *batch.d_inputs)
+            fake_logits = D(fake.detach(), *batch.d_inputs)
+            ctx = StepContext(batch, fake.detach(), fake_logits, D, self.noise, real_logits)
+            d_total, d_values = self.d_objective(ctx)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_total.backward()
+            self.opt_d.step()
+
+        # The G step reuses `fake` (G's weights have not changed since) and freezes D so
+        # that backward computes no gradients for D's weights.
+        D.requires_grad_(False)
+        g_logits = D(fake, *batch.d_inputs)
+        ctx = StepContext(batch, fake, g_logits, D, self.noise)
+        g_total, g_values = self.g_objective(ctx)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_total.backward()
+        self.opt_g.step()
+        D.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(G)
+        self.step += 1
+        return {**d_values, **g_values, "d_real_logit": real_logits.mean(), "d_fake_logit": fake_logits.mean()}
+
+    def fit(self, run_dir: Path) -> None:
+        s = self.settings
+        log = RunLog(run_dir, self.step, s.steps, s.progress, s.tensorboard)
+        try:
+            while self.step < s.steps:
+                values = self.train_step()
+                log.accumulate(values)
+                log.advance()
+                done = self.step == s.steps
+                if self.step % s.log_every == 0 or done:
+                    log.flush(self.step)
+                if self.step % s.sample_every == 0 or done:
+                    grid = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
+                    log.image("samples", grid, self.step)
+                if self.step % s.checkpoint_every == 0 or done:
+                    self.save(run_dir / "checkpoints")
+        finally:
+            log.close()
+
+    @torch.no_grad()
+    def save_samples(self, path: Path) -> Path:
+        G = self.sampling_generator
+        was_training = G.training
+        G.eval()
+        images = G(*(t.to(self.device) for t in self.fixed_inputs))
+        G.train(was_training)
+        nrow = self.task.num_classes if 0 < self.task.num_classes <= 16 else None
+        return save_grid(images, path, nrow=nrow, scale=2)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {
+            **prefixed("generator", self.generator.state_dict()),
+            **prefixed("discriminator", self.discriminator.state_dict()),
+            "rng.noise": self.noise.get_state(),
+        }
+        if self.ema is not None:
+            tensors.update(prefixed("generator_ema", self.ema.model.state_dict()))
+        opt_meta = {}
+        for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):
+            flat, groups = flatten_optimizer(name, opt)
+            tensors.update(flat)
+            opt_meta[name] = groups
+        return tensors, opt_meta
+
+    def save(self, folder: Path) -> Path:
+        tensors, opt_meta = self.state_tensors()
+        meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay}
+        return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
+
+    def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.generator.load_state_dict(unprefixed("generator", tensors))
+        self.discriminator.load_state_dict(unprefixed("discriminator", tensors))
+        if self.ema is not None:
+            self.ema.model.load_state_dict(unprefixed("generator_ema", tensors))
+        for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):
+            opt.load_state_dict(unflatten_optimizer(name, tensors, meta["optimizers"][name]))
+        self.noise.set_state(tensors["rng.noise"])
+        self.step = int(meta["step"])

@@ -1,0 +1,53 @@
+"""A run folder: create it (or resume it) around a Trainer.
+
+    RUN/config.yaml              the fully resolved config
+    RUN/log.jsonl                loss terms, one JSON line per logging interval
+    RUN/tb/                      TensorBoard events
+    RUN/samples/step_N.png       sample grids from fixed inputs
+    RUN/checkpoints/step_N.*     safetensors + JSON (see checkpoint.py)
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from kdgan.config import Config, load_config, read_yaml, merge, parse_overrides, to_yaml, validate
+from kdgan.errors import UserError
+from kdgan.train.build import build_trainer
+from kdgan.train.checkpoint import atomic_write_bytes, complete_checkpoints, load_checkpoint
+from kdgan.train.loop import Trainer
+from kdgan.train.runlog import truncate_log
+
+
+def resolve_config(config: Path | None, overrides: list[str], run_dir: Path, resume: bool) -> Config:
+    """A new run takes --config (+ --set). A resumed run takes its own config.yaml (+ --set,
+    e.g. more train.steps); --config, if also given, must be that run's."""
+    if not resume:
+        if config is None:
+            raise UserError("--config: a config file is required (see configs/)")
+        return load_config(config, overrides)
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise UserError(f"--resume: {run_dir} is not a kdgan run (no config.yaml)")
+    return validate(merge(read_yaml(saved), parse_overrides(list(overrides))))
+
+
+def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trainer:
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite: choose one")
+    if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
+        raise UserError(f"--out: {run_dir} already exists; pass --resume to continue it or --overwrite to replace it")
+    if resume and not complete_checkpoints(run_dir / "checkpoints"):
+        raise UserError(f"--resume: {run_dir} has no complete checkpoint to resume from")
+
+    trainer = build_trainer(cfg)  # fails on bad data/device before anything is written
+    if resume:
+        meta, tensors = load_checkpoint(run_dir)
+        trainer.load_state(meta, tensors)
+        truncate_log(run_dir / "log.jsonl", trainer.step)
+    elif overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / "config.yaml", to_yaml(cfg).encode())
+    return trainer

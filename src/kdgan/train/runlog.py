@@ -1,0 +1,79 @@
+"""Where a run reports: a JSON-lines log of every loss term, TensorBoard, a progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+
+class RunLog:
+    """Loss terms are accumulated as tensors and averaged over each logging interval, so the
+    step itself never synchronises with the device; only `flush` reads values."""
+
+    def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool):
+        self.path = run_dir / "log.jsonl"
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(run_dir / "tb"), purge_step=start)
+        self._bar = tqdm(
+            total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True, file=sys.stderr
+        )
+
+    def accumulate(self, values: dict[str, torch.Tensor]) -> None:
+        for name, v in values.items():
+            v = v.detach().float()
+            self._sums[name] = self._sums[name] + v if name in self._sums else v
+        self._count += 1
+
+    def flush(self, step: int, extra: dict | None = None) -> dict:
+        """Write the means since the last flush as one JSON line (step = steps completed)."""
+        record = {"step": step, **{k: round(float(v) / self._count, 6) for k, v in self._sums.items()}}
+        record.update(extra or {})
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for k, v in record.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self._writer.add_scalar(f"loss/{k}" if k.startswith(("g_", "d_")) else k, v, step)
+        self._bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("g_", "d_"))})
+        self._sums, self._count = {}, 0
+        return record
+
+    def image(self, tag: str, grid_path: Path, step: int) -> None:
+        if self._writer is not None:
+            import numpy as np
+            from PIL import Image
+
+            arr = np.asarray(Image.open(grid_path).convert("RGB"))
+            self._writer.add_image(tag, arr, step, dataformats="HWC")
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """On resume, drop log lines written after the checkpoint's step (and a torn last line),
+    so the log reads as one uninterrupted run."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError):
+            continue
+    path.write_text("".join(line + "\n" for line in kept))
