@@ -151,7 +151,7 @@ class Trainer:
         G.eval()
         images = G(*(t.to(self.device) for t in self.fixed_inputs))
         G.train(was_training)
-        nrow = self.task.num_classes if 0 < self.task.num_classes <= 16 else None
+        nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
         return save_grid(images, path, nrow=nrow, scale=2)
 
     # -- state -----------------------------------------------------------------------------

@@ -1,0 +1,31 @@
+# Two commands do all set-up: `make demo` and `make test` create .venv when it is missing.
+# torch is pinned in constraints.txt: unpinned, pip would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test teacher clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# The main job: train a small GAN on the embedded glyphs and write its sample grids.
+demo: $(STAMP)
+	$(BIN)/kdgan train --config configs/glyph_demo.yaml --out runs/demo --overwrite
+	@echo "samples: runs/demo/samples/  (last: $$(ls runs/demo/samples | tail -n 1))"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# Re-create the teacher that ships in src/kdgan/pretrained/glyph_teacher (~35 min on 2 cores).
+teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/glyph_teacher.yaml --out runs/glyph_teacher --overwrite
+	$(BIN)/kdgan export runs/glyph_teacher --format safetensors --out src/kdgan/pretrained/glyph_teacher
+
+clean:
+	rm -rf $(VENV) runs

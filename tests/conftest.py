@@ -1,0 +1,52 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_overrides(**extra) -> list[str]:
+    """A GAN small enough for a CPU test step in milliseconds."""
+    base = {
+        "data.name": "digits",
+        "data.resolution": 16,
+        "model.latent_dim": 16,
+        "model.generator.width": 8,
+        "model.discriminator.width": 8,
+        "train.batch_size": 8,
+        "train.steps": 20,
+        "log.log_every": 5,
+        "log.sample_every": 10,
+        "log.checkpoint_every": 10,
+        "log.num_samples": 16,
+        "log.progress": "false",
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    return [a for o in overrides for a in ("--set", o)]
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run `kdgan ARGS...` in this process; returns (exit code, stdout, stderr)."""
+    from kdgan.cli import main
+
+    def run(*args: str):
+        monkeypatch.setattr(sys, "argv", ["kdgan", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -1,0 +1,137 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import set_args, tiny_overrides
+
+
+def _train(run_cli, out, *extra, **overrides):
+    return run_cli("train", "--config", "configs/glyph_teacher.yaml", "--out", out,
+                   *set_args(tiny_overrides(**overrides)), *extra)
+
+
+@pytest.fixture(scope="module")
+def cwd_root():
+    import os
+    from conftest import ROOT
+
+    old = os.getcwd()
+    os.chdir(ROOT)
+    yield ROOT
+    os.chdir(old)
+
+
+def test_twenty_steps_write_every_artifact(run_cli, cwd_root, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, stderr = _train(run_cli, out)
+    assert code == 0, stderr
+    assert (out / "config.yaml").read_text().count("steps: 20") == 1
+    lines = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [5, 10, 15, 20]
+    assert {"d_adv", "g_adv", "d_real_logit", "d_fake_logit"} <= set(lines[0])
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    grids = sorted((out / "samples").glob("*.png"))
+    assert [g.name for g in grids] == ["step_0000010.png", "step_0000020.png"]
+    assert Image.open(grids[-1]).size[0] > 16 * 4
+    meta = json.loads((out / "checkpoints" / "step_0000020.json").read_text())
+    assert meta["step"] == 20 and meta["generator_spec"]["arch"] == "dcgan"
+    assert meta["config"]["train"]["steps"] == 20 and meta["objectives"][0] == "L_G = 1*g_adv"
+    tensors = load_file(out / "checkpoints" / "step_0000020.safetensors")
+    assert any(k.startswith("generator_ema.") for k in tensors)
+    assert any(k.startswith("optim_d.") for k in tensors) and "rng.noise" in tensors
+
+
+def test_resume_equals_uninterrupted(run_cli, cwd_root, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert _train(run_cli, straight)[0] == 0
+    assert _train(run_cli, split, **{"train.steps": 10})[0] == 0
+    code, _, err = run_cli("train", "--out", split, "--resume", "--set", "train.steps=20")
+    assert code == 0, err
+    a = load_file(straight / "checkpoints" / "step_0000020.safetensors")
+    b = load_file(split / "checkpoints" / "step_0000020.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert (straight / "log.jsonl").read_text() == (split / "log.jsonl").read_text()
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge", "lsgan", "wgan-gp"])
+def test_every_loss_trains(run_cli, cwd_root, tmp_path, loss):
+    extra = {"train.loss.name": loss, "train.steps": 4, "log.log_every": 2, "train.loss.r1_gamma": 1.0}
+    if loss == "wgan-gp":
+        extra["model.discriminator.batch_norm"] = "false"
+    code, _, err = _train(run_cli, tmp_path / loss, **extra)
+    assert code == 0, err
+    last = json.loads((tmp_path / loss / "log.jsonl").read_text().splitlines()[-1])
+    assert "d_r1" in last and (("d_gp" in last) == (loss == "wgan-gp"))
+    assert all(v == v for v in last.values())  # no NaN
+
+
+def test_conditional_resnet_on_glyphs(run_cli, cwd_root, tmp_path):
+    code, _, err = _train(run_cli, tmp_path / "c", **{
+        "data.name": "glyphs", "data.conditional": "true", "model.generator.arch": "resnet",
+        "model.discriminator.arch": "resnet", "model.discriminator.spectral_norm": "true",
+        "model.discriminator.batch_norm": "false", "train.loss.name": "hinge", "train.steps": 3,
+    })
+    assert code == 0, err
+    meta = json.loads(next((tmp_path / "c" / "checkpoints").glob("*.json")).read_text())
+    assert meta["generator_spec"]["num_classes"] == 62 and meta["class_names"][10] == "A"
+
+
+def test_dry_run_prints_resolved_config(run_cli, cwd_root, tmp_path):
+    code, out, _ = _train(run_cli, tmp_path / "dry", "--dry-run")
+    assert code == 0 and "batch_size: 8" in out and "name: digits" in out
+    assert not (tmp_path / "dry").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.loss.name=hing", "train.loss.name: unknown 'hing'; valid: bce, nonsaturating, hinge, lsgan, wgan-gp"),
+    ("train.stepz=3", "train.stepz: unknown key; valid keys: steps,"),
+    ("train.steps=many", "train.steps: Input should be a valid integer"),
+    ("data.name=mnist", "data.name: unknown 'mnist'; valid: glyphs, digits, folder, npz"),
+    ("model.generator.arch=vit", "model.generator.arch: unknown 'vit'; valid: dcgan, resnet"),
+    ("train.loss.name=wgan-gp", "model.discriminator.batch_norm: must be false with wgan-gp"),
+    ("data.name=folder", "data.path: dataset 'folder' needs a path"),
+    ("train.batch_size=5000", "train.batch_size: 5000 is larger than the dataset"),
+])
+def test_config_errors_exit_2_with_one_line_and_no_run(run_cli, cwd_root, tmp_path, override, message):
+    out = tmp_path / "bad"
+    code, _, err = run_cli("train", "--config", "configs/glyph_teacher.yaml", "--out", out,
+                           *set_args(tiny_overrides()), "--set", override)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_malformed_yaml_and_missing_config(run_cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: 3\n")
+    code, _, err = run_cli("train", "--config", bad, "--out", tmp_path / "r")
+    assert code == 2 and "not valid YAML" in err and str(bad) in err
+    code, _, err = run_cli("train", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "r")
+    assert code == 2 and "nope.yaml does not exist" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_run_is_refused_then_overwritten(run_cli, cwd_root, tmp_path):
+    out = tmp_path / "run"
+    assert _train(run_cli, out, **{"train.steps": 2, "log.log_every": 1})[0] == 0
+    before = (out / "log.jsonl").read_text()
+    code, _, err = _train(run_cli, out, **{"train.steps": 2})
+    assert code == 2 and "--resume" in err and "--overwrite" in err
+    assert (out / "log.jsonl").read_text() == before  # untouched
+    code, _, err = _train(run_cli, out, "--overwrite", **{"train.steps": 3, "log.log_every": 1})
+    assert code == 0
+    assert len((out / "log.jsonl").read_text().splitlines()) == 3
+
+
+def test_console_script_exit_status(tmp_path):
+    """The installed entry point, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "kdgan", "train", "--config", str(tmp_path / "x.yaml"),
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("kdgan: --config:")

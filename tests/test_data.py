@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from kdgan.data import load_dataset, to_float, to_uint8
+from kdgan.data.sampling import EpochSampler, LatentTask
+from kdgan.errors import UserError
+
+
+def test_glyphs_embedded():
+    ds = load_dataset("glyphs", None, 32, 1)
+    assert ds.images.shape[1:] == (1, 32, 32) and ds.images.dtype == torch.uint8
+    assert ds.num_classes == 62 and ds.class_names[:3] == ["0", "1", "2"] and ds.class_names[10] == "A"
+    assert len(ds) == 62 * int(ds.font_ids.max() + 1) and len(ds) > 7000
+    # every class appears once per font face
+    assert torch.bincount(ds.labels).unique().tolist() == [len(ds) // 62]
+    # glyphs are white ink on black: the border is dark, the centre has ink
+    assert ds.images[:, :, 0, :].float().mean() < 5 and ds.images.float().mean() > 20
+
+
+@pytest.mark.parametrize("resolution,channels", [(16, 1), (32, 3)])
+def test_digits_resized(resolution, channels):
+    ds = load_dataset("digits", None, resolution, channels)
+    assert ds.images.shape == (1797, channels, resolution, resolution)
+    assert ds.num_classes == 10 and ds.images.max() > 200
+    if channels == 3:  # grey replicated into RGB
+        assert torch.equal(ds.images[:, 0], ds.images[:, 2])
+
+
+def _write_images(folder, names, size=(20, 24), mode="RGB"):
+    for i, name in enumerate(names):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new(mode, size, color=(i * 40) % 255 if mode == "L" else (i * 40 % 255, 0, 0)).save(path)
+
+
+def test_folder_with_class_subfolders(tmp_path):
+    _write_images(tmp_path, ["cat/a.png", "cat/b.jpg", "dog/c.png", "dog/deep/d.PNG"])
+    ds = load_dataset("folder", tmp_path, 16, 3)
+    assert ds.images.shape == (4, 3, 16, 16)
+    assert ds.class_names == ["cat", "dog"] and ds.labels.tolist() == [0, 0, 1, 1]
+
+
+def test_folder_flat_is_unlabelled_and_converted_to_grey(tmp_path):
+    _write_images(tmp_path, ["x.png", "y.png"])
+    ds = load_dataset("folder", tmp_path, 8, 1)
+    assert ds.images.shape == (2, 1, 8, 8) and ds.class_names == []
+
+
+def test_folder_corrupt_image_names_the_file(tmp_path):
+    _write_images(tmp_path, ["good.png"])
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(UserError, match="broken.png"):
+        load_dataset("folder", tmp_path, 16, 1)
+
+
+def test_folder_truncated_image_names_the_file(tmp_path):
+    _write_images(tmp_path, ["full.jpg"], size=(64, 64))
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="cut.jpg"):
+        load_dataset("folder", tmp_path, 16, 1)
+
+
+def test_folder_empty_or_missing(tmp_path):
+    with pytest.raises(UserError, match="no .png"):
+        load_dataset("folder", tmp_path, 16, 1)
+    with pytest.raises(UserError, match="not a folder"):
+        load_dataset("folder", tmp_path / "missing", 16, 1)
+
+
+@pytest.mark.parametrize("layout", ["NHW", "NHWC", "NCHW"])
+def test_npz_layouts(tmp_path, layout):
+    rng = np.random.default_rng(0)
+    shape = {"NHW": (5, 12, 12), "NHWC": (5, 12, 12, 3), "NCHW": (5, 3, 12, 12)}[layout]
+    path = tmp_path / "d.npz"
+    np.savez(path, images=rng.integers(0, 255, shape, dtype=np.uint8), labels=np.arange(5) % 2)
+    ds = load_dataset("npz", path, 16, 3)
+    assert ds.images.shape == (5, 3, 16, 16) and ds.class_names == ["0", "1"]
+
+
+def test_npz_errors(tmp_path):
+    np.savez(tmp_path / "f.npz", images=np.zeros((2, 8, 8), np.float32))
+    with pytest.raises(UserError, match="uint8"):
+        load_dataset("npz", tmp_path / "f.npz", 8, 1)
+    np.savez(tmp_path / "n.npz", pictures=np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(UserError, match="'images'"):
+        load_dataset("npz", tmp_path / "n.npz", 8, 1)
+    with pytest.raises(UserError, match="does not exist"):
+        load_dataset("npz", tmp_path / "none.npz", 8, 1)
+
+
+def test_float_round_trip():
+    x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    f = to_float(x)
+    assert f.min() == -1 and f.max() == 1
+    assert torch.equal(to_uint8(f), x)
+
+
+def test_sampler_is_a_function_of_step():
+    a, b = EpochSampler(100, 8, seed=3), EpochSampler(100, 8, seed=3)
+    first = [a.indices(s) for s in range(30)]
+    # a fresh sampler jumping straight to step 17 (as a resumed run does) agrees
+    assert torch.equal(b.indices(17), first[17])
+    epoch0 = torch.cat(first[:12])  # 12 full batches per epoch, no repeats within it
+    assert len(epoch0.unique()) == 96
+    with pytest.raises(UserError, match="batch_size"):
+        EpochSampler(4, 8, 0)
+
+
+def test_conditional_task_needs_labels(tmp_path):
+    _write_images(tmp_path, ["a.png", "b.png"])
+    ds = load_dataset("folder", tmp_path, 8, 1)
+    with pytest.raises(UserError, match="data.conditional"):
+        LatentTask(ds, 4, conditional=True)
