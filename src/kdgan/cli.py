@@ -25,6 +25,10 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 def train(config, overrides, out, resume, overwrite, dry_run) -> None:
     """Train a GAN (e.g. a teacher) from a config."""
+    _run(config, list(overrides), out, resume, overwrite, dry_run, distill=False)
+
+
+def _run(config, overrides, out, resume, overwrite, dry_run, distill: bool) -> None:
     from kdgan.config import to_yaml
     from kdgan.train.run import resolve_config, start_run
 
@@ -32,7 +36,11 @@ def train(config, overrides, out, resume, overwrite, dry_run) -> None:
         if config is None:
             raise UserError("--out: give the run folder (or --config to name it after the config)")
         out = Path("runs") / config.stem
-    cfg = resolve_config(config, list(overrides), out, resume)
+    cfg = resolve_config(config, overrides, out, resume)
+    if distill and cfg.distill is None:
+        raise UserError("--config: kdgan distill needs a config with a distill section (see configs/distill_*.yaml)")
+    if not distill and cfg.distill is not None:
+        raise UserError("--config: this config has a distill section; run it with kdgan distill")
     if dry_run:
         click.echo(to_yaml(cfg), nl=False)
         return
@@ -40,6 +48,20 @@ def train(config, overrides, out, resume, overwrite, dry_run) -> None:
     click.echo(f"run: {out}  ({trainer.g_objective.formula()};  {trainer.d_objective.formula()})", err=True)
     trainer.fit(out)
     click.echo(f"done: {trainer.step} steps; samples in {out / 'samples'}, checkpoints in {out / 'checkpoints'}")
+
+
+@cli.command()
+@click.option("--teacher", help="Shipped teacher name (glyph_teacher), pretrained folder, run folder or checkpoint.")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="YAML recipe (see configs/distill_*.yaml).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/<config name>].")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+def distill(teacher, config, overrides, out, resume, overwrite, dry_run) -> None:
+    """Distil a teacher GAN into a smaller student (the config's distill section)."""
+    overrides = list(overrides) + ([f"distill.teacher={teacher}"] if teacher else [])
+    _run(config, overrides, out, resume, overwrite, dry_run, distill=True)
 
 
 @cli.command()

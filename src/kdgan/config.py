@@ -7,7 +7,7 @@ what would be valid, e.g. `config error: train.loss.name: unknown 'hing'; valid:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -120,6 +120,88 @@ class LogConfig(Strict):
     tensorboard: bool = True
 
 
+# -- distillation --------------------------------------------------------------------------
+
+
+class L1Term(Strict):
+    name: Literal["l1"]
+    weight: float = 1.0
+
+
+class L2Term(Strict):
+    name: Literal["l2"]
+    weight: float = 1.0
+
+
+class KLTerm(Strict):
+    """The seed's KL response distillation; see kdgan.losses.distill.OutputKL for `dim`."""
+
+    name: Literal["kl"]
+    weight: float = 1.0
+    temperature: float = Field(1.0, gt=0)
+    dim: Literal["pixels", "channels"] = "pixels"
+    reduction: Literal["distribution", "elementwise"] = "distribution"
+
+
+class PerceptualTerm(Strict):
+    name: Literal["perceptual"]
+    weight: float = 1.0
+    network: Literal["teacher_discriminator", "lpips"] = "teacher_discriminator"
+    layers: list[str] | None = None  # teacher-discriminator module paths; default: its stages
+
+
+class FeatureTerm(Strict):
+    name: Literal["feature"]
+    weight: float = 1.0
+    loss: Literal["mse", "kernel", "relation"] = "mse"
+    taps: list[tuple[str, str]] | None = None  # (student path, teacher path); default: stage outputs
+    temperature: float = Field(1.0, gt=0)  # relation only
+
+
+class DiscriminatorKLTerm(Strict):
+    name: Literal["d_kl"]
+    weight: float = 1.0
+    temperature: float = Field(1.0, gt=0)
+
+
+class TeacherCriticTerm(Strict):
+    name: Literal["g_teacher_adv"]
+    weight: float = 1.0
+
+
+TermConfig = Annotated[
+    Union[L1Term, L2Term, KLTerm, PerceptualTerm, FeatureTerm, DiscriminatorKLTerm, TeacherCriticTerm],
+    Field(discriminator="name"),
+]
+
+
+class StudentConfig(Strict):
+    # Student G = the teacher's spec with width * multiplier (and `arch` if given, e.g. the
+    # mobile dcgan-separable). null: the student is model.generator as written.
+    width_multiplier: float | None = Field(0.25, gt=0)
+    arch: str | None = None
+    init: Literal["scratch", "prune"] = "scratch"  # prune: teacher's most important channels
+    importance: Literal["bn", "l1"] = "bn"
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str | None) -> str | None:
+        return None if v is None else _choice(v, GENERATORS)
+
+
+class StudentDiscriminatorConfig(Strict):
+    # Student D = the teacher's D spec with width * multiplier; null: model.discriminator.
+    width_multiplier: float | None = Field(1.0, gt=0)
+    init: Literal["scratch", "teacher"] = "scratch"  # teacher: copy its weights (same width only)
+
+
+class DistillConfig(Strict):
+    teacher: str | None = None  # shipped name, pretrained folder, run folder or checkpoint
+    student: StudentConfig = StudentConfig()
+    discriminator: StudentDiscriminatorConfig = StudentDiscriminatorConfig()
+    terms: list[TermConfig] = []
+
+
 class Config(Strict):
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
@@ -127,6 +209,7 @@ class Config(Strict):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     log: LogConfig = LogConfig()
+    distill: DistillConfig | None = None  # present: distil a teacher into the networks above
 
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
@@ -146,14 +229,35 @@ def _error_line(err: ValidationError) -> str:
     where = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        parent = first["loc"][:-1]
-        model: Any = Config
-        for part in parent:
-            model = model.model_fields[part].annotation
-        msg = f"unknown key; valid keys: {', '.join(model.model_fields)}"
+        valid = _valid_keys(first["loc"][:-1])
+        msg = f"unknown key; valid keys: {', '.join(valid)}" if valid else "unknown key"
     elif first["type"] != "value_error" and "input" in first:
         msg = f"{msg} (got {first['input']!r})"
     return f"config error: {where + ': ' if where else ''}{msg}"
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    """The field names of the section at `loc` (e.g. ('train', 'loss')), for error messages.
+    List indices and union tags in `loc` (distill.terms.0.kl) are walked through."""
+    candidates: list = [Config]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        found = []
+        for model in candidates:
+            fields = model.model_fields
+            if part in fields:
+                found += _members(fields[part].annotation)
+            elif "name" in fields and get_args(fields["name"].annotation) == (part,):
+                found.append(model)  # the union member tagged `part`
+        candidates = [m for m in found if hasattr(m, "model_fields")]
+    return list(candidates[0].model_fields) if candidates else []
+
+
+def _members(tp: Any) -> list:
+    """Flatten list[...], Optional, Union and Annotated down to the model classes inside."""
+    args = get_args(tp)
+    return [m for a in args for m in _members(a)] if args else [tp]
 
 
 def parse_overrides(pairs: list[str]) -> dict:

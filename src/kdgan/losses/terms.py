@@ -22,6 +22,7 @@ class StepContext:
     """Everything a term may look at in one step. Tensors are computed once by the loop and
     shared by all terms, so adding a term never adds a forward pass of G or D."""
 
+    phase: str  # "d" (discriminator update) or "g" (generator update)
     batch: StepBatch
     fake: torch.Tensor  # generator(*batch.g_inputs): detached in the D objective
     fake_logits: torch.Tensor  # discriminator(fake, *batch.d_inputs)
@@ -32,9 +33,12 @@ class StepContext:
 
 
 class LossTerm(nn.Module):
-    """One weighted term. Subclasses set `name` and implement `compute(ctx)`."""
+    """One weighted term. Subclasses set `name`, the `phase` whose objective they join
+    ("g" or "d"), the `ctx.extra` entries they read (`needs`), and implement `compute(ctx)`."""
 
     name: str = "term"
+    phase: str = "g"
+    needs: tuple[str, ...] = ()
 
     def __init__(self, weight: float = 1.0):
         super().__init__()
@@ -57,6 +61,10 @@ class Objective(nn.Module):
             raise ValueError(f"loss term names must be unique, got {names}")
         self.symbol, self.terms = symbol, nn.ModuleList(terms)
 
+    @property
+    def needs(self) -> set[str]:
+        return {n for t in self.terms for n in t.needs}
+
     def forward(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         values = {t.name: t(ctx) for t in self.terms}
         total = sum(t.weight * values[t.name] for t in self.terms)
@@ -67,7 +75,7 @@ class Objective(nn.Module):
 
 
 class AdversarialD(LossTerm):
-    name = "d_adv"
+    name, phase = "d_adv", "d"
 
     def __init__(self, loss: str, weight: float = 1.0):
         super().__init__(weight)
@@ -92,14 +100,14 @@ class AdversarialG(LossTerm):
 class R1(LossTerm):
     """Weight is gamma / 2 (Mescheder et al.)."""
 
-    name = "d_r1"
+    name, phase = "d_r1", "d"
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         return r1_penalty(ctx.discriminator, ctx.batch.real, ctx.batch.d_inputs)
 
 
 class GradientPenalty(LossTerm):
-    name = "d_gp"
+    name, phase = "d_gp", "d"
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         return gradient_penalty(ctx.discriminator, ctx.batch.real, ctx.fake, ctx.batch.d_inputs, ctx.noise)

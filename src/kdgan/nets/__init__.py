@@ -13,6 +13,7 @@ from torch import nn
 
 from kdgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from kdgan.nets.resnet import ResNetDiscriminator, ResNetGenerator
+from kdgan.nets.separable import SeparableDCGANGenerator, SeparableResNetGenerator
 
 
 class GeneratorSpec(BaseModel):
@@ -42,6 +43,9 @@ GENERATORS: dict[str, Callable[[GeneratorSpec], nn.Module]] = {
     "resnet": lambda s: ResNetGenerator(
         s.latent_dim, s.width, s.resolution, s.channels, s.num_classes, s.spectral_norm
     ),
+    # Mobile students (depthwise-separable convolutions); no spectral norm option.
+    "dcgan-separable": lambda s: SeparableDCGANGenerator(s.latent_dim, s.width, s.resolution, s.channels, s.num_classes),
+    "resnet-separable": lambda s: SeparableResNetGenerator(s.latent_dim, s.width, s.resolution, s.channels, s.num_classes),
 }
 
 DISCRIMINATORS: dict[str, Callable[[DiscriminatorSpec], nn.Module]] = {
@@ -73,4 +77,6 @@ __all__ = [
     "DCGANDiscriminator",
     "ResNetGenerator",
     "ResNetDiscriminator",
+    "SeparableDCGANGenerator",
+    "SeparableResNetGenerator",
 ]

@@ -46,19 +46,36 @@ def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
     return Objective("L_G", [AdversarialG(loss.name)]), Objective("L_D", d_terms)
 
 
-def build_trainer(cfg: Config) -> Trainer:
-    """Everything that can fail on user input (data, shapes, device) fails here, before a
-    run folder exists."""
-    device = resolve_device(cfg.device)
+def load_task(cfg: Config) -> LatentTask:
     dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels)
-    task = LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
+    return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
+
+
+def build_trainer(cfg: Config) -> Trainer:
+    """Plain GAN training (e.g. a teacher). Everything that can fail on user input (data,
+    shapes, device) fails here, before a run folder exists."""
+    device = resolve_device(cfg.device)
+    task = load_task(cfg)
     g_spec, d_spec = network_specs(cfg, task.num_classes)
     torch.manual_seed(cfg.seed)  # network initialisation
-    generator = build_generator(g_spec).to(device)
-    discriminator = build_discriminator(d_spec).to(device)
+    generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
+    meta = {"generator_spec": g_spec.model_dump(), "discriminator_spec": d_spec.model_dump()}
+    return assemble_trainer(cfg, task, device, generator, discriminator, meta=meta)
+
+
+def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, generator: torch.nn.Module,
+                     discriminator: torch.nn.Module, g_extra=(), d_extra=(), providers=(), meta=None) -> Trainer:
+    """The adversarial objectives plus any extra (distillation) terms, optimizers and loop
+    settings around a generator and discriminator. Learned parts of loss terms (feature
+    adapters) train with the generator."""
     g_objective, d_objective = adversarial_objectives(cfg)
+    g_objective = Objective("L_G", [*g_objective.terms, *g_extra])
+    d_objective = Objective("L_D", [*d_objective.terms, *d_extra])
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    g_objective, d_objective = g_objective.to(device), d_objective.to(device)
     t = cfg.train
-    opt_g = torch.optim.Adam(generator.parameters(), lr=t.g_optim.lr, betas=t.g_optim.betas)
+    g_params = [*generator.parameters(), *g_objective.parameters()]
+    opt_g = torch.optim.Adam(g_params, lr=t.g_optim.lr, betas=t.g_optim.betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=t.d_optim.lr, betas=t.d_optim.betas)
     log = cfg.log
     settings = LoopSettings(
@@ -69,11 +86,10 @@ def build_trainer(cfg: Config) -> Trainer:
     )
     meta = {
         "kdgan_version": __version__,
-        "generator_spec": g_spec.model_dump(),
-        "discriminator_spec": d_spec.model_dump(),
-        "class_names": dataset.class_names if task.num_classes else [],
+        **(meta or {}),
+        "class_names": task.dataset.class_names if task.num_classes else [],
         "config": cfg.model_dump(mode="json"),
         "objectives": [g_objective.formula(), d_objective.formula()],
     }
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
-                   settings, device, ema_decay=t.ema_decay, meta=meta)
+                   settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers))

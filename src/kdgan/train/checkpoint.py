@@ -99,7 +99,7 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    json_path = resolve_checkpoint(path)
+    json_path = resolve_checkpoint(Path(path))
     try:
         meta = json.loads(json_path.read_text())
         tensors = load_file(str(json_path.with_suffix(".safetensors")))

@@ -37,16 +37,21 @@ from kdgan.train.runlog import RunLog
 class EMA:
     """Exponential moving average of a network's weights; buffers (BatchNorm statistics) are
     copied, not averaged, as in StyleGAN. torch.optim.swa_utils.AveragedModel would average
-    the integer `num_batches_tracked` buffers too, and wraps names in `module.`."""
+    the integer `num_batches_tracked` buffers too, and wraps names in `module.`.
+
+    The decay ramps up as min(decay, (1 + step) / (10 + step)) so that early samples are not
+    dominated by the random initial weights (a 0.999 average has a half-life of 700 steps).
+    """
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
         for e, p in zip(self.model.parameters(), model.parameters()):
-            e.lerp_(p, 1.0 - self.decay)
+            e.lerp_(p, 1.0 - decay)
         for e, b in zip(self.model.buffers(), model.buffers()):
             e.copy_(b)
 
@@ -79,6 +84,9 @@ class Trainer:
     device: torch.device
     ema_decay: float = 0.999
     meta: dict = field(default_factory=dict)  # saved in every checkpoint (specs, config, ...)
+    # Called with each StepContext before its objective: distillation puts the teacher's
+    # outputs into ctx.extra here. Each is `provide(ctx) -> None`.
+    providers: list = field(default_factory=list)
     step: int = 0
 
     def __post_init__(self) -> None:
@@ -104,7 +112,9 @@ class Trainer:
                 fake = G(*batch.g_inputs)
             real_logits = D(batch.real, *batch.d_inputs)
             fake_logits = D(fake.detach(), *batch.d_inputs)
-            ctx = StepContext(batch, fake.detach(), fake_logits, D, self.noise, real_logits)
+            ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits)
+            for provide in self.providers:
+                provide(ctx)
             d_total, d_values = self.d_objective(ctx)
             self.opt_d.zero_grad(set_to_none=True)
             d_total.backward()
@@ -114,14 +124,16 @@ class Trainer:
         # that backward computes no gradients for D's weights.
         D.requires_grad_(False)
         g_logits = D(fake, *batch.d_inputs)
-        ctx = StepContext(batch, fake, g_logits, D, self.noise)
+        ctx = StepContext("g", batch, fake, g_logits, D, self.noise)
+        for provide in self.providers:
+            provide(ctx)
         g_total, g_values = self.g_objective(ctx)
         self.opt_g.zero_grad(set_to_none=True)
         g_total.backward()
         self.opt_g.step()
         D.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(G)
+            self.ema.update(G, self.step)
         self.step += 1
         return {**d_values, **g_values, "d_real_logit": real_logits.mean(), "d_fake_logit": fake_logits.mean()}
 
@@ -160,6 +172,9 @@ class Trainer:
         tensors = {
             **prefixed("generator", self.generator.state_dict()),
             **prefixed("discriminator", self.discriminator.state_dict()),
+            # learned parts of loss terms (feature adapters); empty for plain GAN training
+            **prefixed("g_objective", self.g_objective.state_dict()),
+            **prefixed("d_objective", self.d_objective.state_dict()),
             "rng.noise": self.noise.get_state(),
         }
         if self.ema is not None:
@@ -179,6 +194,8 @@ class Trainer:
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.generator.load_state_dict(unprefixed("generator", tensors))
         self.discriminator.load_state_dict(unprefixed("discriminator", tensors))
+        self.g_objective.load_state_dict(unprefixed("g_objective", tensors))
+        self.d_objective.load_state_dict(unprefixed("d_objective", tensors))
         if self.ema is not None:
             self.ema.model.load_state_dict(unprefixed("generator_ema", tensors))
         for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):

@@ -34,6 +34,8 @@ def resolve_config(config: Path | None, overrides: list[str], run_dir: Path, res
 
 
 def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trainer:
+    """Validate, build (teacher training, or distillation when the config has a distill
+    section), then create or resume the run folder."""
     if resume and overwrite:
         raise UserError("--resume and --overwrite: choose one")
     if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
@@ -41,7 +43,12 @@ def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trai
     if resume and not complete_checkpoints(run_dir / "checkpoints"):
         raise UserError(f"--resume: {run_dir} has no complete checkpoint to resume from")
 
-    trainer = build_trainer(cfg)  # fails on bad data/device before anything is written
+    if cfg.distill is not None:
+        from kdgan.distill.build import build_distill_trainer
+
+        trainer = build_distill_trainer(cfg)  # fails on bad input before anything is written
+    else:
+        trainer = build_trainer(cfg)
     if resume:
         meta, tensors = load_checkpoint(run_dir)
         trainer.load_state(meta, tensors)

@@ -1,0 +1,7 @@
+"""Distillation: teachers, students, feature taps and the terms they add to the loop."""
+
+from kdgan.distill.build import build_distill_trainer
+from kdgan.distill.taps import Taps
+from kdgan.distill.teacher import Teacher, load_teacher
+
+__all__ = ["Teacher", "Taps", "build_distill_trainer", "load_teacher"]

@@ -1,0 +1,110 @@
+"""Assemble a distillation run: teacher, student networks, distillation terms, the loop.
+
+From Python, any `nn.Module` can be the teacher generator (and discriminator):
+
+    from kdgan.distill import Teacher, build_distill_trainer
+    trainer = build_distill_trainer(cfg, Teacher(my_generator, my_discriminator),
+                                    student=my_small_generator)
+    trainer.fit(run_dir)
+
+The teacher must accept the task's generator inputs (`G(z)` or `G(z, y)`) and return images
+shaped like the data; this is checked once before training starts.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kdgan.config import Config
+from kdgan.distill.distiller import build_terms
+from kdgan.distill.students import prune_init, scaled_width
+from kdgan.distill.teacher import Teacher, load_teacher
+from kdgan.errors import UserError
+from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+from kdgan.train.build import assemble_trainer, load_task, network_specs, resolve_device
+from kdgan.train.loop import Trainer
+
+
+def student_specs(cfg: Config, teacher: Teacher, num_classes: int) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+    """Width-scaled copies of the teacher's specs, or the config's model section."""
+    g_spec, d_spec = network_specs(cfg, num_classes)
+    st, sd = cfg.distill.student, cfg.distill.discriminator
+    if st.width_multiplier is not None:
+        if teacher.generator_spec is None:
+            raise UserError("distill.student.width_multiplier: the teacher has no kdgan spec to scale; "
+                            "set it to null and describe the student in model.generator")
+        t = teacher.generator_spec
+        g_spec = t.model_copy(update={"width": scaled_width(t.width, st.width_multiplier),
+                                      "arch": st.arch or t.arch, "num_classes": num_classes})
+    if sd.width_multiplier is not None and teacher.discriminator_spec is not None:
+        t = teacher.discriminator_spec
+        d_spec = t.model_copy(update={"width": scaled_width(t.width, sd.width_multiplier), "num_classes": num_classes})
+    return g_spec, d_spec
+
+
+def check_teacher_fits(teacher: Teacher, task, device: torch.device) -> None:
+    """One forward of the teacher on the task's inputs; a wrong shape is the user's to fix."""
+    inputs = tuple(t.to(device) for t in task.fixed_inputs(2, 0))
+    try:
+        with torch.no_grad():
+            out = teacher.generator(*inputs)
+    except Exception as err:  # a user's module can fail in any way; report it as one line
+        raise UserError(f"--teacher: the teacher generator failed on the task's inputs: {err}") from None
+    want = (2, task.dataset.channels, task.dataset.resolution, task.dataset.resolution)
+    if tuple(out.shape) != want:
+        raise UserError(
+            f"--teacher: the teacher generates {tuple(out.shape)[1:]} but data gives {want[1:]}; "
+            "set data.resolution / data.channels to the teacher's"
+        )
+
+
+def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: nn.Module | None = None,
+                          student_discriminator: nn.Module | None = None) -> Trainer:
+    if cfg.distill is None:
+        raise UserError("distill: the config has no distill section (see configs/distill_*.yaml)")
+    device = resolve_device(cfg.device)
+    if teacher is None:
+        if not cfg.distill.teacher:
+            raise UserError("--teacher: no teacher given (set --teacher or distill.teacher)")
+        teacher = load_teacher(cfg.distill.teacher)
+    teacher.freeze()
+    teacher.generator.to(device)
+    if teacher.discriminator is not None:
+        teacher.discriminator.to(device)
+    task = load_task(cfg)
+    if teacher.generator_spec is not None:
+        t_classes = teacher.generator_spec.num_classes
+        if t_classes != task.num_classes:
+            raise UserError(f"data.conditional: the teacher is {'conditional on %d classes' % t_classes if t_classes else 'unconditional'}, "
+                            f"the data gives {task.num_classes or 'no'} classes")
+        if teacher.generator_spec.latent_dim != cfg.model.latent_dim:
+            raise UserError(f"model.latent_dim: must be the teacher's, {teacher.generator_spec.latent_dim}")
+    check_teacher_fits(teacher, task, device)
+
+    g_spec, d_spec = student_specs(cfg, teacher, task.num_classes)
+    torch.manual_seed(cfg.seed)
+    meta = {}
+    if student is None:
+        student = build_generator(g_spec)
+        meta["generator_spec"] = g_spec.model_dump()
+        if cfg.distill.student.init == "prune":
+            prune_init(student, teacher.generator, cfg.distill.student.importance)
+    if student_discriminator is None:
+        student_discriminator = build_discriminator(d_spec)
+        meta["discriminator_spec"] = d_spec.model_dump()
+        if cfg.distill.discriminator.init == "teacher":
+            if teacher.discriminator is None or d_spec != teacher.discriminator_spec:
+                raise UserError("distill.discriminator.init: teacher needs a teacher discriminator of the same "
+                                "spec (width_multiplier: 1.0)")
+            student_discriminator.load_state_dict(teacher.discriminator.state_dict())
+    student, student_discriminator = student.to(device), student_discriminator.to(device)
+    meta["teacher"] = {"source": teacher.source,
+                       "generator_spec": teacher.generator_spec.model_dump() if teacher.generator_spec else None}
+
+    probe = tuple(t.to(device) for t in task.fixed_inputs(2, 0))
+    terms, provider = build_terms(cfg.distill.terms, teacher, student, cfg.train.loss.name, probe)
+    g_terms = [t for t in terms if t.phase == "g"]
+    d_terms = [t for t in terms if t.phase == "d"]
+    return assemble_trainer(cfg, task, device, student, student_discriminator, g_terms, d_terms,
+                            providers=[provider], meta=meta)

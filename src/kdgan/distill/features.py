@@ -1,0 +1,90 @@
+"""Feature distillation terms: intermediate activations of teacher and student.
+
+`ctx.extra` holds, for the generator phase:
+    student_features  {student path: (B, C_s, H, W)}  from the student's forward (with graph)
+    teacher_features  {teacher path: (B, C_t, H, W)}  from the teacher's forward (no graph)
+    d_features_fake / d_features_teacher  {path: ...}  teacher-discriminator activations on
+                      the student's fakes (with graph) and the teacher's outputs (no graph)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdgan.losses.terms import LossTerm, StepContext
+
+
+def kernel_alignment_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """1 - KA(K_s, K_t) with K = F F^T the batch Gram matrix of flattened features
+    (CAT, Jin et al. 2021). Channel counts may differ: no adapter is needed.
+
+    Features are centred over the batch first (linear CKA, Kornblith et al. 2019): post-ReLU
+    activations share a large positive mean that makes uncentred alignment ~1 for any pair
+    of networks, leaving almost no signal to learn from."""
+    fs, ft = fs.flatten(1), ft.flatten(1)
+    fs, ft = fs - fs.mean(0, keepdim=True), ft - ft.mean(0, keepdim=True)
+    ks, kt = fs @ fs.T, ft @ ft.T  # (B, B)
+    return 1 - (ks * kt).sum() / (ks.norm() * kt.norm() + 1e-12)
+
+
+def relation_loss(fs: torch.Tensor, ft: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Batch-similarity relation (StyleKD, Xu et al. 2022): for each sample, a softmax over its
+    cosine similarities to the other samples of the batch; KL(teacher row || student row)."""
+    fs, ft = F.normalize(fs.flatten(1), dim=1), F.normalize(ft.flatten(1), dim=1)
+    b = fs.shape[0]
+    off = ~torch.eye(b, dtype=torch.bool, device=fs.device)  # a sample's similarity to itself says nothing
+    ss, st = (fs @ fs.T)[off].view(b, b - 1), (ft @ ft.T)[off].view(b, b - 1)
+    log_ps = F.log_softmax(ss / temperature, dim=1)
+    pt = F.softmax(st / temperature, dim=1)
+    return F.kl_div(log_ps, pt, reduction="batchmean")
+
+
+class FeatureDistill(LossTerm):
+    """Mean over tap pairs of a feature loss:
+      mse      ||adapter(f_s) - f_t||^2 through a learned 1x1 conv from student to teacher
+               channels (GAN Compression), trained with the student;
+      kernel   CAT's kernel alignment of batch Gram matrices (no adapter);
+      relation StyleKD's batch-similarity relation (no adapter).
+    """
+
+    phase, needs = "g", ("student_features", "teacher_features")
+
+    def __init__(self, pairs: list[tuple[str, str]], loss: str, channels: list[tuple[int, int]] | None = None,
+                 weight: float = 1.0, temperature: float = 1.0):
+        super().__init__(weight)
+        self.name = f"feature_{loss}"
+        self.pairs, self.loss, self.temperature = pairs, loss, temperature
+        if loss == "mse":
+            assert channels is not None and len(channels) == len(pairs)
+            # (student channels -> teacher channels) per pair; the ModuleList's indices follow `pairs`
+            self.adapters = nn.ModuleList(nn.Conv2d(cs, ct, 1) for cs, ct in channels)
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        fs_all, ft_all = ctx.extra["student_features"], ctx.extra["teacher_features"]
+        losses = []
+        for i, (sp, tp) in enumerate(self.pairs):
+            fs, ft = fs_all[sp], ft_all[tp]
+            if self.loss == "mse":
+                fs = self.adapters[i](fs)
+                if fs.shape[-2:] != ft.shape[-2:]:
+                    fs = F.interpolate(fs, size=ft.shape[-2:], mode="bilinear", align_corners=False)
+                losses.append(F.mse_loss(fs, ft))
+            elif self.loss == "kernel":
+                losses.append(kernel_alignment_loss(fs, ft))
+            else:
+                losses.append(relation_loss(fs, ft, self.temperature))
+        return torch.stack(losses).mean()
+
+
+class DiscriminatorPerceptual(LossTerm):
+    """A perceptual distance in the frozen teacher discriminator's feature space: mean over
+    its layers of |phi_l(S(z)) - phi_l(T(z))| (TinyGAN's feature loss; the teacher D plays
+    the role VGG plays for LPIPS, and it knows this data domain)."""
+
+    name, phase, needs = "perceptual", "g", ("d_features_fake", "d_features_teacher")
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        fake, teacher = ctx.extra["d_features_fake"], ctx.extra["d_features_teacher"]
+        return torch.stack([F.l1_loss(fake[k], teacher[k]) for k in teacher]).mean()

@@ -1,0 +1,73 @@
+"""Feature taps: forward hooks that keep the latest output of modules named by path.
+
+Paths are those of `model.named_modules()` (`stages.1`, `body.3.conv`), so a loss never
+needs the architecture's code edited, and any `nn.Module` teacher works.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from kdgan.errors import UserError
+
+
+class Taps:
+    def __init__(self, model: nn.Module, paths: list[str], owner: str, field: str):
+        modules = dict(model.named_modules())
+        for path in paths:
+            if path not in modules or path == "":
+                near = [n for n in modules if n and n.count(".") <= 1][:12]
+                raise UserError(
+                    f"{field}: the {owner} has no module {path!r}; some of its modules: {', '.join(near)}"
+                )
+        self.paths = list(paths)
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._handles = [modules[p].register_forward_hook(self._keeper(p)) for p in self.paths]
+
+    def _keeper(self, path: str):
+        def keep(module, inputs, output):
+            if isinstance(output, (tuple, list)):
+                output = output[0]
+            self.outputs[path] = output
+
+        return keep
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """The outputs of the last forward pass (a copy of the dict, not of the tensors)."""
+        return dict(self.outputs)
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+_STAGE = re.compile(r"^(stem|stages\.\d+)$")
+
+
+def default_generator_taps(student: nn.Module, teacher: nn.Module) -> list[tuple[str, str]]:
+    """For kdgan's generators: the output of each resolution stage (`stem`, `stages.i`)
+    present in both networks, paired by name."""
+    s = [n for n, _ in student.named_modules() if _STAGE.match(n)]
+    t = {n for n, _ in teacher.named_modules() if _STAGE.match(n)}
+    pairs = [(n, n) for n in s if n in t]
+    if not pairs:
+        raise UserError(
+            "distill.terms: feature: no default taps for these networks (they have no `stem`/"
+            "`stages.i` modules); list them as taps: [[student_path, teacher_path], ...]"
+        )
+    return pairs
+
+
+def default_discriminator_taps(discriminator: nn.Module) -> list[str]:
+    """For kdgan's discriminators: the output of each resolution stage."""
+    paths = [n for n, _ in discriminator.named_modules() if re.match(r"^(from_image|stages\.\d+)$", n)]
+    if not paths:
+        raise UserError(
+            "distill.terms: perceptual: the teacher discriminator has no `stages.i` modules; "
+            "list its feature layers as layers: [path, ...]"
+        )
+    return paths

@@ -1,0 +1,120 @@
+"""Distillation terms on outputs: generator response distillation and discriminator
+distillation (seed sections 3-4), and the teacher discriminator as a frozen critic.
+
+Each reads tensors the loop computed once per step (`ctx.extra`, filled by the distiller):
+
+    teacher_out          T(*g_inputs), no graph              (B, C, H, W)
+    teacher_real_logits  D_t(real), no graph                 (B,)
+    teacher_fake_logits  D_t(fake.detach()), no graph         (B,)   D phase
+    teacher_d_on_fake    D_t(fake) with a graph to the student (B,)  G phase, critic terms
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kdgan.losses.adversarial import generator_loss
+from kdgan.losses.terms import LossTerm, StepContext
+
+
+class OutputL1(LossTerm):
+    """mean |S(z) - T(z)| (GAN Compression, CAT, TinyGAN's pixel loss)."""
+
+    name, phase, needs = "l1", "g", ("teacher_out",)
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        return F.l1_loss(ctx.fake, ctx.extra["teacher_out"])
+
+
+class OutputL2(LossTerm):
+    """mean (S(z) - T(z))^2."""
+
+    name, phase, needs = "l2", "g", ("teacher_out",)
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        return F.mse_loss(ctx.fake, ctx.extra["teacher_out"])
+
+
+def kl_softmax(student: torch.Tensor, teacher: torch.Tensor, dim: int, temperature: float, reduction: str) -> torch.Tensor:
+    """tau^2 * KL(softmax(t / tau) || softmax(s / tau)) along `dim` (Hinton et al.'s scaling,
+    so gradients keep their size as tau changes).
+
+    reduction='elementwise' averages over every element, which is what the seed's
+    `nn.KLDivLoss()` (reduction='mean') does: it is the per-distribution KL divided by the
+    size of `dim`. reduction='distribution' sums along `dim` and averages over the rest: a
+    true mean KL, whose scale does not depend on how many entries each distribution has.
+    """
+    log_p_s = F.log_softmax(student / temperature, dim=dim)
+    p_t = F.softmax(teacher / temperature, dim=dim)
+    pointwise = F.kl_div(log_p_s, p_t, reduction="none")
+    value = pointwise.mean() if reduction == "elementwise" else pointwise.sum(dim).mean()
+    return value * temperature**2
+
+
+class OutputKL(LossTerm):
+    """KL between softmax distributions of teacher and student outputs, the seed's
+    `KLDivLoss(log_softmax(S(z)), softmax(T(z)))`.
+
+    Over which dimension the softmax runs decides what it means:
+      * dim: channels (the seed's dim=1): for each pixel, a distribution over the image's
+        channels, i.e. its colour balance. With one channel (grey images) every softmax is
+        1 and the term is identically 0: it cannot distil anything.
+      * dim: pixels: for each image channel, a distribution over its H*W pixels, i.e. where
+        the intensity sits (as channel-wise distillation does for dense outputs). Meaningful
+        for any channel count; insensitive to a constant brightness offset.
+    """
+
+    name, phase, needs = "kl", "g", ("teacher_out",)
+
+    def __init__(self, weight: float = 1.0, temperature: float = 1.0, dim: str = "pixels",
+                 reduction: str = "distribution"):
+        super().__init__(weight)
+        self.temperature, self.dim, self.reduction = temperature, dim, reduction
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        s, t = ctx.fake, ctx.extra["teacher_out"]
+        if self.dim == "pixels":
+            s, t = s.flatten(2), t.flatten(2)  # (B, C, H*W)
+            return kl_softmax(s, t, -1, self.temperature, self.reduction)
+        return kl_softmax(s, t, 1, self.temperature, self.reduction)
+
+
+def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """tau^2 * mean KL(Bern(sigma(t / tau)) || Bern(sigma(s / tau))): a discriminator's
+    'real' probability is a two-class distribution p(y|x) = (sigma(l), 1 - sigma(l))."""
+    t, s = teacher_logits / temperature, student_logits / temperature
+    p_t = torch.sigmoid(t)
+    # log sigma(x) = -softplus(-x), log(1 - sigma(x)) = -softplus(x): exact for large |x|
+    kl = p_t * (F.softplus(-s) - F.softplus(-t)) + (1 - p_t) * (F.softplus(s) - F.softplus(t))
+    return kl.mean() * temperature**2
+
+
+class DiscriminatorKL(LossTerm):
+    """Seed section 4.2: the student discriminator matches the teacher discriminator's soft
+    labels, E_x KL(p_t(y|x) || p_s(y|x)), on real images and on the student's fakes."""
+
+    name, phase, needs = "d_kl", "d", ("teacher_real_logits", "teacher_fake_logits")
+
+    def __init__(self, weight: float = 1.0, temperature: float = 1.0):
+        super().__init__(weight)
+        self.temperature = temperature
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        real = bernoulli_kl(ctx.extra["teacher_real_logits"], ctx.real_logits, self.temperature)
+        fake = bernoulli_kl(ctx.extra["teacher_fake_logits"], ctx.fake_logits, self.temperature)
+        return 0.5 * (real + fake)
+
+
+class TeacherCritic(LossTerm):
+    """The frozen teacher discriminator as a second critic of the student's fakes (TinyGAN,
+    DCD): the generator's adversarial loss evaluated on D_t(S(z))."""
+
+    name, phase, needs = "g_teacher_adv", "g", ("teacher_d_on_fake",)
+
+    def __init__(self, loss: str, weight: float = 1.0):
+        super().__init__(weight)
+        self.loss = loss
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        return generator_loss(self.loss, ctx.extra["teacher_d_on_fake"])
