@@ -63,14 +63,14 @@ class TeacherProvider:
                 extra["d_features_teacher"] = self.d_taps.snapshot()
 
 
-def probe_channels(net: nn.Module, taps: Taps, inputs: tuple) -> list[int]:
-    """Channel counts at the taps, from one eval-mode forward on two samples."""
+def probe_shapes(net: nn.Module, taps: Taps, inputs: tuple) -> list[tuple]:
+    """Per-sample feature shapes at the taps, from one eval-mode forward on two samples."""
     was = net.training
     net.eval()
     with torch.no_grad():
         net(*inputs)
     net.train(was)
-    return [taps.outputs[p].shape[1] for p in taps.paths]
+    return [tuple(taps.outputs[p].shape[1:]) for p in taps.paths]
 
 
 def build_terms(terms_cfg: list, teacher: Teacher, student: nn.Module, adv_loss: str,
@@ -112,11 +112,11 @@ def build_terms(terms_cfg: list, teacher: Teacher, student: nn.Module, adv_loss:
                 raise UserError(f"{field}: only one feature term is supported; list all taps in it")
             student_taps = Taps(student, [s for s, _ in pairs], "student", f"{field}.taps")
             teacher_taps = Taps(teacher.generator, [t for _, t in pairs], "teacher", f"{field}.taps")
-            channels = None
+            shapes = None
             if tc.loss == "mse":
-                cs = probe_channels(student, student_taps, probe_inputs)
-                ct = probe_channels(teacher.generator, teacher_taps, probe_inputs)
-                channels = list(zip(cs, ct))
-            terms.append(FeatureDistill(pairs, tc.loss, channels, tc.weight, tc.temperature))
+                ss = probe_shapes(student, student_taps, probe_inputs)
+                st = probe_shapes(teacher.generator, teacher_taps, probe_inputs)
+                shapes = list(zip(ss, st))
+            terms.append(FeatureDistill(pairs, tc.loss, shapes, tc.weight, tc.temperature))
     needs = {n for t in terms for n in t.needs}
     return terms, TeacherProvider(teacher, needs, student_taps, teacher_taps, d_taps)

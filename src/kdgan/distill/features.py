@@ -41,6 +41,16 @@ def relation_loss(fs: torch.Tensor, ft: torch.Tensor, temperature: float) -> tor
     return F.kl_div(log_ps, pt, reduction="batchmean")
 
 
+def make_adapter(student_shape: tuple, teacher_shape: tuple) -> nn.Module:
+    """Student -> teacher feature space. Feature maps (C, H, W) on both sides: a 1x1 conv on
+    channels (GAN Compression), the map resized afterwards if the resolutions differ.
+    Anything else (a user's MLP layer): a linear map between the flattened features."""
+    if len(student_shape) == 3 and len(teacher_shape) == 3:
+        return nn.Conv2d(student_shape[0], teacher_shape[0], 1)
+    numel = lambda shape: int(torch.tensor(shape).prod())  # noqa: E731
+    return nn.Sequential(nn.Flatten(), nn.Linear(numel(student_shape), numel(teacher_shape)))
+
+
 class FeatureDistill(LossTerm):
     """Mean over tap pairs of a feature loss:
       mse      ||adapter(f_s) - f_t||^2 through a learned 1x1 conv from student to teacher
@@ -51,15 +61,15 @@ class FeatureDistill(LossTerm):
 
     phase, needs = "g", ("student_features", "teacher_features")
 
-    def __init__(self, pairs: list[tuple[str, str]], loss: str, channels: list[tuple[int, int]] | None = None,
+    def __init__(self, pairs: list[tuple[str, str]], loss: str, shapes: list[tuple[tuple, tuple]] | None = None,
                  weight: float = 1.0, temperature: float = 1.0):
         super().__init__(weight)
         self.name = f"feature_{loss}"
         self.pairs, self.loss, self.temperature = pairs, loss, temperature
         if loss == "mse":
-            assert channels is not None and len(channels) == len(pairs)
-            # (student channels -> teacher channels) per pair; the ModuleList's indices follow `pairs`
-            self.adapters = nn.ModuleList(nn.Conv2d(cs, ct, 1) for cs, ct in channels)
+            assert shapes is not None and len(shapes) == len(pairs)
+            # per pair (student per-sample shape, teacher per-sample shape); indices follow `pairs`
+            self.adapters = nn.ModuleList(make_adapter(s, t) for s, t in shapes)
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         fs_all, ft_all = ctx.extra["student_features"], ctx.extra["teacher_features"]
@@ -68,9 +78,9 @@ class FeatureDistill(LossTerm):
             fs, ft = fs_all[sp], ft_all[tp]
             if self.loss == "mse":
                 fs = self.adapters[i](fs)
-                if fs.shape[-2:] != ft.shape[-2:]:
+                if fs.ndim == 4 and fs.shape[-2:] != ft.shape[-2:]:
                     fs = F.interpolate(fs, size=ft.shape[-2:], mode="bilinear", align_corners=False)
-                losses.append(F.mse_loss(fs, ft))
+                losses.append(F.mse_loss(fs, ft.reshape(fs.shape)))
             elif self.loss == "kernel":
                 losses.append(kernel_alignment_loss(fs, ft))
             else:

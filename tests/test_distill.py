@@ -1,0 +1,207 @@
+"""Distillation through the loop: the efficient step, any nn.Module teacher, taps, students."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from conftest import ROOT, set_args
+from kdgan.config import load_config
+from kdgan.distill import Taps, Teacher, build_distill_trainer
+from kdgan.distill.seed_reference import seed_step
+from kdgan.distill.students import prune_init
+from kdgan.errors import UserError
+from kdgan.nets import GeneratorSpec, build_generator
+
+RECIPES = sorted(p for p in (ROOT / "configs").glob("*.yaml") if "distill" in p.name or "seed" in p.name)
+
+
+def tiny(**extra):
+    base = {
+        "data.name": "digits", "data.resolution": 16, "data.channels": 3,
+        "model.latent_dim": 8, "model.generator.width": 4, "model.discriminator.width": 4,
+        "train.batch_size": 6, "train.steps": 4, "log.log_every": 2, "log.sample_every": 4,
+        "log.checkpoint_every": 2, "log.num_samples": 4, "log.progress": False, "log.tensorboard": False,
+        "distill.student.width_multiplier": None, "distill.discriminator.width_multiplier": None,
+    }
+    base.update(extra)
+    return [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in base.items()]
+
+
+class UserTeacher(nn.Module):
+    """Not a kdgan network: an MLP generator, z (B, 8) -> (B, 3, 16, 16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 32 * 4 * 4), nn.ReLU())
+        self.up = nn.Sequential(nn.Upsample(scale_factor=4), nn.Conv2d(32, 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, z):
+        return self.up(self.body(z).view(-1, 32, 4, 4))
+
+
+def seed_like_config():
+    return load_config(None, tiny(**{
+        "train.loss.name": "bce", "train.ema_decay": 0.0,
+        "distill.terms": "[{name: kl, dim: channels, reduction: elementwise, weight: 0.7}]",
+    }))
+
+
+def test_efficient_step_equals_the_seeds_literal_step():
+    cfg = seed_like_config()
+    teacher = Teacher(UserTeacher())
+    trainer = build_distill_trainer(cfg, teacher)
+    # lr 0: the weights stay put, so each update's gradients can be compared afterwards
+    for opt in (trainer.opt_g, trainer.opt_d):
+        for group in opt.param_groups:
+            group["lr"] = 0.0
+    student, disc = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    noise = torch.Generator().set_state(trainer.noise.get_state())
+    batch = trainer.task.batch(trainer.sampler.indices(0), noise)
+    (z,) = batch.g_inputs
+
+    values = trainer.train_step()
+    ref = seed_step(student, disc, teacher.generator,
+                    torch.optim.SGD(student.parameters(), lr=0.0), torch.optim.SGD(disc.parameters(), lr=0.0),
+                    batch.real, z, z, alpha=0.7)
+
+    assert torch.allclose(values["d_adv"], ref["loss_d"], rtol=1e-5)
+    assert torch.allclose(values["g_adv"], ref["loss_adv"], rtol=1e-5)
+    assert torch.allclose(values["kl"], ref["loss_distill"], rtol=1e-5)
+    for ours, theirs in zip(trainer.discriminator.parameters(), ref["d_grads"]):
+        assert torch.allclose(ours.grad, theirs, rtol=1e-4, atol=1e-7)
+    for ours, theirs in zip(trainer.generator.parameters(), student.parameters()):
+        assert torch.allclose(ours.grad, theirs.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_one_student_and_one_teacher_forward_per_step():
+    cfg = load_config(None, tiny(**{"distill.terms": "[{name: l1}, {name: feature, loss: kernel, taps: [[stages.0, body.1]]}]"}))
+    teacher = Teacher(UserTeacher())
+    trainer = build_distill_trainer(cfg, teacher)
+    calls = {"student": 0, "teacher": 0}
+    trainer.generator.register_forward_hook(lambda *a: calls.__setitem__("student", calls["student"] + 1))
+    teacher.generator.register_forward_hook(lambda *a: calls.__setitem__("teacher", calls["teacher"] + 1))
+    trainer.train_step()
+    assert calls == {"student": 1, "teacher": 1}  # the seed's loop: 3 and 2
+    assert not teacher.generator.training
+    assert all(p.grad is None and not p.requires_grad for p in teacher.generator.parameters())
+
+
+def test_user_defined_teacher_and_discriminator_through_the_loop(tmp_path):
+    class UserCritic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2))
+            self.score = nn.Linear(8 * 8 * 8, 1)
+
+        def forward(self, x):
+            return self.score(self.features(x).flatten(1)).squeeze(1)
+
+    cfg = load_config(None, tiny(**{"distill.terms": (
+        "[{name: l1, weight: 5}, {name: feature, taps: [[stages.0, body.3]]}, "
+        "{name: perceptual, layers: [features]}, {name: g_teacher_adv}, {name: d_kl}]")}))
+    trainer = build_distill_trainer(cfg, Teacher(UserTeacher(), UserCritic()))
+    trainer.fit(tmp_path)
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert {"l1", "feature_mse", "perceptual", "g_teacher_adv", "d_kl"} <= set(last)
+    # the adapter (student stage 0, 8 ch at 8x8 -> teacher body.3, 512 features) is saved
+    tensors = load_file(next((tmp_path / "checkpoints").glob("*.safetensors")))
+    assert any(k.startswith("g_objective.") and "adapters" in k for k in tensors)
+
+
+def test_wrong_tap_path_fails_clearly():
+    cfg = load_config(None, tiny(**{"distill.terms": "[{name: feature, taps: [[stages.9, body.1]]}]"}))
+    with pytest.raises(UserError, match=r"distill.terms.0.taps: the student has no module 'stages.9'; some of its modules: stem, stem.conv"):
+        build_distill_trainer(cfg, Teacher(UserTeacher()))
+    with pytest.raises(UserError, match="the teacher has no module 'body.x'"):
+        Taps(UserTeacher(), ["body.x"], "teacher", "distill.terms.0.taps")
+
+
+def test_teacher_of_the_wrong_shape_fails_clearly():
+    cfg = load_config(None, tiny(**{"data.channels": 1, "distill.terms": "[{name: l1}]"}))
+    with pytest.raises(UserError, match=r"teacher generates \(3, 16, 16\) but data gives \(1, 16, 16\)"):
+        build_distill_trainer(cfg, Teacher(UserTeacher()))
+
+
+def test_terms_needing_a_teacher_discriminator_say_so():
+    cfg = load_config(None, tiny(**{"distill.terms": "[{name: d_kl}]"}))
+    with pytest.raises(UserError, match="distill.terms.0: d_kl needs the teacher's discriminator"):
+        build_distill_trainer(cfg, Teacher(UserTeacher()))
+
+
+def test_prune_init_keeps_the_most_important_channels():
+    spec = GeneratorSpec(arch="dcgan", width=8, latent_dim=6, resolution=16, channels=1)
+    teacher = build_generator(spec)
+    with torch.no_grad():
+        for block in [teacher.stem, *teacher.stages]:
+            block.norm.bn.weight.copy_(torch.linspace(-1, 2, block.norm.bn.weight.numel()))
+            block.norm.bn.running_mean.normal_()
+    same = build_generator(spec)
+    prune_init(same, teacher)  # full width: an exact copy
+    same.eval(), teacher.eval()
+    z = torch.randn(3, 6)
+    assert torch.allclose(same(z), teacher(z))
+    small = build_generator(spec.model_copy(update={"width": 2}))
+    kept = prune_init(small, teacher, "bn")
+    # stem has 16 teacher channels (gamma rising linearly): the 4 largest are the last 4
+    assert kept[0].tolist() == [12, 13, 14, 15]
+    assert torch.equal(small.stem.conv.weight, teacher.stem.conv.weight[:, 12:16])
+    assert torch.equal(small.stages[0].conv.weight, teacher.stages[0].conv.weight[12:16][:, kept[1]])
+
+
+def test_prune_init_refuses_other_families():
+    t = build_generator(GeneratorSpec(arch="resnet", width=8, latent_dim=6, resolution=16, channels=1))
+    s = build_generator(GeneratorSpec(arch="resnet", width=2, latent_dim=6, resolution=16, channels=1))
+    with pytest.raises(UserError, match="distill.student.init: prune is implemented for the dcgan"):
+        prune_init(s, t)
+
+
+def test_distill_resume_equals_uninterrupted(run_cli, tmp_path):
+    teacher_run = tmp_path / "teacher"
+    common = tiny(**{"distill.terms": "[{name: l1}, {name: feature}]"})
+    plain = [o for o in common if not o.startswith("distill.")]
+    code, _, err = run_cli("train", "--config", ROOT / "configs/glyph_teacher.yaml", "--out", teacher_run,
+                           *set_args(plain + ["train.steps=2"]))
+    assert code == 0, err
+    args = ["--config", ROOT / "configs/distill_feature.yaml", "--teacher", teacher_run]
+    assert run_cli("distill", *args, "--out", tmp_path / "a", *set_args(common))[0] == 0
+    assert run_cli("distill", *args, "--out", tmp_path / "b", *set_args(common + ["train.steps=2"]))[0] == 0
+    code, _, err = run_cli("distill", "--out", tmp_path / "b", "--resume", "--set", "train.steps=4")
+    assert code == 0, err
+    a = load_file(tmp_path / "a/checkpoints/step_0000004.safetensors")
+    b = load_file(tmp_path / "b/checkpoints/step_0000004.safetensors")
+    assert any(k.startswith("g_objective.") for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_every_distill_recipe_runs_from_the_cli(run_cli, tmp_path, recipe):
+    """Each recipe as shipped, on the shipped teacher, for a few small-batch steps."""
+    out = tmp_path / recipe.stem
+    code, _, err = run_cli("distill", "--config", recipe, "--out", out, "--set", "train.steps=3",
+                           "--set", "train.batch_size=8", "--set", "log.progress=false",
+                           "--set", "log.log_every=1", "--set", "log.num_samples=8")
+    assert code == 0, err
+    log = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    cfg = load_config(recipe)
+    names = {t.name for t in cfg.distill.terms}
+    logged = set(log[-1])
+    assert all(any(k == n or k.startswith(n + "_") for k in logged) for n in names), (names, logged)
+    assert all(v == v for v in log[-1].values())
+    meta = json.loads(next((out / "checkpoints").glob("*.json")).read_text())
+    assert meta["teacher"]["source"] == "glyph_teacher"
+
+
+def test_distill_needs_a_distill_section(run_cli, tmp_path):
+    code, _, err = run_cli("distill", "--config", ROOT / "configs/glyph_teacher.yaml", "--out", tmp_path / "x")
+    assert code == 2 and "distill section" in err
+    code, _, err = run_cli("train", "--config", ROOT / "configs/distill_l1.yaml", "--out", tmp_path / "x")
+    assert code == 2 and "kdgan distill" in err
+    code, _, err = run_cli("distill", "--config", ROOT / "configs/distill_l1.yaml", "--teacher", tmp_path / "none",
+                           "--out", tmp_path / "x")
+    assert code == 2 and "does not exist" in err and not (tmp_path / "x").exists()
