@@ -107,4 +107,4 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     g_terms = [t for t in terms if t.phase == "g"]
     d_terms = [t for t in terms if t.phase == "d"]
     return assemble_trainer(cfg, task, device, student, student_discriminator, g_terms, d_terms,
-                            providers=[provider], meta=meta)
+                            providers=[provider], meta=meta, reference=teacher.generator)

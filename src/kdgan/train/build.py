@@ -64,7 +64,8 @@ def build_trainer(cfg: Config) -> Trainer:
 
 
 def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, generator: torch.nn.Module,
-                     discriminator: torch.nn.Module, g_extra=(), d_extra=(), providers=(), meta=None) -> Trainer:
+                     discriminator: torch.nn.Module, g_extra=(), d_extra=(), providers=(), meta=None,
+                     reference: torch.nn.Module | None = None) -> Trainer:
     """The adversarial objectives plus any extra (distillation) terms, optimizers and loop
     settings around a generator and discriminator. Learned parts of loss terms (feature
     adapters) train with the generator."""
@@ -92,4 +93,5 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
         "objectives": [g_objective.formula(), d_objective.formula()],
     }
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
-                   settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers))
+                   settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
+                   reference=reference)

@@ -26,9 +26,22 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> I
     return Image.fromarray(canvas[0] if c == 1 else canvas.transpose(1, 2, 0))
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, scale: int = 1) -> Path:
+def side_by_side(grids: list[Image.Image], gap: int = 8) -> Image.Image:
+    """Grids left to right, separated by a grey band."""
+    width = sum(g.width for g in grids) + gap * (len(grids) - 1)
+    out = Image.new(grids[0].mode, (width, max(g.height for g in grids)), 128 if grids[0].mode == "L" else (128,) * 3)
+    left = 0
+    for g in grids:
+        out.paste(g, (left, 0))
+        left += g.width + gap
+    return out
+
+
+def save_grid(images: torch.Tensor | list[torch.Tensor], path: Path, nrow: int | None = None, scale: int = 1) -> Path:
+    """One grid, or several side by side (e.g. [teacher, student] on the same inputs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = image_grid(images, nrow)
+    batches = images if isinstance(images, list) else [images]
+    img = side_by_side([image_grid(b, nrow) for b in batches])
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     tmp = path.with_name(path.name + ".tmp")

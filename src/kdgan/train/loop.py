@@ -87,6 +87,8 @@ class Trainer:
     # Called with each StepContext before its objective: distillation puts the teacher's
     # outputs into ctx.extra here. Each is `provide(ctx) -> None`.
     providers: list = field(default_factory=list)
+    # Drawn left of the samples on the same inputs (the teacher, when distilling).
+    reference: nn.Module | None = None
     step: int = 0
 
     def __post_init__(self) -> None:
@@ -161,8 +163,11 @@ class Trainer:
         G = self.sampling_generator
         was_training = G.training
         G.eval()
-        images = G(*(t.to(self.device) for t in self.fixed_inputs))
+        inputs = tuple(t.to(self.device) for t in self.fixed_inputs)
+        images = [G(*inputs)]
         G.train(was_training)
+        if self.reference is not None:
+            images.insert(0, self.reference(*inputs))
         nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
         return save_grid(images, path, nrow=nrow, scale=2)
 

@@ -1,0 +1,92 @@
+"""Efficiency profile of a generator: parameters, MACs, real latency, peak memory.
+
+MACs are counted by torch.utils.flop_counter (FLOPs / 2) for one sample. Latency is wall
+time per batch after warm-up, median and interquartile range over repeats, in eval mode
+under torch.inference_mode: what a deployment would see, not what the MACs promise.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def macs_per_sample(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+    """Multiply-accumulates of one forward pass, divided by the batch size."""
+    was = generator.training
+    generator.eval()
+    with FlopCounterMode(display=False) as counter:
+        generator(*inputs)
+    generator.train(was)
+    return counter.get_total_flops() / 2 / inputs[0].shape[0]
+
+
+@torch.inference_mode()
+def latency(generator: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int = 30, warmup: int = 5) -> dict:
+    """Seconds per batch: median, 25th and 75th percentile over `repeats` timed runs."""
+    generator.eval()
+    cuda = inputs[0].is_cuda
+    for _ in range(warmup):
+        generator(*inputs)
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        generator(*inputs)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    q = statistics.quantiles(times, n=4)
+    return {"median_s": statistics.median(times), "p25_s": q[0], "p75_s": q[2], "repeats": repeats}
+
+
+@torch.inference_mode()
+def peak_memory_bytes(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
+    """Peak bytes allocated by one forward pass beyond the weights and inputs.
+
+    CUDA: the allocator's own peak counter. CPU: replay of the profiler's allocation and
+    free events in time order (the CPU allocator keeps no peak counter)."""
+    generator.eval()
+    if inputs[0].is_cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        generator(*inputs)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        generator(*inputs)
+    # An op's own allocations are its self_cpu_memory_usage; frees arrive as "[memory]"
+    # events with negative sizes.
+    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage != 0), key=lambda e: e.time_range.start)
+    current = peak = 0
+    for e in events:
+        current += e.self_cpu_memory_usage
+        peak = max(peak, current)
+    return int(peak)
+
+
+def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), repeats: int = 30,
+                      device: torch.device = torch.device("cpu")) -> dict:
+    """`make_inputs(n)` -> the generator's inputs for a batch of n (on CPU)."""
+    generator = generator.to(device).eval()
+    one = tuple(t.to(device) for t in make_inputs(1))
+    out = {"params": count_params(generator), "macs_per_sample": macs_per_sample(generator, one),
+           "device": str(device), "threads": torch.get_num_threads(), "latency": {}, "peak_memory_bytes": {}}
+    for b in batch_sizes:
+        inputs = tuple(t.to(device) for t in make_inputs(b))
+        out["latency"][str(b)] = latency(generator, inputs, repeats)
+        out["peak_memory_bytes"][str(b)] = peak_memory_bytes(generator, inputs)
+    return out

@@ -1,0 +1,142 @@
+"""`kdgan evaluate`: quality of a checkpoint's generator against its full real dataset.
+
+Protocol (fixed, so numbers are comparable across runs and machines):
+  * fakes: N samples of the EMA generator in eval mode from the task's fixed inputs for
+    seed S (z ~ N(0, I); class-conditional: labels cycling through the classes);
+  * reals: every image of the run's dataset at the run's resolution, uint8 -> [-1, 1];
+  * features: the penultimate layer of the dataset's feature classifier (`kdgan features`);
+    IS from its softmax;
+  * real features are cached under a hash of the dataset's pixels and the extractor's
+    weights, so any change to either (data, resolution, channels, count, weights) misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from kdgan.data.images import to_float
+from kdgan.metrics.classifier import FeatureClassifier
+from kdgan.metrics.quality import quality_metrics
+from kdgan.train.checkpoint import atomic_save_tensors
+
+PROTOCOL = 1  # bump when anything above changes: old cache entries then miss
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("KDGAN_CACHE", Path.home() / ".cache" / "kdgan")) / "stats"
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def stats_key(images: torch.Tensor, classifier: FeatureClassifier) -> str:
+    weights = tensor_digest(*[v for _, v in sorted(classifier.state_dict().items())])
+    payload = {"protocol": PROTOCOL, "images": tensor_digest(images), "extractor": weights}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@torch.no_grad()
+def features_of(images_float: torch.Tensor, classifier: FeatureClassifier) -> tuple[torch.Tensor, torch.Tensor]:
+    feats = classifier.features(images_float)
+    return feats, classifier.head(feats)
+
+
+@torch.no_grad()
+def real_features(images: torch.Tensor, classifier: FeatureClassifier, batch_size: int = 500,
+                  use_cache: bool = True) -> torch.Tensor:
+    """(N, D) features of a uint8 image set, from the cache when the same pixels and weights
+    were seen before. Written atomically: a killed run never leaves a torn cache entry."""
+    path = cache_dir() / f"{stats_key(images, classifier)}.safetensors"
+    if use_cache and path.is_file():
+        return load_file(str(path))["features"]
+    classifier.eval()
+    feats = torch.cat([features_of(to_float(chunk), classifier)[0] for chunk in images.split(batch_size)])
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_tensors(path, {"features": feats})
+    return feats
+
+
+@torch.no_grad()
+def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: FeatureClassifier,
+                       batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and logits of generator(*inputs), generated and extracted in batches."""
+    generator.eval()
+    classifier.eval()
+    feats, logits = [], []
+    for chunk in zip(*(t.split(batch_size) for t in inputs)):
+        images = generator(*(t.to(device) for t in chunk)).float().cpu()
+        f, l = features_of(images, classifier)
+        feats.append(f)
+        logits.append(l)
+    return torch.cat(feats), torch.cat(logits)
+
+
+def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: int, metrics, seed: int = 0,
+                       batch_size: int = 250, device: torch.device = torch.device("cpu")) -> dict:
+    real = real_features(task.dataset.images, classifier)
+    inputs = task.fixed_inputs(samples, seed)
+    fake, logits = generator_features(generator, inputs, classifier, batch_size, device)
+    result = quality_metrics(real, fake, logits, metrics, seed)
+    result.update({"seed": seed, "protocol": PROTOCOL})
+    return result
+
+
+def run_folder_of(path: Path) -> Path:
+    """The run folder holding a checkpoint (RUN/checkpoints/step_N.json -> RUN)."""
+    path = path.resolve()
+    if path.is_file():
+        path = path.parent
+    return path.parent if path.name == "checkpoints" else path
+
+
+def evaluate_source(source: Path, samples: int, metrics, features: str | None, seed: int = 0,
+                    profile: bool = True) -> dict:
+    """Evaluate a run folder or checkpoint; the result is also merged into RUN/eval.json
+    (one entry per step, replaced when re-evaluated)."""
+    from kdgan.config import validate
+    from kdgan.distill.teacher import load_teacher
+    from kdgan.errors import UserError
+    from kdgan.metrics.classifier import load_classifier
+    from kdgan.metrics.efficiency import profile_generator
+    from kdgan.train.build import load_task
+    from kdgan.train.checkpoint import load_checkpoint, resolve_checkpoint
+
+    ckpt = resolve_checkpoint(source)
+    meta, _ = load_checkpoint(ckpt)
+    gan = load_teacher(ckpt)
+    cfg = validate(meta["config"])
+    task = load_task(cfg)
+    name = features or cfg.data.name
+    classifier, info = load_classifier(name)
+    spec = classifier.spec
+    if (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
+        raise UserError(f"--features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
+                        f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
+    result = {"step": meta["step"], "checkpoint": str(ckpt), "features": name,
+              "features_test_accuracy": info.get("test_accuracy")}
+    result.update(evaluate_generator(gan.generator, task, classifier, samples, metrics, seed))
+    if profile:
+        result["profile"] = profile_generator(gan.generator, lambda n: task.fixed_inputs(n, seed))
+    write_eval(run_folder_of(ckpt) / "eval.json", result)
+    return result
+
+
+def write_eval(path: Path, result: dict) -> None:
+    from kdgan.train.checkpoint import atomic_write_bytes
+
+    entries = json.loads(path.read_text())["evaluations"] if path.is_file() else []
+    entries = [e for e in entries if e["step"] != result["step"]] + [result]
+    entries.sort(key=lambda e: e["step"])
+    atomic_write_bytes(path, json.dumps({"evaluations": entries}, indent=2).encode())

@@ -1,0 +1,166 @@
+"""Quality metrics against closed forms and constructed cases; efficiency against hand counts."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+from torch import nn
+
+from conftest import ROOT, set_args, tiny_overrides
+from kdgan.data import load_dataset
+from kdgan.data.sampling import LatentTask
+from kdgan.metrics.classifier import ClassifierSpec, FeatureClassifier
+from kdgan.metrics.efficiency import count_params, macs_per_sample, peak_memory_bytes, profile_generator
+from kdgan.metrics.evaluate import evaluate_generator, stats_key
+from kdgan.metrics.quality import fid, inception_score, kid, precision_recall
+
+
+def closed_form_fid(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double().numpy(), b.double().numpy()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fid_of_identical_sets_is_zero():
+    x = torch.randn(2000, 16, generator=torch.Generator().manual_seed(0))
+    assert abs(fid(x, x)) < 1e-6
+
+
+def test_fid_of_shifted_gaussians_matches_the_closed_form():
+    g = torch.Generator().manual_seed(1)
+    scale = torch.linspace(0.5, 2.0, 8)
+    a = torch.randn(20000, 8, generator=g) * scale
+    b = torch.randn(20000, 8, generator=g) * scale + torch.tensor([2.0, 0, 0, 0, 0, 0, 0, 1.0])
+    got = fid(a, b)
+    assert got == pytest.approx(closed_form_fid(a, b), rel=1e-4)
+    assert got == pytest.approx(5.0, rel=0.02)  # population value: |mu_a - mu_b|^2, same covariance
+
+
+def test_kid_is_unbiased():
+    g = torch.Generator().manual_seed(2)
+    values = [kid(torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g), seed=i, subsets=20,
+                  subset_size=100)[0] for i in range(20)]
+    mean, sem = np.mean(values), np.std(values) / np.sqrt(len(values))
+    assert abs(mean) < 3 * sem + 1e-4  # an unbiased estimator centres on 0 for equal distributions
+    assert min(values) < 0  # ... so it goes negative, which a biased (V-statistic) one would not
+    shifted = kid(torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 1, subset_size=100)[0]
+    assert shifted > 20 * max(abs(mean), sem)
+
+
+def test_kid_is_deterministic_for_a_seed():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(200, 4, generator=g), torch.randn(200, 4, generator=g)
+    assert kid(a, b, seed=5, subset_size=50) == kid(a, b, seed=5, subset_size=50)
+
+
+def test_inception_score_bounds():
+    confident = torch.eye(10).repeat(50, 1) * 50  # every class equally often, each sample certain
+    assert inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-3)  # = number of classes
+    uniform = torch.zeros(500, 10)  # no confidence at all
+    assert inception_score(uniform)[0] == pytest.approx(1.0)
+
+
+def test_precision_recall_on_constructed_manifolds():
+    g = torch.Generator().manual_seed(4)
+    real = torch.rand(400, 2, generator=g)  # the unit square
+    assert precision_recall(real, real.clone()) == (1.0, 1.0)
+    left = real[real[:, 0] < 0.5]
+    far = torch.rand(len(left), 2, generator=g) + 10.0
+    # half the fakes are the real points of the left half (inside), half are far away: precision 0.5
+    precision, recall = precision_recall(real, torch.cat([left, far]))
+    assert precision == 0.5
+    assert len(left) / len(real) <= recall < 0.7  # they cover the left half, not the right
+    collapsed = real[:1].repeat(400, 1) + 1e-3 * torch.rand(400, 2, generator=g)
+    p, r = precision_recall(real, collapsed)
+    assert p == 1.0 and r < 0.05  # mode collapse: faithful but no coverage
+
+
+def _tiny_generator():
+    from kdgan.nets import GeneratorSpec, build_generator
+
+    torch.manual_seed(0)
+    return build_generator(GeneratorSpec(arch="dcgan", width=4, latent_dim=8, resolution=16, channels=1)).eval()
+
+
+def test_metrics_do_not_depend_on_batch_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path))
+    ds = load_dataset("digits", None, 16, 1)
+    task = LatentTask(ds, 8, conditional=False)
+    classifier = FeatureClassifier(ClassifierSpec(dataset="digits", resolution=16, channels=1, num_classes=10)).eval()
+    g = _tiny_generator()
+    a = evaluate_generator(g, task, classifier, 120, ["fid", "kid", "is", "pr"], batch_size=7)
+    b = evaluate_generator(g, task, classifier, 120, ["fid", "kid", "is", "pr"], batch_size=120)
+    for k in ("fid", "kid", "is", "precision", "recall"):
+        assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), k
+    assert len(list((tmp_path / "stats").glob("*.safetensors"))) == 1  # reals extracted once, then cached
+
+
+def test_cache_key_changes_with_every_input():
+    ds16 = load_dataset("digits", None, 16, 1)
+    classifier = FeatureClassifier(ClassifierSpec(dataset="digits", resolution=16, channels=1, num_classes=10))
+    base = stats_key(ds16.images, classifier)
+    assert stats_key(ds16.images.clone(), classifier) == base  # same pixels, same weights
+    changed = ds16.images.clone()
+    changed[0, 0, 0, 0] += 1
+    assert stats_key(changed, classifier) != base  # one pixel
+    assert stats_key(ds16.images[:-1], classifier) != base  # sample count
+    assert stats_key(load_dataset("digits", None, 32, 1).images, classifier) != base  # resolution
+    assert stats_key(load_dataset("digits", None, 16, 3).images, classifier) != base  # channels
+    with torch.no_grad():
+        classifier.head.bias[0] += 1e-3
+    assert stats_key(ds16.images, classifier) != base  # extractor weights
+
+
+def test_macs_and_params_by_hand():
+    class Known(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 3 * 4 * 4)  # 8*48 MACs
+            self.conv = nn.Conv2d(3, 5, 3, padding=1)  # 3*5*9 MACs per output pixel, 16x16 pixels
+
+        def forward(self, z):
+            return self.conv(nn.functional.interpolate(self.fc(z).view(-1, 3, 4, 4), scale_factor=4))
+
+    net = Known()
+    assert macs_per_sample(net, (torch.randn(6, 8),)) == 8 * 48 + 3 * 5 * 9 * 16 * 16
+    assert count_params(net) == 8 * 48 + 48 + 3 * 5 * 9 + 5
+
+
+def test_peak_memory_grows_with_batch():
+    g = _tiny_generator()
+    small, big = peak_memory_bytes(g, (torch.randn(1, 8),)), peak_memory_bytes(g, (torch.randn(32, 8),))
+    # the largest live activations: at least the 8x8 map of stage 0 (width 4 -> 4 ch * 64 px * 4 B)
+    assert small >= 4 * 64 * 4 and big > 16 * small
+
+
+def test_profile_has_every_field():
+    prof = profile_generator(_tiny_generator(), lambda n: (torch.randn(n, 8),), batch_sizes=(1, 4), repeats=3)
+    assert set(prof["latency"]) == {"1", "4"} and prof["latency"]["4"]["median_s"] > 0
+    assert prof["params"] > 0 and prof["macs_per_sample"] > 0 and prof["device"] == "cpu"
+
+
+def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    feats = tmp_path / "feats"
+    code, _, err = run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)
+    assert code == 0, err
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
+                           *set_args(tiny_overrides(**{"model.latent_dim": 8, "train.steps": 10})))
+    assert code == 0, err
+    code, out, err = run_cli("evaluate", run, "--samples", 64, "--features", feats)
+    assert code == 0, err
+    assert "fid" in out and "64 samples vs 1797 real" in out
+    report = json.loads((run / "eval.json").read_text())["evaluations"]
+    assert [e["step"] for e in report] == [10]
+    e = report[0]
+    assert {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "profile"} <= set(e)
+    assert e["fake_samples"] == 64 and e["real_samples"] == 1797
+    code, _, err = run_cli("evaluate", run, "--metrics", "fid,bogus")
+    assert code == 2 and "bogus" in err and "valid: fid, kid, is, pr" in err
+    code, _, err = run_cli("evaluate", run, "--samples", 10)  # 16px run, shipped digits extractor is 32px
+    assert code == 2 and "--features" in err
