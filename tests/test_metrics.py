@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import linalg
+from PIL import Image
 from torch import nn
 
 from conftest import ROOT, set_args, tiny_overrides
@@ -164,3 +165,30 @@ def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):
     assert code == 2 and "bogus" in err and "valid: fid, kid, is, pr" in err
     code, _, err = run_cli("evaluate", run, "--samples", 10)  # 16px run, shipped digits extractor is 32px
     assert code == 2 and "--features" in err
+
+
+def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    feats = tmp_path / "feats"
+    assert run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)[0] == 0
+    runs = []
+    for name, width in (("teacher", 8), ("student", 4)):
+        run = tmp_path / name
+        code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
+                               *set_args(tiny_overrides(**{"model.latent_dim": 8, "train.steps": 10,
+                                                           "model.generator.width": width,
+                                                           "log.keep_checkpoints": 5})))
+        assert code == 0, err
+        for ckpt in sorted((run / "checkpoints").glob("*.json")):  # two points on the quality curve
+            assert run_cli("evaluate", ckpt, "--samples", 32, "--features", feats)[0] == 0
+        runs.append(run)
+    code, out, err = run_cli("compare", *runs, "--out", tmp_path / "report")
+    assert code == 0, err
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| teacher | 10 | 32 |" in md and "| student | 10 | 32 |" in md and "1.0x" in md
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<table>" in page
+    for png in ("quality.png", "samples.png"):
+        assert Image.open(tmp_path / "report" / png).size[0] > 100
+    code, _, err = run_cli("compare", tmp_path / "feats", "--out", tmp_path / "r2")
+    assert code == 2 and "kdgan evaluate" in err

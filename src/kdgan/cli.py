@@ -103,6 +103,22 @@ def evaluate(source, samples, metrics, features, seed, no_profile) -> None:
     click.echo(f"step {result['step']}: {shown} ({result['fake_samples']} samples vs {result['real_samples']} real)")
 
 
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Report folder.")
+@click.option("--samples", default=32, show_default=True, help="Images per run in the sample panel.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the shared inputs.")
+def compare(runs, out, samples, seed) -> None:
+    """Compare evaluated runs (the first is the reference, e.g. the teacher): writes
+    report.md, report.html, quality.png and samples.png."""
+    from kdgan.report import write_report
+
+    for run in runs:
+        if not run.is_dir():
+            raise UserError(f"RUNS: {run} is not a run folder")
+    click.echo(f"wrote {write_report(list(runs), out, samples, seed) / 'report.html'}")
+
+
 @cli.group()
 def features() -> None:
     """Feature extractors for the quality metrics."""

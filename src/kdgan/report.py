@@ -1,0 +1,156 @@
+"""`kdgan compare`: teacher vs students as a table, quality-over-steps plots and sample grids
+from the same inputs, written as Markdown and as one self-contained HTML page.
+
+The first run given is the reference (the teacher): ratios are relative to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from kdgan.errors import UserError
+from kdgan.train.checkpoint import atomic_write_bytes
+from kdgan.train.grid import image_grid
+
+COLUMNS = [  # (key, header, format)
+    ("fid", "FID", "{:.2f}"),
+    ("kid", "KID", "{:.4f}"),
+    ("is", "IS", "{:.2f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+]
+
+
+def load_run(run: Path) -> dict:
+    path = run / "eval.json"
+    if not path.is_file():
+        raise UserError(f"RUN: {run} has no eval.json; run `kdgan evaluate {run}` first")
+    entries = json.loads(path.read_text())["evaluations"]
+    return {"name": run.name, "path": run, "latest": entries[-1], "history": entries}
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else spec.format(value)
+
+
+def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    ref = runs[0]["latest"].get("profile", {})
+    headers = ["run", "step", "samples"] + [h for _, h, _ in COLUMNS] + [
+        "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)"]
+    rows = []
+    for r in runs:
+        e, prof = r["latest"], r["latest"].get("profile", {})
+        lat = prof.get("latency", {})
+        b1, b64 = lat.get("1", {}).get("median_s"), lat.get("64", {}).get("median_s")
+        ref64 = ref.get("latency", {}).get("64", {}).get("median_s")
+        row = [r["name"], str(e["step"]), str(e.get("fake_samples", "-"))]
+        for key, _, spec in COLUMNS:
+            value = _fmt(e.get(key), spec)
+            std = e.get(f"{key}_std")
+            row.append(value + (f" ± {spec.format(std)}" if std is not None and key in ("kid", "is") else ""))
+        row += [
+            f"{prof['params']:,}" if "params" in prof else "-",
+            f"{prof['macs_per_sample'] / 1e6:.2f}M" if "macs_per_sample" in prof else "-",
+            f"{ref['macs_per_sample'] / prof['macs_per_sample']:.1f}x" if "macs_per_sample" in prof and ref else "-",
+            _fmt(b1 and b1 * 1e3, "{:.2f}"),
+            _fmt(b64 and b64 * 1e3, "{:.2f}"),
+            f"{ref64 / b64:.1f}x" if b64 and ref64 else "-",
+        ]
+        rows.append(row)
+    return headers, rows
+
+
+def quality_plot(runs: list[dict]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in ("fid", "kid") if any(k in e for r in runs for e in r["history"])]
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5 * max(1, len(keys)), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for r in runs:
+            pts = [(e["step"], e[key]) for e in r["history"] if key in e]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=r["name"])
+        ax.set_xlabel("training step")
+        ax.set_ylabel(key.upper() + " (lower is better)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+@torch.no_grad()
+def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
+    """Each run's generator on the same inputs, one labelled grid per run, left to right."""
+    from kdgan.config import validate
+    from kdgan.distill.teacher import load_teacher
+    from kdgan.train.build import load_task
+    from kdgan.train.checkpoint import load_checkpoint
+
+    grids = []
+    for r in runs:
+        ckpt = Path(r["latest"]["checkpoint"])
+        meta, _ = load_checkpoint(ckpt)
+        task = load_task(validate(meta["config"]))
+        generator = load_teacher(ckpt).generator
+        grid = image_grid(generator(*task.fixed_inputs(n, seed)), nrow=8).convert("RGB")
+        grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
+        labelled = Image.new("RGB", (grid.width, grid.height + 18), (255, 255, 255))
+        labelled.paste(grid, (0, 18))
+        ImageDraw.Draw(labelled).text((4, 3), r["name"], fill=(0, 0, 0))
+        grids.append(labelled)
+    gap = 10
+    out = Image.new("RGB", (sum(g.width for g in grids) + gap * (len(grids) - 1), max(g.height for g in grids)),
+                    (255, 255, 255))
+    left = 0
+    for g in grids:
+        out.paste(g, (left, 0))
+        left += g.width + gap
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int = 0) -> Path:
+    runs = [load_run(p) for p in runs_paths]
+    headers, rows = table_rows(runs)
+    plot, panel = quality_plot(runs), sample_panel(runs, samples, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "quality.png", plot)
+    atomic_write_bytes(out / "samples.png", panel)
+    first = runs[0]["latest"]
+    protocol = (f"Quality: {first.get('fake_samples')} generated vs {first.get('real_samples')} real images, "
+                f"features `{first.get('features')}` (held-out accuracy {first.get('features_test_accuracy')}), "
+                f"sample seed {first.get('seed')}. Ratios are relative to `{runs[0]['name']}`; latency is the "
+                f"median over repeated CPU runs ({first.get('profile', {}).get('threads', '?')} threads).")
+    md = ["# kdgan comparison", "", protocol, "",
+          "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    md += ["| " + " | ".join(row) + " |" for row in rows]
+    md += ["", "## Quality over training", "", "![quality](quality.png)", "",
+           "## Samples from the same inputs", "", "![samples](samples.png)", ""]
+    atomic_write_bytes(out / "report.md", "\n".join(md).encode())
+
+    def img(data: bytes) -> str:
+        return f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+    cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>kdgan comparison</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+<body><h1>kdgan comparison</h1><p>{html.escape(protocol)}</p>
+<table><tr>{cells(headers, "th")}</tr>{"".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)}</table>
+<h2>Quality over training</h2>{img(plot)}<h2>Samples from the same inputs</h2>{img(panel)}</body></html>"""
+    atomic_write_bytes(out / "report.html", page.encode())
+    return out
