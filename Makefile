@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The main job: train a small GAN on the embedded glyphs and write its sample grids.
+# The main job: distil the shipped glyph teacher into an 18x cheaper student, evaluate
+# both, and write a comparison report (teacher vs student samples side by side).
 demo: $(STAMP)
-	$(BIN)/kdgan train --config configs/glyph_demo.yaml --out runs/demo --overwrite
-	@echo "samples: runs/demo/samples/  (last: $$(ls runs/demo/samples | tail -n 1))"
+	$(BIN)/kdgan distill --config configs/demo.yaml --out runs/demo/student --overwrite
+	$(BIN)/kdgan evaluate glyph_teacher --samples 5000 --out runs/demo/teacher
+	$(BIN)/kdgan evaluate runs/demo/student --samples 5000
+	$(BIN)/kdgan compare runs/demo/teacher runs/demo/student --out runs/demo/report
+	@echo "teacher (left) vs student (right): runs/demo/student/samples/$$(ls runs/demo/student/samples | tail -n 1)"
+	@echo "report: runs/demo/report/report.md (and report.html)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -79,14 +79,16 @@ def export(checkpoint, fmt, out) -> None:
 
 
 @cli.command()
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--samples", default=10000, show_default=True, help="Generated samples (reals: the whole dataset).")
 @click.option("--metrics", default="fid,kid,is,pr", show_default=True, help="Comma-separated: fid, kid, is, pr.")
 @click.option("--features", help="Feature extractor: glyphs, digits or a `kdgan features train` folder [default: the run's dataset].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated samples.")
 @click.option("--no-profile", is_flag=True, help="Skip params/MACs/latency.")
-def evaluate(source, samples, metrics, features, seed, no_profile) -> None:
-    """Quality (and efficiency) of a run's generator; writes RUN/eval.json."""
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for eval.json [default: the run folder].")
+def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
+    """Quality (and efficiency) of a generator: a run folder, a checkpoint, a pretrained
+    folder or a shipped name (glyph_teacher, with --out). Writes eval.json."""
     from kdgan.metrics.evaluate import evaluate_source
     from kdgan.metrics.quality import METRICS
 
@@ -94,11 +96,13 @@ def evaluate(source, samples, metrics, features, seed, no_profile) -> None:
     bad = [m for m in chosen if m not in METRICS]
     if bad or not chosen:
         raise UserError(f"--metrics: unknown {', '.join(bad) or '(none)'}; valid: {', '.join(METRICS)}")
-    if not source.exists():
-        raise UserError(f"SOURCE: {source} does not exist")
+    from kdgan.export import SHIPPED
+
+    if str(source) not in SHIPPED and not Path(source).exists():
+        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
     if samples < 2:
         raise UserError("--samples: need at least 2")
-    result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile)
+    result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
     shown = {k: round(v, 4) for k, v in result.items() if k in ("fid", "kid", "is", "precision", "recall")}
     click.echo(f"step {result['step']}: {shown} ({result['fake_samples']} samples vs {result['real_samples']} real)")
 

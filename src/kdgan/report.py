@@ -96,15 +96,14 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     """Each run's generator on the same inputs, one labelled grid per run, left to right."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
+    from kdgan.metrics.evaluate import _resolve_source
     from kdgan.train.build import load_task
-    from kdgan.train.checkpoint import load_checkpoint
 
     grids = []
     for r in runs:
-        ckpt = Path(r["latest"]["checkpoint"])
-        meta, _ = load_checkpoint(ckpt)
-        task = load_task(validate(meta["config"]))
-        generator = load_teacher(ckpt).generator
+        loadable, train_config, _, _ = resolve_source(r["latest"]["checkpoint"])
+        task = load_task(validate(train_config))
+        generator = load_teacher(loadable).generator
         grid = image_grid(generator(*task.fixed_inputs(n, seed)), nrow=8).convert("RGB")
         grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
         labelled = Image.new("RGB", (grid.width, grid.height + 18), (255, 255, 255))

@@ -101,22 +101,37 @@ def run_folder_of(path: Path) -> Path:
     return path.parent if path.name == "checkpoints" else path
 
 
-def evaluate_source(source: Path, samples: int, metrics, features: str | None, seed: int = 0,
-                    profile: bool = True) -> dict:
-    """Evaluate a run folder or checkpoint; the result is also merged into RUN/eval.json
-    (one entry per step, replaced when re-evaluated)."""
+def resolve_source(source: str | Path) -> tuple[str | Path, dict, int, Path | None]:
+    """(what load_teacher takes, training config, step, run folder or None) for a run folder,
+    a checkpoint, a pretrained folder or a shipped name."""
+    from kdgan.export import SHIPPED, _folder
+    from kdgan.train.checkpoint import load_checkpoint, resolve_checkpoint
+
+    if str(source) in SHIPPED or (Path(source) / "config.json").is_file():
+        config = json.loads((_folder(source) / "config.json").read_text())
+        return source, config["train_config"], config["source"]["step"], None
+    ckpt = resolve_checkpoint(Path(source))
+    meta, _ = load_checkpoint(ckpt)
+    return ckpt, meta["config"], meta["step"], run_folder_of(ckpt)
+
+
+def evaluate_source(source: str | Path, samples: int, metrics, features: str | None, seed: int = 0,
+                    profile: bool = True, out: Path | None = None) -> dict:
+    """Evaluate a run folder, checkpoint, pretrained folder or shipped generator; the result
+    is also merged into OUT/eval.json (default: the run folder), one entry per step."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
     from kdgan.errors import UserError
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.efficiency import profile_generator
     from kdgan.train.build import load_task
-    from kdgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 
-    ckpt = resolve_checkpoint(source)
-    meta, _ = load_checkpoint(ckpt)
-    gan = load_teacher(ckpt)
-    cfg = validate(meta["config"])
+    loadable, train_config, step, run_dir = resolve_source(source)
+    out = out or run_dir
+    if out is None:
+        raise UserError(f"--out: {source} is not a run folder; give a folder for eval.json")
+    gan = load_teacher(loadable)
+    cfg = validate(train_config)
     task = load_task(cfg)
     name = features or cfg.data.name
     classifier, info = load_classifier(name)
@@ -124,12 +139,13 @@ def evaluate_source(source: Path, samples: int, metrics, features: str | None, s
     if (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
         raise UserError(f"--features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
                         f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
-    result = {"step": meta["step"], "checkpoint": str(ckpt), "features": name,
+    result = {"step": step, "checkpoint": str(loadable), "features": name,
               "features_test_accuracy": info.get("test_accuracy")}
     result.update(evaluate_generator(gan.generator, task, classifier, samples, metrics, seed))
     if profile:
         result["profile"] = profile_generator(gan.generator, lambda n: task.fixed_inputs(n, seed))
-    write_eval(run_folder_of(ckpt) / "eval.json", result)
+    out.mkdir(parents=True, exist_ok=True)
+    write_eval(out / "eval.json", result)
     return result
 
 
