@@ -96,7 +96,7 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     """Each run's generator on the same inputs, one labelled grid per run, left to right."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
-    from kdgan.metrics.evaluate import _resolve_source
+    from kdgan.metrics.evaluate import resolve_source
     from kdgan.train.build import load_task
 
     grids = []
