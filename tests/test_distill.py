@@ -127,6 +127,13 @@ def test_teacher_of_the_wrong_shape_fails_clearly():
         build_distill_trainer(cfg, Teacher(UserTeacher()))
 
 
+def test_lpips_without_its_weights_fails_clearly(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty hub cache
+    cfg = load_config(None, tiny(**{"distill.terms": "[{name: perceptual, network: lpips}]"}))
+    with pytest.raises(UserError, match=r"distill.terms.0.network: lpips (is not installed|needs AlexNet weights)"):
+        build_distill_trainer(cfg, Teacher(UserTeacher()))
+
+
 def test_terms_needing_a_teacher_discriminator_say_so():
     cfg = load_config(None, tiny(**{"distill.terms": "[{name: d_kl}]"}))
     with pytest.raises(UserError, match="distill.terms.0: d_kl needs the teacher's discriminator"):

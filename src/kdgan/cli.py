@@ -65,17 +65,64 @@ def distill(teacher, config, overrides, out, resume, overwrite, dry_run) -> None
 
 
 @cli.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["safetensors"]), default="safetensors", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-def export(checkpoint, fmt, out) -> None:
-    """Export a run's generator (a run folder or a checkpoint) as a pretrained folder:
-    config.json + generator.safetensors + discriminator.safetensors."""
-    from kdgan.export import export_pretrained
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(["safetensors", "onnx", "torchscript"]), default="safetensors",
+              show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder (safetensors) or file (.onnx / .pt).")
+def export(source, fmt, out) -> None:
+    """Export a generator (run folder, checkpoint, pretrained folder or shipped name).
 
-    if not checkpoint.exists():
-        raise UserError(f"CHECKPOINT: {checkpoint} does not exist")
-    click.echo(f"wrote {export_pretrained(checkpoint, out)}")
+    safetensors: a config.json + generator.safetensors + discriminator.safetensors folder
+    that loads without kdgan's training code. onnx / torchscript: one file with a dynamic
+    batch axis, verified against PyTorch on fresh inputs before the command succeeds."""
+    from kdgan.deploy import export_onnx, export_torchscript
+    from kdgan.distill.teacher import load_teacher
+    from kdgan.export import SHIPPED, export_pretrained
+
+    if str(source) not in SHIPPED and not Path(source).exists():
+        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
+    if fmt == "safetensors":
+        if str(source) in SHIPPED:
+            raise UserError(f"SOURCE: {source} is already a safetensors folder (kdgan.export.load_pretrained)")
+        click.echo(f"wrote {export_pretrained(Path(source), out)}")
+        return
+    gan = load_teacher(source)
+    error = (export_onnx if fmt == "onnx" else export_torchscript)(gan.generator, gan.generator_spec, out)
+    click.echo(f"wrote {out}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("-n", "--num", default=64, show_default=True, help="Number of images.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="A .png path for one grid, or a folder for one PNG per image.")
+def sample(source, num, seed, out) -> None:
+    """Generate images from a run, checkpoint, pretrained folder, shipped name or .onnx file."""
+    import torch
+
+    from kdgan.deploy import example_inputs, onnx_spec, run_onnx
+    from kdgan.distill.teacher import load_teacher
+    from kdgan.export import SHIPPED
+    from kdgan.train.grid import save_grid, save_images
+
+    if str(source) not in SHIPPED and not Path(source).exists():
+        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
+    if num < 1:
+        raise UserError("--num: must be at least 1")
+    if str(source).endswith(".onnx"):
+        spec = onnx_spec(Path(source))
+        images = run_onnx(Path(source), example_inputs(spec, num, seed))
+    else:
+        gan = load_teacher(source)
+        with torch.no_grad():
+            images = gan.generator(*example_inputs(gan.generator_spec, num, seed))
+    if out.suffix.lower() == ".png":
+        save_grid(images, out)
+    else:
+        save_images(images, out)
+    click.echo(f"wrote {num} images to {out}")
 
 
 @cli.command()

@@ -21,7 +21,7 @@ from kdgan.config import (
     PerceptualTerm,
     TeacherCriticTerm,
 )
-from kdgan.distill.features import DiscriminatorPerceptual, FeatureDistill
+from kdgan.distill.features import DiscriminatorPerceptual, FeatureDistill, LPIPSPerceptual, load_lpips
 from kdgan.distill.taps import Taps, default_discriminator_taps, default_generator_taps
 from kdgan.distill.teacher import Teacher
 from kdgan.errors import UserError
@@ -97,10 +97,8 @@ def build_terms(terms_cfg: list, teacher: Teacher, student: nn.Module, adv_loss:
             terms.append(TeacherCritic(adv_loss, tc.weight))
         elif isinstance(tc, PerceptualTerm):
             if tc.network == "lpips":
-                raise UserError(
-                    f"{field}.network: lpips needs the `lpips` package and its VGG/AlexNet weights, "
-                    "which kdgan does not download; use network: teacher_discriminator"
-                )
+                terms.append(LPIPSPerceptual(load_lpips(f"{field}.network"), tc.weight))
+                continue
             if d_taps is not None:
                 raise UserError(f"{field}: only one perceptual term is supported")
             d_taps = Taps(teacher.discriminator, tc.layers or default_discriminator_taps(teacher.discriminator),

@@ -98,3 +98,46 @@ class DiscriminatorPerceptual(LossTerm):
     def compute(self, ctx: StepContext) -> torch.Tensor:
         fake, teacher = ctx.extra["d_features_fake"], ctx.extra["d_features_teacher"]
         return torch.stack([F.l1_loss(fake[k], teacher[k]) for k in teacher]).mean()
+
+
+class LPIPSPerceptual(LossTerm):
+    """LPIPS (Zhang et al., 2018) between S(z) and T(z), with AlexNet features. Grey images
+    are repeated to three channels. Needs the `lpips` package and its backbone weights on
+    this machine: kdgan never downloads them (see `load_lpips`)."""
+
+    name, phase, needs = "perceptual_lpips", "g", ("teacher_out",)
+
+    def __init__(self, network: nn.Module, weight: float = 1.0):
+        super().__init__(weight)
+        self.network = network.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "LPIPSPerceptual":
+        super().train(mode)
+        self.network.eval()  # a frozen metric network
+        return self
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        s, t = ctx.fake, ctx.extra["teacher_out"]
+        if s.shape[1] == 1:
+            s, t = s.repeat(1, 3, 1, 1), t.repeat(1, 3, 1, 1)
+        return self.network(s, t).mean()
+
+
+def load_lpips(field: str) -> nn.Module:
+    """The LPIPS network, or a UserError saying exactly what is missing. lpips takes its
+    AlexNet backbone from torchvision's model zoo, which downloads on first use; offline
+    that would fail or hang, so the weights must already be in torch's hub cache."""
+    from pathlib import Path
+
+    from kdgan.errors import UserError
+
+    try:
+        import lpips
+    except ImportError:
+        raise UserError(f"{field}: lpips is not installed (pip install lpips torchvision); "
+                        "or use network: teacher_discriminator") from None
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    if not any(cache.glob("alexnet-*.pth")):
+        raise UserError(f"{field}: lpips needs AlexNet weights (alexnet-owt-7be5be79.pth) in {cache}, and kdgan "
+                        "downloads nothing; put them there or use network: teacher_discriminator")
+    return lpips.LPIPS(net="alex", verbose=False)

@@ -48,3 +48,13 @@ def save_grid(images: torch.Tensor | list[torch.Tensor], path: Path, nrow: int |
     img.save(tmp, format="PNG")
     tmp.replace(path)
     return path
+
+
+def save_images(images: torch.Tensor, folder: Path) -> list[Path]:
+    """One PNG per image: folder/000000.png, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(folder / f"{i:06d}.png")
+        image_grid(img[None], nrow=1, pad=0).save(paths[-1], format="PNG")
+    return paths
