@@ -44,10 +44,21 @@ def _run(config, overrides, out, resume, overwrite, dry_run, distill: bool) -> N
     if dry_run:
         click.echo(to_yaml(cfg), nl=False)
         return
+    from kdgan.train import distributed
+
     trainer = start_run(cfg, out, resume, overwrite)
-    click.echo(f"run: {out}  ({trainer.g_objective.formula()};  {trainer.d_objective.formula()})", err=True)
+    main_process = trainer.dist.main
+    if main_process:
+        world = f", {trainer.dist.world} processes" if trainer.dist.enabled else ""
+        click.echo(f"run: {out}  ({trainer.g_objective.formula()};  {trainer.d_objective.formula()}{world})", err=True)
     trainer.fit(out)
-    click.echo(f"done: {trainer.step} steps; samples in {out / 'samples'}, checkpoints in {out / 'checkpoints'}")
+    steps = trainer.step
+    # gloo can abort at exit unless the DDP wrappers and optimizers are gone before the
+    # process group is destroyed
+    del trainer
+    distributed.shutdown()
+    if main_process:
+        click.echo(f"done: {steps} steps; samples in {out / 'samples'}, checkpoints in {out / 'checkpoints'}")
 
 
 @cli.command()

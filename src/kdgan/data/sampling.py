@@ -22,6 +22,14 @@ class StepBatch:
     g_inputs: tuple[torch.Tensor, ...]  # generator(*g_inputs) -> fake, shaped like `real`
     d_inputs: tuple[torch.Tensor, ...]  # discriminator(x, *d_inputs) for real and fake alike
 
+    def shard(self, rank: int, world: int) -> "StepBatch":
+        """This process's contiguous share of a global batch (world must divide it)."""
+        if world == 1:
+            return self
+        n = self.real.shape[0] // world
+        cut = lambda t: t[rank * n : (rank + 1) * n]  # noqa: E731
+        return StepBatch(cut(self.real), tuple(map(cut, self.g_inputs)), tuple(map(cut, self.d_inputs)))
+
     def to(self, device: torch.device) -> "StepBatch":
         move = lambda ts: tuple(t.to(device, non_blocking=True) for t in ts)  # noqa: E731
         return StepBatch(self.real.to(device, non_blocking=True), move(self.g_inputs), move(self.d_inputs))

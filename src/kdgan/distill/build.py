@@ -23,6 +23,7 @@ from kdgan.distill.teacher import Teacher, load_teacher
 from kdgan.errors import UserError
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
 from kdgan.train.build import assemble_trainer, load_task, network_specs, resolve_device
+from kdgan.train import distributed
 from kdgan.train.loop import Trainer
 
 
@@ -64,6 +65,7 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     if cfg.distill is None:
         raise UserError("distill: the config has no distill section (see configs/distill_*.yaml)")
     device = resolve_device(cfg.device)
+    _, device = distributed.init(device)  # each process's own GPU under torchrun
     if teacher is None:
         if not cfg.distill.teacher:
             raise UserError("--teacher: no teacher given (set --teacher or distill.teacher)")

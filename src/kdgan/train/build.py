@@ -11,6 +11,7 @@ from kdgan.data.sampling import LatentTask
 from kdgan.errors import UserError
 from kdgan.losses.terms import AdversarialD, AdversarialG, GradientPenalty, Objective, R1
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+from kdgan.train import distributed
 from kdgan.train.loop import LoopSettings, Trainer
 
 
@@ -69,6 +70,13 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
     """The adversarial objectives plus any extra (distillation) terms, optimizers and loop
     settings around a generator and discriminator. Learned parts of loss terms (feature
     adapters) train with the generator."""
+    info, device = distributed.init(device)
+    if cfg.train.batch_size % info.world:
+        raise UserError(f"train.batch_size: {cfg.train.batch_size} is the global batch; it must divide evenly "
+                        f"over {info.world} processes")
+    if info.enabled:  # before the optimizers: the synchronised layers are new modules
+        generator = distributed.sync_batchnorm(generator.to(device), device)
+        discriminator = distributed.sync_batchnorm(discriminator.to(device), device)
     g_objective, d_objective = adversarial_objectives(cfg)
     g_objective = Objective("L_G", [*g_objective.terms, *g_extra])
     d_objective = Objective("L_D", [*d_objective.terms, *d_extra])
@@ -94,4 +102,4 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
     }
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
                    settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
-                   reference=reference)
+                   reference=reference, dist=info)

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from kdgan.data.sampling import EpochSampler, LatentTask
+from kdgan.train import distributed
+from kdgan.train.distributed import DistInfo
 from kdgan.losses.terms import Objective, StepContext
 from kdgan.train.checkpoint import (
     flatten_optimizer,
@@ -89,6 +91,7 @@ class Trainer:
     providers: list = field(default_factory=list)
     # Drawn left of the samples on the same inputs (the teacher, when distilling).
     reference: nn.Module | None = None
+    dist: DistInfo = DistInfo()
     step: int = 0
 
     def __post_init__(self) -> None:
@@ -99,21 +102,33 @@ class Trainer:
         self.noise = torch.Generator().manual_seed(s.seed + 1)
         self.ema = EMA(self.generator, self.ema_decay) if self.ema_decay > 0 else None
         self.fixed_inputs = self.task.fixed_inputs(s.num_samples, s.seed + 2)
+        # The modules the step calls for gradients: DDP wrappers when several processes run.
+        # Frozen uses (D in the G step, penalties) call the plain modules, outside DDP's reducer.
+        self.g_forward, self.d_forward = self.generator, self.discriminator
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # Buffers stay equal on every rank (BatchNorm statistics are synchronised), so
+            # there is nothing to broadcast at each forward.
+            self.g_forward = DDP(self.generator, device_ids=ids, forward_sync_buffers=False)
+            self.d_forward = DDP(self.discriminator, device_ids=ids, forward_sync_buffers=False)
 
     @property
     def sampling_generator(self) -> nn.Module:
         return self.ema.model if self.ema is not None else self.generator
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        G, D, d_steps = self.generator, self.discriminator, self.settings.d_steps
+        D, d_steps, info = self.discriminator, self.settings.d_steps, self.dist
         for k in range(d_steps):
             idx = self.sampler.indices(self.step * d_steps + k)
-            batch = self.task.batch(idx, self.noise).to(self.device)
+            # drawn for the global batch on every rank, then this rank's shard
+            batch = self.task.batch(idx, self.noise).shard(info.rank, info.world).to(self.device)
             last = k == d_steps - 1
             with torch.set_grad_enabled(last):  # earlier D steps need no G graph
-                fake = G(*batch.g_inputs)
-            real_logits = D(batch.real, *batch.d_inputs)
-            fake_logits = D(fake.detach(), *batch.d_inputs)
+                fake = self.g_forward(*batch.g_inputs)
+            real_logits = self.d_forward(batch.real, *batch.d_inputs)
+            fake_logits = self.d_forward(fake.detach(), *batch.d_inputs)
             ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits)
             for provide in self.providers:
                 provide(ctx)
@@ -132,16 +147,17 @@ class Trainer:
         g_total, g_values = self.g_objective(ctx)
         self.opt_g.zero_grad(set_to_none=True)
         g_total.backward()
+        distributed.all_reduce_grads(list(self.g_objective.parameters()), info)
         self.opt_g.step()
         D.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(G, self.step)
+            self.ema.update(self.generator, self.step)
         self.step += 1
         return {**d_values, **g_values, "d_real_logit": real_logits.mean(), "d_fake_logit": fake_logits.mean()}
 
     def fit(self, run_dir: Path) -> None:
-        s = self.settings
-        log = RunLog(run_dir, self.step, s.steps, s.progress, s.tensorboard)
+        s, main = self.settings, self.dist.main
+        log = RunLog(run_dir, self.step, s.steps, s.progress and main, s.tensorboard and main, write=main)
         try:
             while self.step < s.steps:
                 values = self.train_step()
@@ -149,11 +165,11 @@ class Trainer:
                 log.advance()
                 done = self.step == s.steps
                 if self.step % s.log_every == 0 or done:
-                    log.flush(self.step)
-                if self.step % s.sample_every == 0 or done:
+                    log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
+                if main and (self.step % s.sample_every == 0 or done):
                     grid = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
                     log.image("samples", grid, self.step)
-                if self.step % s.checkpoint_every == 0 or done:
+                if main and (self.step % s.checkpoint_every == 0 or done):
                     self.save(run_dir / "checkpoints")
         finally:
             log.close()

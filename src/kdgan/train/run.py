@@ -51,10 +51,16 @@ def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trai
         trainer = build_trainer(cfg)
     if resume:
         meta, tensors = load_checkpoint(run_dir)
-        trainer.load_state(meta, tensors)
-        truncate_log(run_dir / "log.jsonl", trainer.step)
-    elif overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(run_dir / "config.yaml", to_yaml(cfg).encode())
+        trainer.load_state(meta, tensors)  # every process, whatever the process count that saved it
+    if trainer.dist.main:
+        if resume:
+            truncate_log(run_dir / "log.jsonl", trainer.step)
+        elif overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(run_dir / "config.yaml", to_yaml(cfg).encode())
+    if trainer.dist.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()  # nobody starts before rank 0 has prepared (or cleared) the folder
     return trainer

@@ -14,8 +14,9 @@ class RunLog:
     """Loss terms are accumulated as tensors and averaged over each logging interval, so the
     step itself never synchronises with the device; only `flush` reads values."""
 
-    def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool):
-        self.path = run_dir / "log.jsonl"
+    def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool,
+                 write: bool = True):
+        self.path, self.write = run_dir / "log.jsonl", write  # write: False on ranks other than 0
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._writer = None
@@ -33,10 +34,16 @@ class RunLog:
             self._sums[name] = self._sums[name] + v if name in self._sums else v
         self._count += 1
 
-    def flush(self, step: int, extra: dict | None = None) -> dict:
-        """Write the means since the last flush as one JSON line (step = steps completed)."""
-        record = {"step": step, **{k: round(float(v) / self._count, 6) for k, v in self._sums.items()}}
-        record.update(extra or {})
+    def flush(self, step: int, reduce=None) -> dict:
+        """Write the means since the last flush as one JSON line (step = steps completed).
+        `reduce` averages the sums over processes; every process must call flush."""
+        names, sums = list(self._sums), list(self._sums.values())
+        if reduce is not None:
+            sums = reduce(sums)
+        record = {"step": step, **{k: round(float(v) / self._count, 6) for k, v in zip(names, sums)}}
+        self._sums, self._count = {}, 0
+        if not self.write:
+            return record
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._writer is not None:
@@ -44,7 +51,6 @@ class RunLog:
                 if k != "step" and isinstance(v, (int, float)):
                     self._writer.add_scalar(f"loss/{k}" if k.startswith(("g_", "d_")) else k, v, step)
         self._bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("g_", "d_"))})
-        self._sums, self._count = {}, 0
         return record
 
     def image(self, tag: str, grid_path: Path, step: int) -> None:
