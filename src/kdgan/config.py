@@ -108,6 +108,9 @@ class TrainConfig(Strict):
     g_optim: OptimConfig = OptimConfig()
     d_optim: OptimConfig = OptimConfig()
     ema_decay: float = Field(0.999, ge=0, lt=1)  # 0: no EMA, samples come from G itself
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 adds gradient scaling)
+    channels_last: bool = False  # NHWC memory format for networks and images
+    compile: bool = False  # torch.compile the generator and discriminator forwards
 
 
 class LogConfig(Strict):

@@ -72,6 +72,8 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
         teacher = load_teacher(cfg.distill.teacher)
     teacher.freeze()
     teacher.generator.to(device)
+    if cfg.train.channels_last:
+        teacher.generator.to(memory_format=torch.channels_last)
     if teacher.discriminator is not None:
         teacher.discriminator.to(device)
     task = load_task(cfg)

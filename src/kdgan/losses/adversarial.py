@@ -57,9 +57,11 @@ ADVERSARIAL_LOSSES = tuple(D_LOSSES)
 
 
 def discriminator_loss(name: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Pair:
-    """(loss on real, loss on fake) for the discriminator."""
-    return D_LOSSES[name](real_logits, fake_logits)
+    """(loss on real, loss on fake) for the discriminator, in fp32 under any autocast."""
+    with torch.autocast(real_logits.device.type, enabled=False):
+        return D_LOSSES[name](real_logits.float(), fake_logits.float())
 
 
 def generator_loss(name: str, fake_logits: torch.Tensor) -> torch.Tensor:
-    return G_LOSSES[name](fake_logits)
+    with torch.autocast(fake_logits.device.type, enabled=False):  # BCELoss is not autocast-safe
+        return G_LOSSES[name](fake_logits.float())

@@ -9,9 +9,11 @@ import torch
 
 def _grad_sq_norm(d: Callable[..., torch.Tensor], x: torch.Tensor, d_inputs: tuple) -> torch.Tensor:
     """||dD(x)/dx||^2 per sample, with a graph so that the penalty itself can be minimised."""
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(x, *d_inputs).sum(), x, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1)
+    # fp32 even inside an autocast region: a second-order gradient in fp16 under-/overflows
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.detach().float().requires_grad_(True)
+        (grad,) = torch.autograd.grad(d(x, *d_inputs).float().sum(), x, create_graph=True)
+        return grad.pow(2).flatten(1).sum(1)
 
 
 def r1_penalty(d: Callable[..., torch.Tensor], real: torch.Tensor, d_inputs: tuple = ()) -> torch.Tensor:

@@ -74,6 +74,9 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
     if cfg.train.batch_size % info.world:
         raise UserError(f"train.batch_size: {cfg.train.batch_size} is the global batch; it must divide evenly "
                         f"over {info.world} processes")
+    if cfg.train.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
     if info.enabled:  # before the optimizers: the synchronised layers are new modules
         generator = distributed.sync_batchnorm(generator.to(device), device)
         discriminator = distributed.sync_batchnorm(discriminator.to(device), device)
@@ -84,8 +87,9 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
     g_objective, d_objective = g_objective.to(device), d_objective.to(device)
     t = cfg.train
     g_params = [*generator.parameters(), *g_objective.parameters()]
-    opt_g = torch.optim.Adam(g_params, lr=t.g_optim.lr, betas=t.g_optim.betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=t.d_optim.lr, betas=t.d_optim.betas)
+    fused = device.type == "cuda"  # one kernel per update instead of one per parameter tensor
+    opt_g = torch.optim.Adam(g_params, lr=t.g_optim.lr, betas=t.g_optim.betas, fused=fused or None)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=t.d_optim.lr, betas=t.d_optim.betas, fused=fused or None)
     log = cfg.log
     settings = LoopSettings(
         steps=t.steps, batch_size=t.batch_size, d_steps=t.d_steps, seed=cfg.seed,
@@ -102,4 +106,5 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
     }
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
                    settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
-                   reference=reference, dist=info)
+                   reference=reference, dist=info, precision=t.precision, channels_last=t.channels_last,
+                   compile=t.compile)

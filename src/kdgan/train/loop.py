@@ -33,6 +33,7 @@ from kdgan.train.checkpoint import (
     unprefixed,
 )
 from kdgan.train.grid import save_grid
+from kdgan.train.precision import Precision
 from kdgan.train.runlog import RunLog
 
 
@@ -92,6 +93,9 @@ class Trainer:
     # Drawn left of the samples on the same inputs (the teacher, when distilling).
     reference: nn.Module | None = None
     dist: DistInfo = DistInfo()
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
     step: int = 0
 
     def __post_init__(self) -> None:
@@ -113,6 +117,9 @@ class Trainer:
             # there is nothing to broadcast at each forward.
             self.g_forward = DDP(self.generator, device_ids=ids, forward_sync_buffers=False)
             self.d_forward = DDP(self.discriminator, device_ids=ids, forward_sync_buffers=False)
+        if self.compile:
+            self.g_forward, self.d_forward = torch.compile(self.g_forward), torch.compile(self.d_forward)
+        self.amp = Precision(self.precision, self.device)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -124,31 +131,32 @@ class Trainer:
             idx = self.sampler.indices(self.step * d_steps + k)
             # drawn for the global batch on every rank, then this rank's shard
             batch = self.task.batch(idx, self.noise).shard(info.rank, info.world).to(self.device)
+            if self.channels_last:
+                batch.real = batch.real.contiguous(memory_format=torch.channels_last)
             last = k == d_steps - 1
-            with torch.set_grad_enabled(last):  # earlier D steps need no G graph
-                fake = self.g_forward(*batch.g_inputs)
-            real_logits = self.d_forward(batch.real, *batch.d_inputs)
-            fake_logits = self.d_forward(fake.detach(), *batch.d_inputs)
-            ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits)
-            for provide in self.providers:
-                provide(ctx)
-            d_total, d_values = self.d_objective(ctx)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_total.backward()
-            self.opt_d.step()
+            with self.amp.autocast():
+                with torch.set_grad_enabled(last):  # earlier D steps need no G graph
+                    fake = self.g_forward(*batch.g_inputs)
+                real_logits = self.d_forward(batch.real, *batch.d_inputs)
+                fake_logits = self.d_forward(fake.detach(), *batch.d_inputs)
+                ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits)
+                for provide in self.providers:
+                    provide(ctx)
+                d_total, d_values = self.d_objective(ctx)
+            self.amp.backward_and_step(d_total, self.opt_d, "d")
 
         # The G step reuses `fake` (G's weights have not changed since) and freezes D so
         # that backward computes no gradients for D's weights.
         D.requires_grad_(False)
-        g_logits = D(fake, *batch.d_inputs)
-        ctx = StepContext("g", batch, fake, g_logits, D, self.noise)
-        for provide in self.providers:
-            provide(ctx)
-        g_total, g_values = self.g_objective(ctx)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_total.backward()
-        distributed.all_reduce_grads(list(self.g_objective.parameters()), info)
-        self.opt_g.step()
+        with self.amp.autocast():
+            g_logits = D(fake, *batch.d_inputs)
+            ctx = StepContext("g", batch, fake, g_logits, D, self.noise)
+            for provide in self.providers:
+                provide(ctx)
+            g_total, g_values = self.g_objective(ctx)
+        adapters = list(self.g_objective.parameters())
+        self.amp.backward_and_step(g_total, self.opt_g, "g",
+                                   before_step=lambda: distributed.all_reduce_grads(adapters, info))
         D.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.generator, self.step)
@@ -209,7 +217,7 @@ class Trainer:
 
     def save(self, folder: Path) -> Path:
         tensors, opt_meta = self.state_tensors()
-        meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay}
+        meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay, "grad_scalers": self.amp.state()}
         return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
 
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
@@ -222,4 +230,5 @@ class Trainer:
         for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):
             opt.load_state_dict(unflatten_optimizer(name, tensors, meta["optimizers"][name]))
         self.noise.set_state(tensors["rng.noise"])
+        self.amp.load_state(meta.get("grad_scalers", {}))
         self.step = int(meta["step"])
