@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kdgan.errors import UserError
+from kdgan.errors import TrainingStopped, UserError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -221,6 +221,9 @@ def main() -> None:
     except UserError as err:
         click.echo(f"kdgan: {err}", err=True)
         sys.exit(2)
+    except TrainingStopped as err:
+        click.echo(f"kdgan: {err}", err=True)
+        sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("kdgan: aborted", err=True)
         sys.exit(130)

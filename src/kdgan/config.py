@@ -205,6 +205,17 @@ class DistillConfig(Strict):
     terms: list[TermConfig] = []
 
 
+class GuardConfig(Strict):
+    # A NaN/Inf in a loss term or weight: stop with an error, or reload the last checkpoint
+    # and continue with the learning rates times rollback_lr_factor (at most max_rollbacks).
+    nonfinite: Literal["stop", "rollback"] = "stop"
+    rollback_lr_factor: float = Field(0.5, gt=0, lt=1)
+    max_rollbacks: int = Field(3, ge=1)
+    # Flag mode collapse when the fixed-input samples' mean pairwise L1 distance (images in
+    # [-1, 1]) falls below this; 0 disables the flag (the diversity is logged regardless).
+    collapse_threshold: float = Field(0.05, ge=0)
+
+
 class Config(Strict):
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
@@ -212,6 +223,7 @@ class Config(Strict):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     log: LogConfig = LogConfig()
+    guard: GuardConfig = GuardConfig()
     distill: DistillConfig | None = None  # present: distil a teacher into the networks above
 
     @model_validator(mode="after")

@@ -8,3 +8,12 @@ The CLI catches it once, prints the line and exits with status 2.
 
 class UserError(Exception):
     """A mistake in the user's input: printed as one line, exit status 2."""
+
+
+class TrainingStopped(Exception):
+    """Training ended early for a reason the user must know (divergence, a signal): printed
+    as one line with `exit_code`. Whatever checkpoint it names is complete."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code

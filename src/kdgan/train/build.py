@@ -95,7 +95,9 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
         steps=t.steps, batch_size=t.batch_size, d_steps=t.d_steps, seed=cfg.seed,
         log_every=log.log_every, sample_every=log.sample_every, checkpoint_every=log.checkpoint_every,
         keep_checkpoints=log.keep_checkpoints, num_samples=log.num_samples, progress=log.progress,
-        tensorboard=log.tensorboard,
+        tensorboard=log.tensorboard, nonfinite=cfg.guard.nonfinite,
+        rollback_lr_factor=cfg.guard.rollback_lr_factor, max_rollbacks=cfg.guard.max_rollbacks,
+        collapse_threshold=cfg.guard.collapse_threshold,
     )
     meta = {
         "kdgan_version": __version__,

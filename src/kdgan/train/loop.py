@@ -15,6 +15,8 @@ need to the step context), see kdgan.losses.terms.
 from __future__ import annotations
 
 import copy
+import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,9 @@ from kdgan.train.checkpoint import (
     unflatten_optimizer,
     unprefixed,
 )
+from kdgan.errors import TrainingStopped
 from kdgan.train.grid import save_grid
+from kdgan.train.guards import NonFinite, StopSignals, diversity, first_nonfinite
 from kdgan.train.precision import Precision
 from kdgan.train.runlog import RunLog
 
@@ -72,6 +76,10 @@ class LoopSettings:
     num_samples: int
     progress: bool = True
     tensorboard: bool = True
+    nonfinite: str = "stop"  # or "rollback"
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
+    collapse_threshold: float = 0.0
 
 
 @dataclass
@@ -160,30 +168,83 @@ class Trainer:
         D.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.generator, self.step)
+        bad = first_nonfinite({**d_values, **g_values},
+                              {"generator": self.generator, "discriminator": self.discriminator})
+        if bad is not None:
+            raise NonFinite(f"{bad} is NaN/Inf at step {self.step + 1}")
         self.step += 1
         return {**d_values, **g_values, "d_real_logit": real_logits.mean(), "d_fake_logit": fake_logits.mean()}
 
     def fit(self, run_dir: Path) -> None:
         s, main = self.settings, self.dist.main
         log = RunLog(run_dir, self.step, s.steps, s.progress and main, s.tensorboard and main, write=main)
+        rollbacks = 0
         try:
-            while self.step < s.steps:
-                values = self.train_step()
-                log.accumulate(values)
-                log.advance()
-                done = self.step == s.steps
-                if self.step % s.log_every == 0 or done:
-                    log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
-                if main and (self.step % s.sample_every == 0 or done):
-                    grid = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
-                    log.image("samples", grid, self.step)
-                if main and (self.step % s.checkpoint_every == 0 or done):
-                    self.save(run_dir / "checkpoints")
+            with StopSignals() as signals:
+                while self.step < s.steps:
+                    try:
+                        values = self.train_step()
+                    except NonFinite as bad:
+                        rollbacks += 1
+                        self.recover(bad, run_dir, log, rollbacks)
+                        continue
+                    log.accumulate(values)
+                    log.advance()
+                    done = self.step == s.steps
+                    if self.step % s.log_every == 0 or done:
+                        log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
+                    if main and (self.step % s.sample_every == 0 or done):
+                        grid, spread = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
+                        log.image("samples", grid, self.step)
+                        collapsed = spread < s.collapse_threshold
+                        log.event({"step": self.step, "sample_diversity": round(spread, 6), "collapse": collapsed})
+                        if collapsed:
+                            print(f"kdgan: possible mode collapse at step {self.step}: sample diversity "
+                                  f"{spread:.4f} < {s.collapse_threshold}", file=sys.stderr)
+                    if main and (self.step % s.checkpoint_every == 0 or done):
+                        self.save(run_dir / "checkpoints")
+                    signum = signals.requested(self.dist)
+                    if signum is not None and not done:
+                        self.stop_for_signal(signum, run_dir, log)
         finally:
             log.close()
 
+    def stop_for_signal(self, signum: int, run_dir: Path, log: RunLog) -> None:
+        """Pre-emption or Ctrl-C: a checkpoint at this step boundary, then a clear exit."""
+        if self.step % self.settings.log_every:
+            log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
+        if self.dist.main:
+            self.save(run_dir / "checkpoints")
+        name = signal.Signals(signum).name
+        raise TrainingStopped(f"stopped by {name} after step {self.step}; checkpoint saved in "
+                              f"{run_dir / 'checkpoints'}; continue with --resume --out {run_dir}", 128 + signum)
+
+    def recover(self, bad: NonFinite, run_dir: Path, log: RunLog, attempt: int) -> None:
+        """Stop with the term's name, or roll back to the last checkpoint with lower rates."""
+        s = self.settings
+        if s.nonfinite == "stop" or attempt > s.max_rollbacks:
+            why = "" if s.nonfinite == "stop" else f" (after {s.max_rollbacks} rollbacks)"
+            raise TrainingStopped(f"training diverged: {bad}{why}; the last checkpoint in "
+                                  f"{run_dir / 'checkpoints'} is intact")
+        from kdgan.train.checkpoint import load_checkpoint
+
+        try:
+            meta, tensors = load_checkpoint(run_dir / "checkpoints")
+        except Exception:
+            raise TrainingStopped(f"training diverged: {bad}; no checkpoint to roll back to yet") from None
+        self.load_state(meta, tensors)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= s.rollback_lr_factor ** attempt
+        log.discard()
+        log.event({"step": self.step, "event": "rollback", "reason": str(bad),
+                   "lr_factor": s.rollback_lr_factor ** attempt})
+        print(f"kdgan: {bad}; rolled back to step {self.step}, learning rates x{s.rollback_lr_factor ** attempt:g}",
+              file=sys.stderr)
+
     @torch.no_grad()
-    def save_samples(self, path: Path) -> Path:
+    def save_samples(self, path: Path) -> tuple[Path, float]:
+        """The sample grid of the fixed inputs, and the samples' diversity."""
         G = self.sampling_generator
         was_training = G.training
         G.eval()
@@ -193,7 +254,7 @@ class Trainer:
         if self.reference is not None:
             images.insert(0, self.reference(*inputs))
         nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
-        return save_grid(images, path, nrow=nrow, scale=2)
+        return save_grid(images, path, nrow=nrow, scale=2), diversity(images[-1])
 
     # -- state -----------------------------------------------------------------------------
 

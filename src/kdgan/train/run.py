@@ -2,6 +2,7 @@
 
     RUN/config.yaml              the fully resolved config
     RUN/log.jsonl                loss terms, one JSON line per logging interval
+    RUN/events.jsonl             sample diversity (mode-collapse flag), rollbacks
     RUN/tb/                      TensorBoard events
     RUN/samples/step_N.png       sample grids from fixed inputs
     RUN/checkpoints/step_N.*     safetensors + JSON (see checkpoint.py)
@@ -55,6 +56,7 @@ def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trai
     if trainer.dist.main:
         if resume:
             truncate_log(run_dir / "log.jsonl", trainer.step)
+            truncate_log(run_dir / "events.jsonl", trainer.step)
         elif overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,16 @@ class RunLog:
         self._bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("g_", "d_"))})
         return record
 
+    def event(self, record: dict) -> None:
+        """A line in events.jsonl: what is not a loss average (sample diversity, a rollback)."""
+        if self.write:
+            with open(self.path.with_name("events.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def discard(self) -> None:
+        """Forget what was accumulated since the last flush (after a rollback)."""
+        self._sums, self._count = {}, 0
+
     def image(self, tag: str, grid_path: Path, step: int) -> None:
         if self._writer is not None:
             import numpy as np
