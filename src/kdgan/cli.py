@@ -69,9 +69,12 @@ def _run(config, overrides, out, resume, overwrite, dry_run, distill: bool) -> N
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
-def distill(teacher, config, overrides, out, resume, overwrite, dry_run) -> None:
+@click.option("--trust-pickle", is_flag=True,
+              help="Allow a .pt teacher that is a whole pickled module (can run code: trusted files only).")
+def distill(teacher, config, overrides, out, resume, overwrite, dry_run, trust_pickle) -> None:
     """Distil a teacher GAN into a smaller student (the config's distill section)."""
     overrides = list(overrides) + ([f"distill.teacher={teacher}"] if teacher else [])
+    overrides += ["distill.trust_pickle=true"] if trust_pickle else []
     _run(config, overrides, out, resume, overwrite, dry_run, distill=True)
 
 

@@ -199,7 +199,10 @@ class StudentDiscriminatorConfig(Strict):
 
 
 class DistillConfig(Strict):
-    teacher: str | None = None  # shipped name, pretrained folder, run folder or checkpoint
+    teacher: str | None = None  # shipped name, pretrained folder, run folder, checkpoint or .pt file
+    # A .pt teacher that is a whole pickled nn.Module can run code when unpickled: only with
+    # this explicit opt-in (--trust-pickle) is it loaded; otherwise torch.load(weights_only=True).
+    trust_pickle: bool = False
     student: StudentConfig = StudentConfig()
     discriminator: StudentDiscriminatorConfig = StudentDiscriminatorConfig()
     terms: list[TermConfig] = []

@@ -69,7 +69,7 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     if teacher is None:
         if not cfg.distill.teacher:
             raise UserError("--teacher: no teacher given (set --teacher or distill.teacher)")
-        teacher = load_teacher(cfg.distill.teacher)
+        teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle)
     teacher.freeze()
     teacher.generator.to(device)
     if cfg.train.channels_last:

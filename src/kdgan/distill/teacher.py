@@ -31,8 +31,64 @@ class Teacher:
         return self
 
 
-def load_teacher(source: str | Path) -> Teacher:
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+def load_torch_file(path: Path, trust_pickle: bool = False) -> Teacher:
+    """A teacher saved with torch.save. By default it is read with weights_only=True, which
+    unpickles tensors and plain containers only, so a file crafted to run code on loading is
+    refused before anything runs. Accepted without opt-in: a dict with `generator_spec` and
+    `generator` (a state dict), optionally `discriminator_spec` and `discriminator`. A whole
+    pickled nn.Module needs trust_pickle=True (`--trust-pickle`): only for files you trust."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as err:
+        raise UserError(
+            f"--teacher: {path} holds more than tensors (a pickled object: {str(err).splitlines()[0][:120]}); "
+            "loading it could run code. Save a state dict with its generator_spec instead, or pass "
+            "--trust-pickle if you trust where the file came from"
+        ) from None
+    except (OSError, RuntimeError, EOFError) as err:
+        raise UserError(f"--teacher: cannot read {path}: {err}") from None
+    if isinstance(obj, nn.Module):
+        return Teacher(obj, source=str(path)).freeze()
+    if isinstance(obj, dict) and "generator_spec" in obj and "generator" in obj:
+        g_spec = GeneratorSpec(**obj["generator_spec"])
+        generator = build_generator(g_spec)
+        _load_named(generator, obj["generator"], path, "generator")
+        discriminator, d_spec = None, None
+        if "discriminator_spec" in obj and "discriminator" in obj:
+            d_spec = DiscriminatorSpec(**obj["discriminator_spec"])
+            discriminator = build_discriminator(d_spec)
+            _load_named(discriminator, obj["discriminator"], path, "discriminator")
+        return Teacher(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
+    raise UserError(f"--teacher: {path} is neither a module nor a dict with generator_spec + generator "
+                    "(a bare state dict does not say which network it belongs to)")
+
+
+def _load_named(net: nn.Module, state: dict, path: Path, what: str) -> None:
+    """load_state_dict with one clear line naming the first mismatched parameter."""
+    own = net.state_dict()
+    for key, value in state.items():
+        if key not in own:
+            raise UserError(f"--teacher: {path}: {what} has no parameter {key!r} (wrong architecture?)")
+        if tuple(own[key].shape) != tuple(value.shape):
+            raise UserError(f"--teacher: {path}: {what}.{key} has shape {tuple(value.shape)}, the spec's network "
+                            f"expects {tuple(own[key].shape)}")
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise UserError(f"--teacher: {path}: {what} is missing parameter {missing[0]!r}")
+    net.load_state_dict(state)
+
+
+def load_teacher(source: str | Path, trust_pickle: bool = False) -> Teacher:
     path = Path(source)
+    if path.suffix in TORCH_SUFFIXES and path.is_file():
+        return load_torch_file(path, trust_pickle)
     if str(source) in SHIPPED or (path / "config.json").is_file():
         g, d, config = load_pretrained(source)
         return Teacher(g, d, GeneratorSpec(**config["generator"]), DiscriminatorSpec(**config["discriminator"]),
@@ -47,6 +103,6 @@ def load_teacher(source: str | Path) -> Teacher:
     d_spec = DiscriminatorSpec(**meta["discriminator_spec"])
     g_key = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
-    generator.load_state_dict(unprefixed(g_key, tensors))
-    discriminator.load_state_dict(unprefixed("discriminator", tensors))
+    _load_named(generator, unprefixed(g_key, tensors), path, "generator")
+    _load_named(discriminator, unprefixed("discriminator", tensors), path, "discriminator")
     return Teacher(generator, discriminator, g_spec, d_spec, meta.get("class_names", []), str(source)).freeze()
