@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -29,9 +30,13 @@ def resolve_config(config: Path | None, overrides: list[str], run_dir: Path, res
             raise UserError("--config: a config file is required (see configs/)")
         return load_config(config, overrides)
     saved = run_dir / "config.yaml"
-    if not saved.is_file():
-        raise UserError(f"--resume: {run_dir} is not a kdgan run (no config.yaml)")
-    return validate(merge(read_yaml(saved), parse_overrides(list(overrides))))
+    if saved.is_file():
+        base = read_yaml(saved)
+    elif complete_checkpoints(run_dir / "checkpoints"):
+        base = load_checkpoint(run_dir)[0]["config"]  # every checkpoint carries its config
+    else:
+        raise UserError(f"--resume: {run_dir} is not a kdgan run (no config.yaml, no checkpoint)")
+    return validate(merge(base, parse_overrides(list(overrides))))
 
 
 def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trainer:
@@ -58,7 +63,10 @@ def start_run(cfg: Config, run_dir: Path, resume: bool, overwrite: bool) -> Trai
             truncate_log(run_dir / "log.jsonl", trainer.step)
             truncate_log(run_dir / "events.jsonl", trainer.step)
         elif overwrite and run_dir.exists():
-            shutil.rmtree(run_dir)
+            # rename first: a kill during the deletion leaves no half-deleted run behind
+            trash = run_dir.with_name(f".{run_dir.name}.deleting-{os.getpid()}")
+            os.replace(run_dir, trash)
+            shutil.rmtree(trash)
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.yaml", to_yaml(cfg).encode())
     if trainer.dist.enabled:
