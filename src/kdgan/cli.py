@@ -112,7 +112,8 @@ def export(source, fmt, out) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="A .png path for one grid, or a folder for one PNG per image.")
-def sample(source, num, seed, out) -> None:
+@click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
+def sample(source, num, seed, out, scale) -> None:
     """Generate images from a run, checkpoint, pretrained folder, shipped name or .onnx file."""
     import torch
 
@@ -133,7 +134,7 @@ def sample(source, num, seed, out) -> None:
         with torch.no_grad():
             images = gan.generator(*example_inputs(gan.generator_spec, num, seed))
     if out.suffix.lower() == ".png":
-        save_grid(images, out)
+        save_grid(images, out, scale=scale)
     else:
         save_images(images, out)
     click.echo(f"wrote {num} images to {out}")
