@@ -34,6 +34,6 @@ def test_export_errors(run_cli, tmp_path):
     assert code == 2 and "does not exist" in err
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli("export", tmp_path / "empty", "--out", tmp_path / "o")
-    assert code == 2 and "no complete checkpoint" in err
+    assert code == 2 and "no complete, intact checkpoint" in err
     with pytest.raises(UserError, match="not a pretrained folder"):
         load_pretrained(tmp_path / "empty")
