@@ -24,9 +24,9 @@ class RunLog:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(run_dir / "tb"), purge_step=start)
-        self._bar = tqdm(
-            total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True, file=sys.stderr
-        )
+        # redraw at most every 5 s when stderr is a log file rather than a terminal
+        self._bar = tqdm(total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True,
+                         file=sys.stderr, mininterval=0.1 if sys.stderr.isatty() else 5.0)
 
     def accumulate(self, values: dict[str, torch.Tensor]) -> None:
         for name, v in values.items():
