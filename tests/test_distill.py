@@ -160,10 +160,38 @@ def test_prune_init_keeps_the_most_important_channels():
     assert torch.equal(small.stages[0].conv.weight, teacher.stages[0].conv.weight[12:16][:, kept[1]])
 
 
+@pytest.mark.parametrize("classes", [0, 3])
+@pytest.mark.parametrize("importance", ["bn", "l1"])
+def test_prune_init_resnet(classes, importance):
+    spec = GeneratorSpec(arch="resnet", width=8, latent_dim=6, resolution=16, channels=1, num_classes=classes)
+    torch.manual_seed(0)
+    teacher = build_generator(spec)
+    with torch.no_grad():
+        for m in teacher.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_()
+                if m.affine:
+                    m.weight.uniform_(0.1, 2.0)
+    args = (torch.randn(3, 6), torch.tensor([0, 1, 2])) if classes else (torch.randn(3, 6),)
+    same = build_generator(spec)
+    prune_init(same, teacher, importance)  # full width: an exact copy
+    assert torch.allclose(same.eval()(*args), teacher.eval()(*args), atol=1e-6)
+    small = build_generator(spec.model_copy(update={"width": 2}))
+    keeps = prune_init(small, teacher, importance)
+    assert [len(k) for k in keeps] == [4, 2, 2]  # 4x4 map (2*width), then width per stage
+    if importance == "bn" and not classes:
+        assert torch.equal(keeps[0], teacher.stages[0].norm1.bn.weight.abs().topk(4).indices.sort().values)
+    assert small.eval()(*args).shape == (3, 1, 16, 16)
+
+
 def test_prune_init_refuses_other_families():
-    t = build_generator(GeneratorSpec(arch="resnet", width=8, latent_dim=6, resolution=16, channels=1))
-    s = build_generator(GeneratorSpec(arch="resnet", width=2, latent_dim=6, resolution=16, channels=1))
-    with pytest.raises(UserError, match="distill.student.init: prune is implemented for the dcgan"):
+    t = build_generator(GeneratorSpec(arch="dcgan", width=8, latent_dim=6, resolution=16, channels=1))
+    s = build_generator(GeneratorSpec(arch="dcgan-separable", width=2, latent_dim=6, resolution=16, channels=1))
+    with pytest.raises(UserError, match="distill.student.init: prune needs teacher and student of the same plain family"):
+        prune_init(s, t)
+    t = build_generator(GeneratorSpec(arch="resnet", width=8, latent_dim=6, resolution=16, channels=1, spectral_norm=True))
+    s = build_generator(GeneratorSpec(arch="resnet", width=2, latent_dim=6, resolution=16, channels=1, spectral_norm=True))
+    with pytest.raises(UserError, match="spectral-normalised"):
         prune_init(s, t)
 
 

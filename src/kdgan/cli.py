@@ -16,13 +16,24 @@ def cli() -> None:
     """Compress GANs by knowledge distillation."""
 
 
+def run_options(command):
+    """The options every training command shares (train, distill)."""
+    options = [
+        click.option("--config", "config", type=click.Path(path_type=Path), help="YAML recipe (see configs/)."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config field, e.g. train.steps=100."),
+        click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/<config name>]."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing run folder."),
+        click.option("--dry-run", is_flag=True, help="Print the resolved config and exit."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.option("--config", "config", type=click.Path(path_type=Path), help="YAML recipe (see configs/).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field, e.g. train.steps=100.")
-@click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/<config name>].")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@run_options
 def train(config, overrides, out, resume, overwrite, dry_run) -> None:
     """Train a GAN (e.g. a teacher) from a config."""
     _run(config, list(overrides), out, resume, overwrite, dry_run, distill=False)
@@ -62,13 +73,8 @@ def _run(config, overrides, out, resume, overwrite, dry_run, distill: bool) -> N
 
 
 @cli.command()
-@click.option("--teacher", help="Shipped teacher name (glyph_teacher), pretrained folder, run folder or checkpoint.")
-@click.option("--config", "config", type=click.Path(path_type=Path), help="YAML recipe (see configs/distill_*.yaml).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field.")
-@click.option("--out", type=click.Path(path_type=Path), help="Run folder [default: runs/<config name>].")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--teacher", help="Shipped name (glyph_teacher), pretrained folder, run folder, checkpoint or .pt file.")
+@run_options
 @click.option("--trust-pickle", is_flag=True,
               help="Allow a .pt teacher that is a whole pickled module (can run code: trusted files only).")
 def distill(teacher, config, overrides, out, resume, overwrite, dry_run, trust_pickle) -> None:

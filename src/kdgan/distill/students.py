@@ -7,6 +7,7 @@ from torch import nn
 
 from kdgan.errors import UserError
 from kdgan.nets.dcgan import DCGANGenerator, UpBlock
+from kdgan.nets.resnet import ResNetGenerator
 
 
 def scaled_width(width: int, multiplier: float) -> int:
@@ -38,9 +39,11 @@ def prune_init(student: nn.Module, teacher: nn.Module, importance: str = "bn") -
     BatchNorm parameters and running statistics included; the final conv keeps the last
     block's channels. Returns the kept indices per block.
     """
+    if type(student) is ResNetGenerator and type(teacher) is ResNetGenerator:
+        return _prune_resnet(student, teacher, importance)
     if not (type(student) is DCGANGenerator and type(teacher) is DCGANGenerator):
         raise UserError(
-            "distill.student.init: prune is implemented for the dcgan generator family "
+            "distill.student.init: prune needs teacher and student of the same plain family, dcgan or resnet "
             f"(teacher {type(teacher).__name__}, student {type(student).__name__}); use init: scratch"
         )
     t_blocks = [teacher.stem, *teacher.stages]
@@ -70,3 +73,64 @@ def _copy_norm(s, t, keep: torch.Tensor) -> None:
     else:
         s.bn.weight.copy_(t.bn.weight[keep])
         s.bn.bias.copy_(t.bn.bias[keep])
+
+
+def _top(score: torch.Tensor, k: int) -> torch.Tensor:
+    return score.topk(k).indices.sort().values
+
+
+def _gamma(norm) -> torch.Tensor:
+    """|BatchNorm scale| per channel (mean over classes for conditional BatchNorm)."""
+    if isinstance(norm, nn.BatchNorm2d):
+        return norm.weight.abs()
+    gamma = norm.gamma.weight if norm.num_classes else norm.bn.weight
+    return gamma.abs().mean(0) if gamma.ndim == 2 else gamma.abs()
+
+
+def _out_l1(weight: torch.Tensor) -> torch.Tensor:
+    """L1 norm of each output channel's filters (Conv2d: (out, in, k, k))."""
+    return weight.abs().flatten(1).sum(1)
+
+
+@torch.no_grad()
+def _prune_resnet(student: ResNetGenerator, teacher: ResNetGenerator, importance: str) -> list[torch.Tensor]:
+    """The ResNet generator: the channels between blocks (h_0 = the stem's 4x4 map, h_i = the
+    output of stage i) are shared by a block's residual branch, its skip and the next block,
+    so each h_i keeps one index set, scored by the BatchNorm that reads it (or the L1 norm of
+    the layers that write it); each block's inner channels are pruned on their own."""
+    if any(hasattr(m, "parametrizations") for m in teacher.modules()):
+        raise UserError("distill.student.init: prune cannot copy spectral-normalised weights; use init: scratch")
+    t_stages, s_stages = list(teacher.stages), list(student.stages)
+    if len(t_stages) != len(s_stages) or student.latent_dim != teacher.latent_dim:
+        raise UserError("distill.student.init: prune needs the teacher's depth and latent size")
+    n = len(t_stages)
+    widths = [student._c0] + [b.conv2.weight.shape[0] for b in s_stages]
+    keeps = []
+    for i, k in enumerate(widths):
+        if importance == "bn":
+            score = _gamma(t_stages[i].norm1 if i < n else teacher.out_norm)
+        elif i == 0:
+            score = teacher.stem.weight.abs().view(teacher._c0, 16, -1).sum((1, 2))
+        else:
+            score = _out_l1(t_stages[i - 1].conv2.weight) + _out_l1(t_stages[i - 1].skip.weight)
+        keeps.append(_top(score, k))
+    rows = (keeps[0][:, None] * 16 + torch.arange(16)).flatten()  # the stem's (c, 4, 4) rows
+    student.stem.weight.copy_(teacher.stem.weight[rows])
+    student.stem.bias.copy_(teacher.stem.bias[rows])
+    for i, (t, s) in enumerate(zip(t_stages, s_stages)):
+        kin, kout = keeps[i], keeps[i + 1]
+        inner = _top(_gamma(t.norm2) if importance == "bn" else _out_l1(t.conv1.weight), s.conv1.weight.shape[0])
+        _copy_norm(s.norm1, t.norm1, kin)
+        s.conv1.weight.copy_(t.conv1.weight[inner][:, kin])
+        s.conv1.bias.copy_(t.conv1.bias[inner])
+        _copy_norm(s.norm2, t.norm2, inner)
+        s.conv2.weight.copy_(t.conv2.weight[kout][:, inner])
+        s.conv2.bias.copy_(t.conv2.bias[kout])
+        s.skip.weight.copy_(t.skip.weight[kout][:, kin])
+        s.skip.bias.copy_(t.skip.bias[kout])
+    last = keeps[n]
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(student.out_norm, name).copy_(getattr(teacher.out_norm, name)[last])
+    student.to_image.weight.copy_(teacher.to_image.weight[:, last])
+    student.to_image.bias.copy_(teacher.to_image.bias)
+    return keeps

@@ -50,7 +50,7 @@ def init(device: torch.device) -> tuple[DistInfo, torch.device]:
         return DistInfo(), device
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
+        device = torch.device(device.type, local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
