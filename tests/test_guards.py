@@ -116,3 +116,30 @@ def test_mode_collapse_is_flagged(run_cli, tmp_path):
     assert code == 0 and "possible mode collapse at step 10" in err
     events = [json.loads(l) for l in (out / "events.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events] == [10, 20] and all(e["collapse"] for e in events)
+
+
+def test_disk_full_during_checkpoint_write(tmp_path, monkeypatch):
+    import errno
+
+    import kdgan.train.checkpoint as ckpt
+
+    cfg = load_config(ROOT / "configs/glyph_teacher.yaml", tiny_overrides(**{
+        "train.steps": 6, "log.checkpoint_every": 2, "log.tensorboard": "false"}))
+    trainer = start_run(cfg, tmp_path / "run", resume=False, overwrite=False)
+    real_save = ckpt.save_file
+    calls = {"n": 0}
+
+    def filling_disk(tensors, path):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second checkpoint: half a file, then ENOSPC
+            with open(path, "wb") as f:
+                f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(tensors, path)
+
+    monkeypatch.setattr(ckpt, "save_file", filling_disk)
+    with pytest.raises(TrainingStopped, match="cannot write the checkpoint of step 4 .*No space left on device; "
+                                              "the earlier checkpoints are intact"):
+        trainer.fit(tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run")[0]["step"] == 2  # the earlier one, complete and intact
+    assert not list((tmp_path / "run").rglob("*.tmp"))

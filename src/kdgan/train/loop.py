@@ -279,7 +279,13 @@ class Trainer:
     def save(self, folder: Path) -> Path:
         tensors, opt_meta = self.state_tensors()
         meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay, "grad_scalers": self.amp.state()}
-        return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
+        try:
+            return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
+        except OSError as err:  # a full disk, a lost mount: the earlier checkpoints are untouched
+            for tmp in folder.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+            raise TrainingStopped(f"cannot write the checkpoint of step {self.step} to {folder}: "
+                                  f"{err.strerror or err}; the earlier checkpoints are intact") from None
 
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.generator.load_state_dict(unprefixed("generator", tensors))
