@@ -16,6 +16,14 @@ def cli() -> None:
     """Compress GANs by knowledge distillation."""
 
 
+def _check_source(source) -> None:
+    """A SOURCE argument is a path that exists or the name of a shipped generator."""
+    from kdgan.export import SHIPPED
+
+    if str(source) not in SHIPPED and not Path(source).exists():
+        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
+
+
 def run_options(command):
     """The options every training command shares (train, distill)."""
     options = [
@@ -100,8 +108,7 @@ def export(source, fmt, out) -> None:
     from kdgan.distill.teacher import load_teacher
     from kdgan.export import SHIPPED, export_pretrained
 
-    if str(source) not in SHIPPED and not Path(source).exists():
-        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
+    _check_source(source)
     if fmt == "safetensors":
         if str(source) in SHIPPED:
             raise UserError(f"SOURCE: {source} is already a safetensors folder (kdgan.export.load_pretrained)")
@@ -125,11 +132,9 @@ def sample(source, num, seed, out, scale) -> None:
 
     from kdgan.deploy import example_inputs, onnx_spec, run_onnx
     from kdgan.distill.teacher import load_teacher
-    from kdgan.export import SHIPPED
     from kdgan.train.grid import save_grid, save_images
 
-    if str(source) not in SHIPPED and not Path(source).exists():
-        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
+    _check_source(source)
     if num < 1:
         raise UserError("--num: must be at least 1")
     if str(source).endswith(".onnx"):
@@ -164,10 +169,7 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     bad = [m for m in chosen if m not in METRICS]
     if bad or not chosen:
         raise UserError(f"--metrics: unknown {', '.join(bad) or '(none)'}; valid: {', '.join(METRICS)}")
-    from kdgan.export import SHIPPED
-
-    if str(source) not in SHIPPED and not Path(source).exists():
-        raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
+    _check_source(source)
     if samples < 2:
         raise UserError("--samples: need at least 2")
     result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)

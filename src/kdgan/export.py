@@ -40,7 +40,7 @@ def export_pretrained(checkpoint: Path, out: Path) -> Path:
     return out
 
 
-def _folder(name_or_path: str | Path) -> Path:
+def pretrained_folder(name_or_path: str | Path) -> Path:
     if str(name_or_path) in SHIPPED:
         return Path(str(resources.files("kdgan.pretrained").joinpath(str(name_or_path))))
     path = Path(name_or_path)
@@ -52,7 +52,7 @@ def _folder(name_or_path: str | Path) -> Path:
 def load_pretrained(name_or_path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, nn.Module | None, dict]:
     """(generator, discriminator or None, config) in eval mode. `name_or_path` is a shipped
     name (`glyph_teacher`) or a folder written by `export_pretrained`."""
-    folder = _folder(name_or_path)
+    folder = pretrained_folder(name_or_path)
     config = json.loads((folder / "config.json").read_text())
     generator = build_generator(GeneratorSpec(**config["generator"]))
     generator.load_state_dict(load_file(str(folder / "generator.safetensors")))

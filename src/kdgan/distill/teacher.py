@@ -45,7 +45,10 @@ def load_torch_file(path: Path, trust_pickle: bool = False) -> Teacher:
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        if trust_pickle:  # the user's explicit opt-in (--trust-pickle): a full unpickle can run code
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UserError(
             f"--teacher: {path} holds more than tensors (a pickled object: {str(err).splitlines()[0][:120]}); "

@@ -104,11 +104,11 @@ def run_folder_of(path: Path) -> Path:
 def resolve_source(source: str | Path) -> tuple[str | Path, dict, int, Path | None]:
     """(what load_teacher takes, training config, step, run folder or None) for a run folder,
     a checkpoint, a pretrained folder or a shipped name."""
-    from kdgan.export import SHIPPED, _folder
+    from kdgan.export import SHIPPED, pretrained_folder
     from kdgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 
     if str(source) in SHIPPED or (Path(source) / "config.json").is_file():
-        config = json.loads((_folder(source) / "config.json").read_text())
+        config = json.loads((pretrained_folder(source) / "config.json").read_text())
         return source, config["train_config"], config["source"]["step"], None
     ckpt = resolve_checkpoint(Path(source))
     meta, _ = load_checkpoint(ckpt)

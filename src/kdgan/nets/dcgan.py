@@ -33,14 +33,24 @@ class DCGANGenerator(nn.Module):
     Feature taps: `stem` (4x4) and `stages.i` (8x8, 16x16, ...), one per resolution.
     """
 
+    # Subclasses swap the doubling blocks and the last layer (see nets/separable.py).
+    up_block = UpBlock
+
     def __init__(self, latent_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0):
         super().__init__()
         n = num_upsamplings(resolution)
         ch = stage_channels(width, n - 1)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.stem = UpBlock(latent_dim, ch[0], num_classes, first=True)
-        self.stages = nn.ModuleList(UpBlock(a, b, num_classes) for a, b in zip(ch[:-1], ch[1:]))
-        self.to_image = nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1)
+        self.stages = nn.ModuleList(self.up_block(a, b, num_classes) for a, b in zip(ch[:-1], ch[1:]))
+        self.to_image = self.make_to_image(ch[-1], channels)
+        self.init_weights()
+
+    def make_to_image(self, cin: int, channels: int) -> nn.Module:
+        """The last doubling, to image channels."""
+        return nn.ConvTranspose2d(cin, channels, 4, 2, 1)
+
+    def init_weights(self) -> None:
         self.apply(_dcgan_init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdgan.nets.layers import ConditionalBatchNorm2d, num_upsamplings, stage_channels
-from kdgan.nets.dcgan import UpBlock
+from kdgan.nets.dcgan import DCGANGenerator
 
 
 class SeparableConv2d(nn.Module):
@@ -42,24 +42,17 @@ class SeparableUpBlock(nn.Module):
         return torch.relu(self.norm(self.conv(F.interpolate(h, scale_factor=2.0)), y))
 
 
-class SeparableDCGANGenerator(nn.Module):
+class SeparableDCGANGenerator(DCGANGenerator):
     """z (B, latent_dim) [, y] -> (B, channels, R, R). The 1x1 -> 4x4 stem stays a dense
     transposed conv (it is a linear layer on z); everything spatial is separable."""
 
-    def __init__(self, latent_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0):
-        super().__init__()
-        n = num_upsamplings(resolution)
-        ch = stage_channels(width, n - 1)
-        self.latent_dim, self.num_classes = latent_dim, num_classes
-        self.stem = UpBlock(latent_dim, ch[0], num_classes, first=True)
-        self.stages = nn.ModuleList(SeparableUpBlock(a, b, num_classes) for a, b in zip(ch[:-1], ch[1:]))
-        self.to_image = SeparableConv2d(ch[-1], channels)
+    up_block = SeparableUpBlock
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.stem(z[:, :, None, None], y)
-        for stage in self.stages:
-            h = stage(h, y)
-        return torch.tanh(self.to_image(F.interpolate(h, scale_factor=2.0)))
+    def make_to_image(self, cin: int, channels: int) -> nn.Module:
+        return nn.Sequential(nn.Upsample(scale_factor=2.0), SeparableConv2d(cin, channels))
+
+    def init_weights(self) -> None:
+        pass  # PyTorch's default initialisation: DCGAN's N(0, 0.02) suits dense convolutions
 
 
 class SeparableGBlock(nn.Module):
