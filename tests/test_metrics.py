@@ -1,6 +1,7 @@
 """Quality metrics against closed forms and constructed cases; efficiency against hand counts."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -165,6 +166,9 @@ def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):
     assert code == 2 and "bogus" in err and "valid: fid, kid, is, pr" in err
     code, _, err = run_cli("evaluate", run, "--samples", 10)  # 16px run, shipped digits extractor is 32px
     assert code == 2 and "--features" in err
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as on a machine without torch-fidelity
+    code, _, err = run_cli("evaluate", run, "--samples", 10, "--features", "inception")
+    assert code == 2 and "--features inception" in err and len(err.strip().splitlines()) == 1
 
 
 def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):

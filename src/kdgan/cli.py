@@ -154,8 +154,10 @@ def sample(source, num, seed, out, scale) -> None:
 @cli.command()
 @click.argument("source")
 @click.option("--samples", default=10000, show_default=True, help="Generated samples (reals: the whole dataset).")
-@click.option("--metrics", default="fid,kid,is,pr", show_default=True, help="Comma-separated: fid, kid, is, pr.")
-@click.option("--features", help="Feature extractor: glyphs, digits or a `kdgan features train` folder [default: the run's dataset].")
+@click.option("--metrics", default="auto", show_default=True,
+              help="Comma-separated: fid, kid, is, pr, psnr, ssim. auto: fid,kid,is,pr for generation, "
+                   "psnr,ssim,fid,kid for image-to-image tasks.")
+@click.option("--features", help="Feature extractor: glyphs, digits, inception (torch-fidelity) or a `kdgan features train` folder [default: the run's dataset].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated samples.")
 @click.option("--no-profile", is_flag=True, help="Skip params/MACs/latency.")
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for eval.json [default: the run folder].")
@@ -165,16 +167,20 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     from kdgan.metrics.evaluate import evaluate_source
     from kdgan.metrics.quality import METRICS
 
-    chosen = [m.strip() for m in metrics.split(",") if m.strip()]
-    bad = [m for m in chosen if m not in METRICS]
-    if bad or not chosen:
-        raise UserError(f"--metrics: unknown {', '.join(bad) or '(none)'}; valid: {', '.join(METRICS)}")
+    valid = (*METRICS, "psnr", "ssim")
+    chosen = None if metrics == "auto" else [m.strip() for m in metrics.split(",") if m.strip()]
+    bad = [m for m in chosen or [] if m not in valid]
+    if bad or chosen == []:
+        raise UserError(f"--metrics: unknown {', '.join(bad) or '(none)'}; valid: {', '.join(valid)} or auto")
     _check_source(source)
     if samples < 2:
         raise UserError("--samples: need at least 2")
     result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
-    shown = {k: round(v, 4) for k, v in result.items() if k in ("fid", "kid", "is", "precision", "recall")}
-    click.echo(f"step {result['step']}: {shown} ({result['fake_samples']} samples vs {result['real_samples']} real)")
+    shown = {k: round(v, 4) for k, v in result.items() if k in ("fid", "kid", "is", "precision", "recall", "psnr", "ssim")}
+    if "fake_samples" in result:
+        click.echo(f"step {result['step']}: {shown} ({result['fake_samples']} samples vs {result['real_samples']} real)")
+    else:
+        click.echo(f"step {result['step']}: {shown} ({len(result['photos'])} held-out photos)")
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kdgan.data import DATASETS
 from kdgan.errors import UserError
 from kdgan.losses import ADVERSARIAL_LOSSES
-from kdgan.nets import DISCRIMINATORS, GENERATORS
+from kdgan.nets import DISCRIMINATORS, GENERATORS, IMAGE_TO_IMAGE
 
 
 class Strict(BaseModel):
@@ -59,6 +59,7 @@ class GeneratorConfig(Strict):
     arch: str = "dcgan"
     width: int = Field(64, ge=1)
     spectral_norm: bool = False
+    blocks: int = Field(0, ge=0)  # image-to-image: residual blocks / U-Net levels; 0 = the arch's default
 
     @field_validator("arch")
     @classmethod
@@ -71,11 +72,35 @@ class DiscriminatorConfig(Strict):
     width: int = Field(64, ge=1)
     spectral_norm: bool = False
     batch_norm: bool = True
+    layers: int = Field(3, ge=1, le=6)  # patchgan: stride-2 layers (3: pix2pix's 70x70 patches)
 
     @field_validator("arch")
     @classmethod
     def _arch(cls, v: str) -> str:
         return _choice(v, DISCRIMINATORS)
+
+
+class DegradationConfig(Strict):
+    """Super-resolution input = noise(downscale(blur(HR))); see kdgan.data.degrade.downscale."""
+
+    kernel: Literal["bicubic", "bilinear", "area"] = "bicubic"
+    blur_sigma: float = Field(0.0, ge=0)  # Gaussian blur before downscaling, in HR pixels; 0: none
+    noise_sigma: float = Field(0.0, ge=0)  # Gaussian noise after, in grey levels of 255; 0: none
+
+
+class TaskConfig(Strict):
+    """What the generator maps from: a latent code (generation) or an image (the others).
+    Image-to-image tasks train on `crops` random data.resolution-px crops of whole photos
+    (data.name photos, or a folder) and are evaluated on held-out whole photos."""
+
+    name: Literal["generation", "super_resolution", "inpainting", "edges", "paired", "unpaired"] = "generation"
+    scale: Literal[2, 4, 8] = 4  # super_resolution
+    degradation: DegradationConfig = DegradationConfig()  # super_resolution
+    mask: Literal["rect", "freeform", "mixed"] = "mixed"  # inpainting
+    edge_sigma: float = Field(2.0, gt=0)  # edges: Canny's Gaussian sigma
+    input_channels: int = Field(3, ge=1, le=3)  # paired / unpaired: channels of the A images
+    crops: int = Field(4096, ge=1)
+    max_side: int = Field(512, ge=16)  # photos are shrunk to at most this many px on the longer side
 
 
 class ModelConfig(Strict):
@@ -84,9 +109,22 @@ class ModelConfig(Strict):
     discriminator: DiscriminatorConfig = DiscriminatorConfig()
 
 
+class ReconstructionConfig(Strict):
+    """Image-to-image tasks with ground truth: weight * |G(x) - y| against the target image y
+    (pix2pix's lambda * L1). Distillation's l1/l2 terms target the teacher's output instead;
+    a recipe may use either or both, and says which."""
+
+    loss: Literal["l1", "l2"] = "l1"
+    weight: float = Field(0.0, ge=0)  # 0: no reconstruction term
+
+
 class LossConfig(Strict):
     name: str = "nonsaturating"
     r1_gamma: float = Field(0.0, ge=0)  # R1 weight is gamma / 2; 0 disables it
+    # Weight of the generator's adversarial term: L_G = g_weight * L_adv + sum(distill terms).
+    # 0 turns distillation into pure regression onto the teacher (the D still trains, unused).
+    g_weight: float = Field(1.0, ge=0)
+    reconstruction: ReconstructionConfig = ReconstructionConfig()
     gp_lambda: float = Field(10.0, ge=0)  # used by wgan-gp only
 
     @field_validator("name")
@@ -219,10 +257,41 @@ class GuardConfig(Strict):
     collapse_threshold: float = Field(0.05, ge=0)
 
 
+def _check_task(cfg: "Config") -> None:
+    task, g, d = cfg.task.name, cfg.model.generator.arch, cfg.model.discriminator.arch
+    if task == "generation":
+        if g in IMAGE_TO_IMAGE:
+            raise ValueError(f"model.generator.arch: {g!r} maps images to images; set task.name "
+                             "(super_resolution, inpainting, edges, paired, unpaired) or use a latent generator")
+        if d == "patchgan":
+            raise ValueError("model.discriminator.arch: patchgan is for image-to-image tasks; set task.name")
+        if cfg.train.loss.reconstruction.weight > 0:
+            raise ValueError("train.loss.reconstruction.weight: generation from a latent code has no ground truth")
+        return
+    if g not in IMAGE_TO_IMAGE:
+        raise ValueError(f"model.generator.arch: task {task} needs an image-to-image generator; "
+                         f"valid: {', '.join(IMAGE_TO_IMAGE)}")
+    if (task == "super_resolution") != (g == "sr"):
+        raise ValueError(f"model.generator.arch: {'super_resolution needs sr' if g != 'sr' else 'sr is for task super_resolution'}")
+    if d != "patchgan":
+        raise ValueError(f"model.discriminator.arch: task {task} needs patchgan (it judges image pairs)")
+    if cfg.data.conditional:
+        raise ValueError(f"data.conditional: class labels are for task generation, not {task}")
+    if task == "paired" and cfg.data.name != "folder":
+        raise ValueError("data.name: task paired reads a folder with A/ and B/ sub-folders; set data.name: folder "
+                         "(the built-in paired task on the embedded photos is task edges)")
+    if cfg.data.name not in ("photos", "folder"):
+        raise ValueError(f"data.name: task {task} needs whole photos: photos (embedded) or folder")
+    if task == "unpaired" and cfg.train.loss.reconstruction.weight > 0:
+        raise ValueError("train.loss.reconstruction.weight: task unpaired has no ground truth; "
+                         "distil from the teacher's output (distill.terms l1) instead")
+
+
 class Config(Strict):
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
     data: DataConfig = DataConfig()
+    task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     log: LogConfig = LogConfig()
@@ -237,6 +306,7 @@ class Config(Strict):
                 "model.discriminator.batch_norm: must be false with wgan-gp "
                 "(the gradient penalty is per sample; BatchNorm mixes samples)"
             )
+        _check_task(self)
         if disc.arch == "resnet" and disc.batch_norm:
             raise ValueError("model.discriminator.batch_norm: the resnet discriminator has none; set false")
         return self

@@ -26,6 +26,12 @@ COLUMNS = [  # (key, header, format)
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
 ]
+IMAGE_TASK_COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("fid", "patch FID", "{:.2f}"),
+                      ("kid", "patch KID", "{:.4f}")]
+
+
+def is_image_task(runs: list[dict]) -> bool:
+    return runs[0]["latest"].get("task", "generation") != "generation"
 
 
 def load_run(run: Path) -> dict:
@@ -42,7 +48,8 @@ def _fmt(value, spec: str) -> str:
 
 def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     ref = runs[0]["latest"].get("profile", {})
-    headers = ["run", "step", "samples"] + [h for _, h, _ in COLUMNS] + [
+    columns = IMAGE_TASK_COLUMNS if is_image_task(runs) else COLUMNS
+    headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
         "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)"]
     rows = []
     for r in runs:
@@ -50,8 +57,9 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         lat = prof.get("latency", {})
         b1, b64 = lat.get("1", {}).get("median_s"), lat.get("64", {}).get("median_s")
         ref64 = ref.get("latency", {}).get("64", {}).get("median_s")
-        row = [r["name"], str(e["step"]), str(e.get("fake_samples", "-"))]
-        for key, _, spec in COLUMNS:
+        count = len(e["photos"]) if "photos" in e else e.get("fake_samples", "-")
+        row = [r["name"], str(e["step"]), str(count)]
+        for key, _, spec in columns:
             value = _fmt(e.get(key), spec)
             std = e.get(f"{key}_std")
             row.append(value + (f" ± {spec.format(std)}" if std is not None and key in ("kid", "is") else ""))
@@ -73,7 +81,7 @@ def quality_plot(runs: list[dict]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in ("fid", "kid") if any(k in e for r in runs for e in r["history"])]
+    keys = [k for k in ("psnr", "ssim", "fid", "kid") if any(k in e for r in runs for e in r["history"])]
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5 * max(1, len(keys)), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for r in runs:
@@ -81,7 +89,7 @@ def quality_plot(runs: list[dict]) -> bytes:
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=r["name"])
         ax.set_xlabel("training step")
-        ax.set_ylabel(key.upper() + " (lower is better)")
+        ax.set_ylabel(key.upper() + (" (higher is better)" if key in ("psnr", "ssim") else " (lower is better)"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -93,22 +101,35 @@ def quality_plot(runs: list[dict]) -> bytes:
 
 @torch.no_grad()
 def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
-    """Each run's generator on the same inputs, one labelled grid per run, left to right."""
+    """Each run's generator on the same inputs, one labelled grid per run, left to right;
+    image-to-image runs get the input on the left and the ground truth on the right."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
     from kdgan.metrics.evaluate import resolve_source
     from kdgan.train.build import load_task
 
-    grids = []
+    outputs, task, batch = [], None, None
     for r in runs:
         loadable, train_config, _, _ = resolve_source(r["latest"]["checkpoint"])
-        task = load_task(validate(train_config))
-        generator = load_teacher(loadable).generator
-        grid = image_grid(generator(*task.fixed_inputs(n, seed)), nrow=8).convert("RGB")
+        if task is None:  # the first run's task and inputs serve all runs
+            task = load_task(validate(train_config))
+            batch = task.fixed_batch(n, seed)
+        generator = load_teacher(loadable).generator.eval()
+        outputs.append(generator(*batch.g_inputs))
+    names = [r["name"] for r in runs]
+    if is_image_task(runs):
+        columns = task.panels(batch, outputs)
+        names = ["input", *names, "ground truth"][: len(columns)]
+        nrow = 4
+    else:
+        columns, nrow = outputs, 8
+    grids = []
+    for name, images in zip(names, columns):
+        grid = image_grid(images, nrow=nrow).convert("RGB")
         grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
         labelled = Image.new("RGB", (grid.width, grid.height + 18), (255, 255, 255))
         labelled.paste(grid, (0, 18))
-        ImageDraw.Draw(labelled).text((4, 3), r["name"], fill=(0, 0, 0))
+        ImageDraw.Draw(labelled).text((4, 3), name, fill=(0, 0, 0))
         grids.append(labelled)
     gap = 10
     out = Image.new("RGB", (sum(g.width for g in grids) + gap * (len(grids) - 1), max(g.height for g in grids)),
@@ -130,10 +151,17 @@ def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int
     atomic_write_bytes(out / "quality.png", plot)
     atomic_write_bytes(out / "samples.png", panel)
     first = runs[0]["latest"]
-    protocol = (f"Quality: {first.get('fake_samples')} generated vs {first.get('real_samples')} real images, "
-                f"features `{first.get('features')}` (held-out accuracy {first.get('features_test_accuracy')}), "
-                f"sample seed {first.get('seed')}. Ratios are relative to `{runs[0]['name']}`; latency is the "
-                f"median over repeated CPU runs ({first.get('profile', {}).get('threads', '?')} threads).")
+    if is_image_task(runs):
+        protocol = (f"Quality: task {first['task']}, {len(first['photos'])} held-out whole photos "
+                    f"({', '.join(p['photo'] for p in first['photos'])}), tiled inference ({first.get('tile')} px); "
+                    f"patch FID/KID in features `{first.get('features')}`. Ratios are relative to "
+                    f"`{runs[0]['name']}`; latency is the median over repeated CPU runs at the training crop size "
+                    f"({first.get('profile', {}).get('threads', '?')} threads).")
+    else:
+        protocol = (f"Quality: {first.get('fake_samples')} generated vs {first.get('real_samples')} real images, "
+                    f"features `{first.get('features')}` (held-out accuracy {first.get('features_test_accuracy')}), "
+                    f"sample seed {first.get('seed')}. Ratios are relative to `{runs[0]['name']}`; latency is the "
+                    f"median over repeated CPU runs ({first.get('profile', {}).get('threads', '?')} threads).")
     md = ["# kdgan comparison", "", protocol, "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(row) + " |" for row in rows]

@@ -7,6 +7,7 @@ from typing import Callable
 
 from kdgan.data.embedded import load_digits, load_glyphs
 from kdgan.data.images import ImageDataset, to_float, to_uint8
+from kdgan.data.photos import load_embedded, random_crops
 from kdgan.data.user import load_folder, load_npz
 from kdgan.errors import UserError
 
@@ -16,6 +17,8 @@ DATASETS: dict[str, Callable[[Path | None, int, int], ImageDataset]] = {
     "digits": lambda path, r, c: load_digits(r, c),
     "folder": lambda path, r, c: load_folder(path, r, c),
     "npz": lambda path, r, c: load_npz(path, r, c),
+    # scikit-image's photos; for generation, 4,096 random crops of the training photos.
+    "photos": lambda path, r, c: random_crops(load_embedded(c, 512)[0], 4096, r, seed=0),
 }
 NEEDS_PATH = {"folder", "npz"}
 

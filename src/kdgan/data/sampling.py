@@ -86,6 +86,15 @@ class LatentTask:
         y = self.dataset.labels[indices]
         return StepBatch(real, (z, y), (y,))
 
+    def fixed_batch(self, n: int, seed: int) -> StepBatch:
+        inputs = self.fixed_inputs(n, seed)
+        real = to_float(self.dataset.images[: min(n, len(self.dataset))])
+        return StepBatch(real, inputs, inputs[1:])
+
+    def panels(self, batch: StepBatch, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Sample-grid columns: the outputs (teacher, student) on the same codes."""
+        return outputs
+
     def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
         """The same inputs at every sample grid, so grids show progress, not noise.
         Conditional grids cycle through the classes along each row."""

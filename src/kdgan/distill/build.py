@@ -27,9 +27,10 @@ from kdgan.train import distributed
 from kdgan.train.loop import Trainer
 
 
-def student_specs(cfg: Config, teacher: Teacher, num_classes: int) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[GeneratorSpec, DiscriminatorSpec]:
     """Width-scaled copies of the teacher's specs, or the config's model section."""
-    g_spec, d_spec = network_specs(cfg, num_classes)
+    g_spec, d_spec = network_specs(cfg, task)
+    num_classes = task.num_classes
     st, sd = cfg.distill.student, cfg.distill.discriminator
     if st.width_multiplier is not None:
         if teacher.generator_spec is None:
@@ -40,7 +41,9 @@ def student_specs(cfg: Config, teacher: Teacher, num_classes: int) -> tuple[Gene
                                       "arch": st.arch or t.arch, "num_classes": num_classes})
     if sd.width_multiplier is not None and teacher.discriminator_spec is not None:
         t = teacher.discriminator_spec
-        d_spec = t.model_copy(update={"width": scaled_width(t.width, sd.width_multiplier), "num_classes": num_classes})
+        # The task decides what D is conditioned on (unpaired: nothing, whatever the teacher's D saw).
+        d_spec = t.model_copy(update={"width": scaled_width(t.width, sd.width_multiplier), "num_classes": num_classes,
+                                      "in_channels": d_spec.in_channels})
     return g_spec, d_spec
 
 
@@ -52,11 +55,11 @@ def check_teacher_fits(teacher: Teacher, task, device: torch.device) -> None:
             out = teacher.generator(*inputs)
     except Exception as err:  # a user's module can fail in any way; report it as one line
         raise UserError(f"--teacher: the teacher generator failed on the task's inputs: {err}") from None
-    want = (2, task.dataset.channels, task.dataset.resolution, task.dataset.resolution)
+    want = (2, *task.fixed_batch(2, 0).real.shape[1:])
     if tuple(out.shape) != want:
         raise UserError(
             f"--teacher: the teacher generates {tuple(out.shape)[1:]} but data gives {want[1:]}; "
-            "set data.resolution / data.channels to the teacher's"
+            "set data.resolution / data.channels (and task) to the teacher's"
         )
 
 
@@ -82,11 +85,11 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
         if t_classes != task.num_classes:
             raise UserError(f"data.conditional: the teacher is {'conditional on %d classes' % t_classes if t_classes else 'unconditional'}, "
                             f"the data gives {task.num_classes or 'no'} classes")
-        if teacher.generator_spec.latent_dim != cfg.model.latent_dim:
+        if not teacher.generator_spec.in_channels and teacher.generator_spec.latent_dim != cfg.model.latent_dim:
             raise UserError(f"model.latent_dim: must be the teacher's, {teacher.generator_spec.latent_dim}")
     check_teacher_fits(teacher, task, device)
 
-    g_spec, d_spec = student_specs(cfg, teacher, task.num_classes)
+    g_spec, d_spec = student_specs(cfg, teacher, task)
     torch.manual_seed(cfg.seed)
     meta = {}
     if student is None:

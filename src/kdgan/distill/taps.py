@@ -50,9 +50,11 @@ _STAGE = re.compile(r"^(stem|stages\.\d+)$")
 
 def default_generator_taps(student: nn.Module, teacher: nn.Module) -> list[tuple[str, str]]:
     """For kdgan's generators: the output of each resolution stage (`stem`, `stages.i`)
-    present in both networks, paired by name."""
-    s = [n for n, _ in student.named_modules() if _STAGE.match(n)]
-    t = {n for n, _ in teacher.named_modules() if _STAGE.match(n)}
+    present in both networks, paired by name; or the paths a network lists as `feature_taps`
+    (the image-to-image generators)."""
+    listed = getattr(student, "feature_taps", None)
+    s = list(listed) if listed else [n for n, _ in student.named_modules() if _STAGE.match(n)]
+    t = {n for n, _ in teacher.named_modules() if n in s or _STAGE.match(n)}
     pairs = [(n, n) for n in s if n in t]
     if not pairs:
         raise UserError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kdgan.data.sampling import StepBatch
@@ -95,6 +96,20 @@ class AdversarialG(LossTerm):
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         return generator_loss(self.loss, ctx.fake_logits)
+
+
+class Reconstruction(LossTerm):
+    """|G(x) - y| (or squared) against the task's ground truth y = batch.real."""
+
+    name = "recon"
+
+    def __init__(self, loss: str = "l1", weight: float = 1.0):
+        super().__init__(weight)
+        self.loss = loss
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        target = ctx.batch.real.to(ctx.fake.dtype)
+        return F.l1_loss(ctx.fake, target) if self.loss == "l1" else F.mse_loss(ctx.fake, target)
 
 
 class R1(LossTerm):

@@ -57,6 +57,10 @@ class FeatureClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.features(x)
+        return feats, self.head(feats)
+
 
 class FeatureExtractor(nn.Module):
     """The interface torchmetrics expects of a custom feature network: images in, (B, D) out,
@@ -84,18 +88,23 @@ def save_classifier(model: FeatureClassifier, out: Path, report: dict) -> None:
     atomic_write_bytes(out / "config.json", json.dumps({"spec": model.spec.model_dump(), **report}, indent=2).encode())
 
 
-SHIPPED_FEATURES = {"glyphs": "features_glyphs", "digits": "features_digits"}
+SHIPPED_FEATURES = {"glyphs": "features_glyphs", "digits": "features_digits", "photos": "features_photos"}
 
 
-def load_classifier(name_or_path: str | Path) -> tuple[FeatureClassifier, dict]:
-    """A shipped extractor by dataset name (glyphs, digits) or a folder from save_classifier."""
+def load_classifier(name_or_path: str | Path) -> tuple[nn.Module, dict]:
+    """A shipped extractor by dataset name (glyphs, digits), `inception` (torch-fidelity's
+    Inception-v3, when installed) or a folder from save_classifier."""
+    if str(name_or_path) == "inception":
+        from kdgan.metrics.inception import load_inception
+
+        return load_inception(), {"test_accuracy": None}
     if str(name_or_path) in SHIPPED_FEATURES:
         folder = Path(str(resources.files("kdgan.pretrained").joinpath(SHIPPED_FEATURES[str(name_or_path)])))
     else:
         folder = Path(name_or_path)
     if not (folder / "config.json").is_file():
         raise UserError(f"features: {name_or_path} is neither a shipped extractor ({', '.join(SHIPPED_FEATURES)}) "
-                        "nor a folder written by `kdgan features train`")
+                        "inception, nor a folder written by `kdgan features train`")
     config = json.loads((folder / "config.json").read_text())
     model = FeatureClassifier(ClassifierSpec(**config["spec"]))
     model.load_state_dict(load_file(str(folder / "model.safetensors")))

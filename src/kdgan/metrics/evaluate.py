@@ -5,7 +5,8 @@ Protocol (fixed, so numbers are comparable across runs and machines):
     seed S (z ~ N(0, I); class-conditional: labels cycling through the classes);
   * reals: every image of the run's dataset at the run's resolution, uint8 -> [-1, 1];
   * features: the penultimate layer of the dataset's feature classifier (`kdgan features`);
-    IS from its softmax;
+    IS from its softmax; or, with --features inception, the standard Inception-v3 pool3
+    features of torch-fidelity (needs it installed and its weights present);
   * real features are cached under a hash of the dataset's pixels and the extractor's
     weights, so any change to either (data, resolution, channels, count, weights) misses.
 """
@@ -48,8 +49,7 @@ def stats_key(images: torch.Tensor, classifier: FeatureClassifier) -> str:
 
 @torch.no_grad()
 def features_of(images_float: torch.Tensor, classifier: FeatureClassifier) -> tuple[torch.Tensor, torch.Tensor]:
-    feats = classifier.features(images_float)
-    return feats, classifier.head(feats)
+    return classifier.features_and_logits(images_float)
 
 
 @torch.no_grad()
@@ -133,19 +133,45 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     gan = load_teacher(loadable)
     cfg = validate(train_config)
     task = load_task(cfg)
-    name = features or cfg.data.name
-    classifier, info = load_classifier(name)
-    spec = classifier.spec
-    if (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
-        raise UserError(f"--features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
-                        f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
-    result = {"step": step, "checkpoint": str(loadable), "features": name,
-              "features_test_accuracy": info.get("test_accuracy")}
-    result.update(evaluate_generator(gan.generator, task, classifier, samples, metrics, seed))
+    result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
+    image_to_image = cfg.task.name != "generation"
+    metrics = metrics or (["psnr", "ssim", "fid", "kid"] if image_to_image else ["fid", "kid", "is", "pr"])
+    unsupported = set(metrics) & ({"is", "pr"} if image_to_image else {"psnr", "ssim"})
+    if unsupported:
+        raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}")
+    if image_to_image:
+        result.update(evaluate_image_source(gan.generator, task, cfg, metrics, features, seed))
+    else:
+        name = features or cfg.data.name
+        classifier, info = load_classifier(name)
+        spec = classifier.spec  # None: the extractor takes any size (Inception resizes)
+        if spec is not None and (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
+            raise UserError(f"--features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
+                            f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
+        result.update({"features": name, "features_test_accuracy": info.get("test_accuracy")})
+        result.update(evaluate_generator(gan.generator, task, classifier, samples, metrics, seed))
     if profile:
         result["profile"] = profile_generator(gan.generator, lambda n: task.fixed_inputs(n, seed))
     out.mkdir(parents=True, exist_ok=True)
     write_eval(out / "eval.json", result)
+    return result
+
+
+def evaluate_image_source(generator, task, cfg, metrics, features: str | None, seed: int) -> dict:
+    """PSNR/SSIM on the held-out photos; FID/KID on patches when an extractor fits the
+    channels (the shipped `photos` extractor is RGB)."""
+    from kdgan.errors import UserError
+    from kdgan.metrics.classifier import load_classifier
+    from kdgan.metrics.image_task import evaluate_image_task
+
+    classifier, name = None, features or ("photos" if cfg.data.channels == 3 else None)
+    if {"fid", "kid"} & set(metrics) and name is not None:
+        classifier, _ = load_classifier(name)
+        if classifier.spec is not None and classifier.spec.channels != cfg.data.channels:
+            raise UserError(f"--features: {name} takes {classifier.spec.channels}-channel images, the run makes "
+                            f"{cfg.data.channels}; train one with `kdgan features train`")
+    result = evaluate_image_task(generator, task, classifier, metrics, seed)
+    result["features"] = name if classifier is not None else None
     return result
 
 

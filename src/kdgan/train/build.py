@@ -7,9 +7,11 @@ import torch
 from kdgan import __version__
 from kdgan.config import Config
 from kdgan.data import load_dataset
+from kdgan.data.i2i import ImageToImageTask
 from kdgan.data.sampling import LatentTask
+from kdgan.data.tasks import image_task
 from kdgan.errors import UserError
-from kdgan.losses.terms import AdversarialD, AdversarialG, GradientPenalty, Objective, R1
+from kdgan.losses.terms import AdversarialD, AdversarialG, GradientPenalty, Objective, R1, Reconstruction
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
 from kdgan.train import distributed
 from kdgan.train.loop import LoopSettings, Trainer
@@ -27,13 +29,18 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def network_specs(cfg: Config, num_classes: int) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+def network_specs(cfg: Config, task) -> tuple[GeneratorSpec, DiscriminatorSpec]:
     g, d = cfg.model.generator, cfg.model.discriminator
-    common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=num_classes)
+    common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=task.num_classes)
+    image_input = {}
+    if isinstance(task, ImageToImageTask):
+        image_input = dict(in_channels=task.in_channels, blocks=g.blocks,
+                           scale=cfg.task.scale if cfg.task.name == "super_resolution" else 1)
     g_spec = GeneratorSpec(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim,
-                           spectral_norm=g.spectral_norm, **common)
+                           spectral_norm=g.spectral_norm, **image_input, **common)
+    d_cond = task.in_channels if isinstance(task, ImageToImageTask) and task.conditional_discriminator else 0
     d_spec = DiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm,
-                               batch_norm=d.batch_norm, **common)
+                               batch_norm=d.batch_norm, in_channels=d_cond, layers=d.layers, **common)
     return g_spec, d_spec
 
 
@@ -44,10 +51,15 @@ def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
         d_terms.append(R1(weight=loss.r1_gamma / 2))
     if loss.name == "wgan-gp" and loss.gp_lambda > 0:
         d_terms.append(GradientPenalty(weight=loss.gp_lambda))
-    return Objective("L_G", [AdversarialG(loss.name)]), Objective("L_D", d_terms)
+    g_terms = [AdversarialG(loss.name, weight=loss.g_weight)]
+    if loss.reconstruction.weight > 0:
+        g_terms.append(Reconstruction(loss.reconstruction.loss, weight=loss.reconstruction.weight))
+    return Objective("L_G", g_terms), Objective("L_D", d_terms)
 
 
-def load_task(cfg: Config) -> LatentTask:
+def load_task(cfg: Config) -> LatentTask | ImageToImageTask:
+    if cfg.task.name != "generation":
+        return image_task(cfg)
     dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels)
     return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
 
@@ -57,7 +69,7 @@ def build_trainer(cfg: Config) -> Trainer:
     shapes, device) fails here, before a run folder exists."""
     device = resolve_device(cfg.device)
     task = load_task(cfg)
-    g_spec, d_spec = network_specs(cfg, task.num_classes)
+    g_spec, d_spec = network_specs(cfg, task)
     torch.manual_seed(cfg.seed)  # network initialisation
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
     meta = {"generator_spec": g_spec.model_dump(), "discriminator_spec": d_spec.model_dump()}

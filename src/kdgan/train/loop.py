@@ -84,7 +84,7 @@ class LoopSettings:
 
 @dataclass
 class Trainer:
-    task: LatentTask
+    task: LatentTask  # or an ImageToImageTask: the same interface
     generator: nn.Module
     discriminator: nn.Module
     g_objective: Objective
@@ -113,7 +113,7 @@ class Trainer:
         # state is checkpointed, so a resumed run draws exactly what an uninterrupted one would.
         self.noise = torch.Generator().manual_seed(s.seed + 1)
         self.ema = EMA(self.generator, self.ema_decay) if self.ema_decay > 0 else None
-        self.fixed_inputs = self.task.fixed_inputs(s.num_samples, s.seed + 2)
+        self.fixed = self.task.fixed_batch(s.num_samples, s.seed + 2)
         # The modules the step calls for gradients: DDP wrappers when several processes run.
         # Frozen uses (D in the G step, penalties) call the plain modules, outside DDP's reducer.
         self.g_forward, self.d_forward = self.generator, self.discriminator
@@ -248,13 +248,14 @@ class Trainer:
         G = self.sampling_generator
         was_training = G.training
         G.eval()
-        inputs = tuple(t.to(self.device) for t in self.fixed_inputs)
+        inputs = tuple(t.to(self.device) for t in self.fixed.g_inputs)
         images = [G(*inputs)]
         G.train(was_training)
         if self.reference is not None:
             images.insert(0, self.reference(*inputs))
         nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
-        return save_grid(images, path, nrow=nrow, scale=2), diversity(images[-1])
+        panels = self.task.panels(self.fixed, images)  # image-to-image: input | outputs | ground truth
+        return save_grid(panels, path, nrow=nrow, scale=2), diversity(images[-1])
 
     # -- state -----------------------------------------------------------------------------
 

@@ -1,0 +1,222 @@
+"""Image-to-image: networks, degradations and masks, photo data, tiled inference, PSNR/SSIM,
+and a short CLI run of every task (train, distill, evaluate, compare)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from conftest import ROOT, set_args
+from kdgan.data.degrade import downscale, make_masks
+from kdgan.data.photos import EMBEDDED_HELD_OUT, Photo, load_paired, random_crops
+from kdgan.errors import UserError
+from kdgan.metrics.efficiency import macs_per_sample
+from kdgan.metrics.image_task import patches, psnr_ssim, run_tiled
+from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+
+
+def i2i_spec(arch: str, width: int, **extra) -> GeneratorSpec:
+    base = dict(arch=arch, width=width, latent_dim=0, resolution=32, channels=3, in_channels=3)
+    return GeneratorSpec(**{**base, **extra})
+
+
+@pytest.mark.parametrize("arch, in_shape, out_shape, extra", [
+    ("resnet-i2i", (2, 4, 32, 32), (2, 3, 32, 32), {"in_channels": 4, "blocks": 2}),
+    ("unet", (2, 1, 32, 48), (2, 3, 32, 48), {"in_channels": 1, "blocks": 4}),
+    ("sr", (2, 3, 8, 12), (2, 3, 32, 48), {"scale": 4, "blocks": 2}),
+])
+def test_generators_shapes_and_width_scaling(arch, in_shape, out_shape, extra):
+    x = torch.rand(in_shape) * 2 - 1
+    wide, narrow = build_generator(i2i_spec(arch, 16, **extra)), build_generator(i2i_spec(arch, 8, **extra))
+    y = wide(x)
+    assert y.shape == out_shape and y.min() >= -1 and y.max() <= 1
+    ratio = macs_per_sample(wide, (x[:1],)) / macs_per_sample(narrow, (x[:1],))
+    assert 3.0 < ratio <= 4.0  # every inner layer quadratic in width, input/output layers linear
+
+
+def test_latent_and_image_generators_are_not_mixed_up():
+    with pytest.raises(ValueError, match="image-to-image"):
+        build_generator(i2i_spec("unet", 8, in_channels=0))
+
+
+def test_patchgan_scores_patches_and_takes_a_smaller_condition():
+    d = build_discriminator(DiscriminatorSpec(arch="patchgan", width=8, resolution=64, channels=3, in_channels=3))
+    logits = d(torch.zeros(2, 3, 64, 64), torch.zeros(2, 3, 16, 16))  # SR: the low-resolution input
+    assert logits.shape == (2, 1, 6, 6)
+    with pytest.raises(ValueError, match="needs the generator's input"):
+        d(torch.zeros(2, 3, 64, 64))
+
+
+def test_degradation_and_masks_are_deterministic_for_a_seed():
+    hr = torch.rand(3, 3, 32, 32) * 2 - 1
+    lr = lambda seed: downscale(hr, 4, "bicubic", 1.0, 5.0, torch.Generator().manual_seed(seed))  # noqa: E731
+    assert lr(0).shape == (3, 3, 8, 8) and torch.equal(lr(0), lr(0)) and not torch.equal(lr(0), lr(1))
+    flat = torch.full((1, 3, 32, 32), 0.25)
+    assert torch.allclose(downscale(flat, 2, "area"), torch.full((1, 3, 16, 16), 0.25))
+    with pytest.raises(ValueError, match="multiple of the SR scale"):
+        downscale(torch.zeros(1, 3, 30, 30), 4)
+    for kind in ("rect", "freeform", "mixed"):
+        m = lambda seed: make_masks(kind, 8, 32, 32, torch.Generator().manual_seed(seed))  # noqa: E731
+        a = m(0)
+        assert torch.equal(a, m(0)) and not torch.equal(a, m(1))
+        assert set(a.unique().tolist()) <= {0.0, 1.0} and 0.01 < a.mean() < 0.6
+    rect = make_masks("rect", 4, 40, 40, torch.Generator().manual_seed(0))
+    for m in rect:  # one axis-aligned box with sides 25-50% of the image's
+        rows, cols = m[0].any(1).nonzero(), m[0].any(0).nonzero()
+        h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert 10 <= h <= 20 and 10 <= w <= 20 and m.sum() == h * w
+
+
+def test_crops_are_a_pure_function_of_the_seed():
+    photos = [Photo("a", torch.randint(0, 256, (3, 40, 50), dtype=torch.uint8)),
+              Photo("b", torch.randint(0, 256, (3, 30, 30), dtype=torch.uint8))]
+    a, b = random_crops(photos, 64, 16, seed=3), random_crops(photos, 64, 16, seed=3)
+    assert torch.equal(a.images, b.images) and a.images.shape == (64, 3, 16, 16)
+    assert set(a.labels.tolist()) == {0, 1} and a.class_names == ["a", "b"]
+    with pytest.raises(UserError, match="do not fit in b"):
+        random_crops(photos, 4, 32, seed=0)
+
+
+def write_png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_paired_folder_needs_matching_partners(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("x.png", "y.png"):
+        write_png(tmp_path / "A" / name, rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+        write_png(tmp_path / "B" / name, rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    train, held = load_paired(tmp_path, 3, 3, 64)
+    assert [p.name for p in train] == ["x.png"] and [p.name for p in held] == ["y.png"]
+    assert train[0].pixels.shape == (6, 24, 24)  # target B channels, then input A channels
+    write_png(tmp_path / "A" / "z.png", rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
+    with pytest.raises(UserError, match=r"A/z.png has no partner .*B/z.png"):
+        load_paired(tmp_path, 3, 3, 64)
+    write_png(tmp_path / "B" / "z.png", rng.integers(0, 255, (20, 24, 3), dtype=np.uint8))
+    with pytest.raises(UserError, match="must have the same size"):
+        load_paired(tmp_path, 3, 3, 64)
+
+
+def test_psnr_and_ssim_against_hand_computations():
+    from skimage.metrics import structural_similarity
+
+    rng = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 40, 40, generator=rng) * 2 - 1
+    shifted = target + 0.1  # 0.05 in [0, 1] units everywhere: PSNR = 10 log10(1 / 0.05^2)
+    psnr, ssim = psnr_ssim(shifted.clamp(-1, 1), target.clamp(-1, 1 - 0.1), shave=0)
+    assert psnr == pytest.approx(10 * math.log10(1 / 0.05**2), abs=1e-3)
+    assert psnr_ssim(target, target, shave=0)[1] == pytest.approx(1.0, abs=1e-6)
+    noisy = (target + 0.2 * torch.randn(target.shape, generator=rng)).clamp(-1, 1)
+    _, ssim = psnr_ssim(noisy, target, shave=4)
+    a, b = ((noisy + 1) / 2)[0, :, 4:-4, 4:-4].numpy(), ((target + 1) / 2)[0, :, 4:-4, 4:-4].numpy()
+    reference = structural_similarity(a, b, channel_axis=0, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                      use_sample_covariance=False)
+    assert ssim == pytest.approx(reference, abs=2e-3)
+
+
+def test_tiled_inference_equals_the_whole_image():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1)).eval()
+    x = torch.rand(1, 3, 70, 90)
+    assert torch.allclose(run_tiled(net, x, tile=32, margin=4, multiple=1), net(x), atol=1e-6)
+    sr = build_generator(i2i_spec("sr", 8, scale=2, blocks=1)).eval()
+    tiled = run_tiled(sr, x[:, :, :40, :48], scale=2, tile=16, margin=8, multiple=1)
+    assert tiled.shape == (1, 3, 80, 96)
+    assert torch.allclose(tiled, sr(x[:, :, :40, :48]), atol=1e-5)
+
+
+def test_patches_cut_without_overlap():
+    x = torch.arange(2 * 1 * 4 * 6, dtype=torch.float32).view(2, 1, 4, 6)
+    p = patches(x, 2)
+    assert p.shape == (12, 1, 2, 2) and torch.equal(p[0, 0], x[0, 0, :2, :2]) and torch.equal(p[-1, 0], x[1, 0, 2:, 4:])
+
+
+def tiny_i2i(**extra) -> list[str]:
+    base = {"data.resolution": 16, "task.crops": 32, "task.max_side": 64, "model.generator.width": 4,
+            "model.discriminator.width": 4, "model.discriminator.layers": 2, "train.batch_size": 4,
+            "train.steps": 4, "log.log_every": 2, "log.sample_every": 4, "log.checkpoint_every": 4,
+            "log.num_samples": 4, "log.progress": "false", "log.tensorboard": "false"}
+    base.update(extra)
+    return set_args([f"{k}={v}" for k, v in base.items()])
+
+
+@pytest.mark.parametrize("task", ["sr", "inpainting", "edges"])
+def test_each_task_trains_distills_evaluates_and_compares(task, run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    extra = {"model.generator.blocks": 2} if task == "sr" else {"model.generator.blocks": 3}
+    code, _, err = run_cli("train", "--config", ROOT / f"configs/{task}_teacher.yaml", "--out", teacher,
+                           *tiny_i2i(**extra))
+    assert code == 0, err
+    code, _, err = run_cli("distill", "--config", ROOT / f"configs/{task}_distill.yaml", "--teacher", teacher,
+                           "--out", student, *tiny_i2i(**{**extra, "model.generator.width": 8}))
+    assert code == 0, err
+    log = [json.loads(line) for line in (student / "log.jsonl").read_text().splitlines()]
+    assert {"recon", "l1", "feature_mse", "g_adv"} <= set(log[-1])
+    grid = Image.open(student / "samples" / "step_0000004.png")
+    assert grid.width > 3.5 * grid.height  # input | teacher | student | ground truth
+    for run in (teacher, student):
+        code, out, err = run_cli("evaluate", run)
+        assert code == 0, err
+        assert "psnr" in out and f"{len(EMBEDDED_HELD_OUT)} held-out photos" in out
+    e = json.loads((student / "eval.json").read_text())["evaluations"][-1]
+    assert {"psnr", "ssim", "fid", "kid", "profile"} <= set(e) and e["features"] == "photos"
+    assert [p["photo"] for p in e["photos"]] == list(EMBEDDED_HELD_OUT)
+    code, _, err = run_cli("compare", teacher, student, "--out", tmp_path / "report", "--samples", 4)
+    assert code == 0, err
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "PSNR dB" in md and "held-out whole photos" in md
+    code, _, err = run_cli("evaluate", student, "--metrics", "is")
+    assert code == 2 and "do not apply" in err
+
+
+def test_paired_folder_and_unpaired_runs(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    pairs = tmp_path / "pairs"
+    for i in range(3):
+        b = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        write_png(pairs / "B" / f"{i}.png", b)
+        write_png(pairs / "A" / f"{i}.png", 255 - b)  # a colour inversion to learn
+    teacher = tmp_path / "paired"
+    code, _, err = run_cli("train", "--config", ROOT / "configs/paired_teacher.yaml", "--out", teacher,
+                           *tiny_i2i(**{"data.path": pairs, "model.generator.blocks": 3}))
+    assert code == 0, err
+    code, out, err = run_cli("evaluate", teacher, "--metrics", "psnr,ssim")
+    assert code == 0 and "1 held-out photos" in out, err
+    # unpaired: the paired teacher (A -> B) distilled with no ground truth; B crops are unrelated
+    student = tmp_path / "unpaired"
+    code, _, err = run_cli("distill", "--config", ROOT / "configs/unpaired_distill.yaml", "--teacher", teacher,
+                           "--out", student, *tiny_i2i(**{"data.name": "folder", "data.path": pairs,
+                                                          "task.input_channels": 3}))
+    assert code == 0, err
+    log = json.loads((student / "log.jsonl").read_text().splitlines()[-1])
+    assert "recon" not in log and "l1" in log
+    code, out, err = run_cli("evaluate", student)
+    assert code == 0 and "psnr" not in out, err
+    e = json.loads((student / "eval.json").read_text())["evaluations"][-1]
+    assert "too small" in e["patches"]["skipped"]  # 16px crops and a 24px photo: no 32px patch fits
+    (pairs / "B" / "2.png").unlink()
+    code, _, err = run_cli("train", "--config", ROOT / "configs/paired_teacher.yaml", "--out", tmp_path / "x",
+                           *tiny_i2i(**{"data.path": pairs}))
+    assert code == 2 and "2.png has no partner" in err and len(err.strip().splitlines()) == 1
+
+
+def test_task_config_mistakes_are_one_line(run_cli, tmp_path):
+    cases = [
+        (["model.generator.arch=dcgan"], "needs an image-to-image generator"),
+        (["task.name=inpainting"], "sr is for task super_resolution"),
+        (["model.discriminator.arch=dcgan"], "needs patchgan"),
+        (["data.name=glyphs"], "needs whole photos"),
+        (["task.name=unpaired", "model.generator.arch=unet", "task.input_channels=1"], "no ground truth"),
+    ]
+    for overrides, message in cases:
+        code, _, err = run_cli("train", "--config", ROOT / "configs/sr_teacher.yaml", "--out", tmp_path / "r",
+                               *set_args(overrides))
+        assert code == 2 and message in err, (overrides, err)
+    assert not (tmp_path / "r").exists()
