@@ -130,6 +130,17 @@ def test_tiled_inference_equals_the_whole_image():
     assert torch.allclose(tiled, sr(x[:, :, :40, :48]), atol=1e-5)
 
 
+@pytest.mark.parametrize("arch, extra", [("sr", {"scale": 4, "blocks": 1}), ("unet", {"blocks": 3}),
+                                         ("resnet-i2i", {"blocks": 1})])
+def test_image_to_image_generators_export_verified(arch, extra, tmp_path):
+    from kdgan.deploy import export_onnx, export_torchscript
+
+    spec = i2i_spec(arch, 4, **extra)
+    generator = build_generator(spec).eval()
+    assert export_onnx(generator, spec, tmp_path / "g.onnx") < 1e-4
+    assert export_torchscript(generator, spec, tmp_path / "g.pt") < 1e-4
+
+
 def test_patches_cut_without_overlap():
     x = torch.arange(2 * 1 * 4 * 6, dtype=torch.float32).view(2, 1, 4, 6)
     p = patches(x, 2)

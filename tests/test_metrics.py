@@ -143,6 +143,8 @@ def test_profile_has_every_field():
     prof = profile_generator(_tiny_generator(), lambda n: (torch.randn(n, 8),), batch_sizes=(1, 4), repeats=3)
     assert set(prof["latency"]) == {"1", "4"} and prof["latency"]["4"]["median_s"] > 0
     assert prof["params"] > 0 and prof["macs_per_sample"] > 0 and prof["device"] == "cpu"
+    ort = prof["onnxruntime_latency"]  # the exported file under onnxruntime, side by side with eager
+    assert set(ort) == {"1", "4"} and ort["4"]["median_s"] > 0
 
 
 def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ size other than the one traced, and matched the PyTorch generator within a toler
 maximum absolute error is reported. The batch axis is dynamic in both formats.
 
 Generator inputs are z (B, latent_dim) float32 and, for class-conditional generators,
-y (B,) int64. The ONNX file carries the generator spec as metadata (`kdgan.generator_spec`),
+y (B,) int64; image-to-image generators take x (B, C_in, H, W) at the training crop size. The ONNX file carries the generator spec as metadata (`kdgan.generator_spec`),
 so `kdgan sample` can drive it without any other file.
 """
 
@@ -27,6 +27,9 @@ TOLERANCE = 1e-4
 
 def example_inputs(spec: GeneratorSpec, n: int, seed: int) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(seed)
+    if spec.in_channels:  # image-to-image: an image at the training crop size (SR: its low-resolution side)
+        side = spec.resolution // spec.scale
+        return (torch.rand(n, spec.in_channels, side, side, generator=gen) * 2 - 1,)
     z = torch.randn(n, spec.latent_dim, generator=gen)
     if not spec.num_classes:
         return (z,)
@@ -34,7 +37,22 @@ def example_inputs(spec: GeneratorSpec, n: int, seed: int) -> tuple[torch.Tensor
 
 
 def input_names(spec: GeneratorSpec) -> list[str]:
+    if spec.in_channels:
+        return ["x"]
     return ["z", "y"] if spec.num_classes else ["z"]
+
+
+def onnx_model(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str]):
+    """The ModelProto of torch.export-based ONNX export, batch axis dynamic."""
+    batch = torch.export.Dim("batch", min=1)
+    # the exporter logs a warning per torchvision op it cannot register; kdgan uses none
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(generator.eval(), inputs, dynamo=True, input_names=names,
+                                    output_names=["images"], dynamic_shapes=tuple({0: batch} for _ in names),
+                                    verbose=False)
+    return program.model_proto
 
 
 def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
@@ -45,16 +63,7 @@ def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
     except ImportError:
         raise UserError("--format onnx: needs onnx, onnxscript and onnxruntime (pip install 'kdgan[export]')") from None
     generator = generator.eval()
-    names = input_names(spec)
-    batch = torch.export.Dim("batch", min=1)
-    # the exporter logs a warning per torchvision op it cannot register; kdgan uses none
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(generator, example_inputs(spec, 2, 0), dynamo=True, input_names=names,
-                                    output_names=["images"], dynamic_shapes={n: {0: batch} for n in names},
-                                    verbose=False)
-    model = program.model_proto
+    model = onnx_model(generator, example_inputs(spec, 2, 0), input_names(spec))
     onnx.helper.set_model_props(model, {"kdgan.generator_spec": spec.model_dump_json()})
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

@@ -46,11 +46,18 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else spec.format(value)
 
 
+def _ort64(profile: dict) -> float | None:
+    """Median onnxruntime seconds at batch 64, when the profile has them."""
+    ort = profile.get("onnxruntime_latency") or {}
+    return ort.get("64", {}).get("median_s")
+
+
 def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     ref = runs[0]["latest"].get("profile", {})
     columns = IMAGE_TASK_COLUMNS if is_image_task(runs) else COLUMNS
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
-        "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)"]
+        "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
+        "ONNX Runtime ms (b=64)", "ORT speed-up (b=64)"]
     rows = []
     for r in runs:
         e, prof = r["latest"], r["latest"].get("profile", {})
@@ -71,6 +78,8 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
             _fmt(b64 and b64 * 1e3, "{:.2f}"),
             f"{ref64 / b64:.1f}x" if b64 and ref64 else "-",
         ]
+        ort, ref_ort = _ort64(prof), _ort64(ref)
+        row += [_fmt(ort and ort * 1e3, "{:.2f}"), f"{ref_ort / ort:.1f}x" if ort and ref_ort else "-"]
         rows.append(row)
     return headers, rows
 

@@ -1,0 +1,220 @@
+"""The image-to-image benchmark on scikit-image's photos: per task, a teacher against
+width x0.25 students trained the same number of steps from scratch (ground truth only) and
+with distillation (ground truth + teacher output + features), over several seeds. Quality on
+the held-out whole photos (PSNR, SSIM, patch FID/KID), the efficiency profile at the training
+crop size, and the targets of issue #7.
+
+    python benchmarks/i2i_benchmark.py                          # sr, inpainting, edges; 3 seeds
+    python benchmarks/i2i_benchmark.py --tasks sr --seeds 0,1,2 --steps 2000
+    python benchmarks/i2i_benchmark.py --quick                  # smoke run, a few minutes
+
+Teachers are trained once into --work/<task>_teacher and reused when their final checkpoint
+exists. Writes benchmarks/results/i2i_benchmark.json (or _quick) and prints the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = {"sr": "sr", "inpainting": "inpainting", "edges": "edges"}  # name -> configs/<name>_{teacher,distill}.yaml
+STUDENTS = {"scratch": ["distill.terms=[]"], "distilled": []}
+
+
+def common(steps: int, extra: list[str]) -> list[str]:
+    return [f"train.steps={steps}", "log.progress=false", "log.tensorboard=false", f"log.sample_every={steps}",
+            f"log.checkpoint_every={steps}", f"log.log_every={max(1, steps // 20)}", *extra]
+
+
+def train_teacher(task: str, steps: int, work: Path, extra: list[str]) -> Path:
+    from kdgan.config import load_config
+    from kdgan.train.run import start_run
+
+    out = work / f"{task}_teacher"
+    if (out / "checkpoints" / f"step_{steps:07d}.json").is_file():
+        return out
+    cfg = load_config(ROOT / "configs" / f"{task}_teacher.yaml", common(steps, extra))
+    start_run(cfg, out, resume=False, overwrite=True).fit(out)
+    return out
+
+
+def train_student(task: str, kind: str, seed: int, steps: int, teacher: Path, work: Path, extra: list[str]) -> dict:
+    from kdgan.config import load_config
+    from kdgan.train.run import start_run
+
+    out = work / f"{task}_{kind}_seed{seed}"
+    cfg = load_config(ROOT / "configs" / f"{task}_distill.yaml",
+                      common(steps, [*STUDENTS[kind], f"seed={seed}", f"distill.teacher={teacher}", *extra]))
+    start = time.perf_counter()
+    start_run(cfg, out, resume=False, overwrite=True).fit(out)
+    return {"run": out, "train_seconds": time.perf_counter() - start}
+
+
+def quality(run: Path) -> dict:
+    from kdgan.metrics.evaluate import evaluate_source
+
+    r = evaluate_source(run, 0, ["psnr", "ssim", "fid", "kid"], None, seed=0, profile=False)
+    return {k: r.get(k) for k in ("psnr", "ssim", "fid", "kid", "step")}
+
+
+class Bicubic(nn.Module):
+    """The no-network SR baseline: bicubic upscaling of the low-resolution input."""
+
+    def __init__(self, scale: int):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def bicubic_quality(teacher: Path) -> dict:
+    from kdgan.config import validate
+    from kdgan.metrics.evaluate import resolve_source
+    from kdgan.metrics.image_task import evaluate_image_task
+    from kdgan.train.build import load_task
+
+    _, train_config, _, _ = resolve_source(teacher)
+    task = load_task(validate(train_config))
+    r = evaluate_image_task(Bicubic(task.scale), task, None, ("psnr", "ssim"), seed=0)
+    return {"psnr": r["psnr"], "ssim": r["ssim"]}
+
+
+def profiles(teacher: Path, student: Path, repeats: int) -> dict:
+    """Teacher and student generators side by side at the training crop size."""
+    from kdgan.config import validate
+    from kdgan.distill.teacher import load_teacher
+    from kdgan.metrics.efficiency import profile_generator
+    from kdgan.metrics.evaluate import resolve_source
+    from kdgan.train.build import load_task
+
+    out = {}
+    for name, run in (("teacher", teacher), ("student", student)):
+        loadable, train_config, _, _ = resolve_source(run)
+        task = load_task(validate(train_config))
+        generator = load_teacher(loadable).generator
+        out[name] = profile_generator(generator, lambda n: task.fixed_inputs(n, 0), repeats=repeats)
+    return out
+
+
+def ort_speedup(teacher: dict, student: dict) -> float | None:
+    t, s = teacher.get("onnxruntime_latency") or {}, student.get("onnxruntime_latency") or {}
+    return t["64"]["median_s"] / s["64"]["median_s"] if "64" in t and "64" in s else None
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(task: str, teacher_q: dict, students: dict[str, list[dict]], prof: dict, bicubic: dict | None) -> dict:
+    table = {}
+    for kind, rows in students.items():
+        table[kind] = {"seeds": [r["seed"] for r in rows]}
+        for key in ("psnr", "ssim", "fid", "kid"):
+            values = [r[key] for r in rows if r.get(key) is not None]
+            if values:
+                table[kind][f"{key}_mean"], table[kind][f"{key}_std"] = mean_std(values)
+                table[kind][f"{key}s"] = values
+    t, s = prof["teacher"], prof["student"]
+    macs = t["macs_per_sample"] / s["macs_per_sample"]
+    speed = t["latency"]["64"]["median_s"] / s["latency"]["64"]["median_s"]
+    targets = {"macs_ratio_at_least_10": {"value": macs, "target": 10, "met": macs >= 10},
+               "speedup_b64_vs_0.6x_macs_ratio": {"value": speed / macs, "target": 0.6, "met": speed >= 0.6 * macs,
+                                                  "runtime": "PyTorch eager"}}
+    ort = ort_speedup(t, s)
+    if ort is not None:
+        targets["ort_speedup_b64_vs_0.6x_macs_ratio"] = {"value": ort / macs, "target": 0.6, "met": ort >= 0.6 * macs,
+                                                         "runtime": "ONNX Runtime (exported files)"}
+    if task == "sr" and "psnr_mean" in table.get("distilled", {}):
+        d, sc = table["distilled"]["psnr_mean"], table["scratch"]["psnr_mean"]
+        targets["psnr_distilled_vs_teacher_minus_0.3"] = {
+            "value": d - teacher_q["psnr"], "target": -0.3, "met": d >= teacher_q["psnr"] - 0.3}
+        targets["psnr_distilled_vs_scratch_plus_0.3"] = {"value": d - sc, "target": 0.3, "met": d >= sc + 0.3}
+    return {"teacher": teacher_q, "bicubic": bicubic, "students": table, "macs_ratio": macs,
+            "speedup_b64": speed, "ort_speedup_b64": ort, "speedup_b1": t["latency"]["1"]["median_s"] / s["latency"]["1"]["median_s"],
+            "targets": targets, "profiles": prof}
+
+
+def markdown(results: dict) -> str:
+    lines = ["| task | model | PSNR dB | SSIM | patch FID | patch KID | MACs ratio | CPU speed-up b=64 | ONNX Runtime b=64 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    fmt = lambda v, s, spec: "-" if v is None else (spec.format(v) + (f" ± {spec.format(s)}" if s is not None else ""))  # noqa: E731
+    for task, r in results["tasks"].items():
+        t = r["teacher"]
+        lines.append(f"| {task} | teacher | {fmt(t.get('psnr'), None, '{:.2f}')} | {fmt(t.get('ssim'), None, '{:.4f}')} | "
+                     f"{fmt(t.get('fid'), None, '{:.1f}')} | {fmt(t.get('kid'), None, '{:.2f}')} | 1x | 1x | 1x |")
+        if r.get("bicubic"):
+            lines.append(f"| {task} | bicubic (no network) | {r['bicubic']['psnr']:.2f} | {r['bicubic']['ssim']:.4f} | | | | | |")
+        for kind, v in r["students"].items():
+            lines.append(
+                f"| {task} | {kind} student | {fmt(v.get('psnr_mean'), v.get('psnr_std'), '{:.2f}')} | "
+                f"{fmt(v.get('ssim_mean'), v.get('ssim_std'), '{:.4f}')} | {fmt(v.get('fid_mean'), v.get('fid_std'), '{:.1f}')} | "
+                f"{fmt(v.get('kid_mean'), v.get('kid_std'), '{:.2f}')} | {r['macs_ratio']:.1f}x | {r['speedup_b64']:.1f}x | "
+                f"{'-' if r['ort_speedup_b64'] is None else format(r['ort_speedup_b64'], '.1f') + 'x'} |")
+        for name, tgt in r["targets"].items():
+            where = f" [{tgt['runtime']}]" if "runtime" in tgt else ""
+            lines.append(f"\n{task} {name}{where}: {tgt['value']:.3f} (target {tgt['target']}) -> "
+                         f"{'met' if tgt['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized smoke run")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=2000, help="student steps")
+    parser.add_argument("--teacher-steps", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_i2i")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    extra: list[str] = []
+    if args.quick:
+        args.steps, args.teacher_steps, args.seeds = 10, 10, "0,1"
+        extra = ["task.crops=64", "train.batch_size=4"]
+    tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        sys.exit(f"--tasks: unknown {unknown}; valid: {', '.join(TASKS)}")
+    out = args.out or ROOT / "benchmarks" / "results" / f"i2i_benchmark{'_quick' if args.quick else ''}.json"
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    results = {"tasks": {}, "runs": []}
+    for task in tasks:
+        teacher = train_teacher(task, args.teacher_steps, args.work, extra)
+        teacher_q = quality(teacher)
+        print(f"{task} teacher: {teacher_q}", flush=True)
+        students: dict[str, list[dict]] = {}
+        for kind in STUDENTS:
+            for seed in map(int, args.seeds.split(",")):
+                r = train_student(task, kind, seed, args.steps, teacher, args.work, extra)
+                q = quality(r["run"])
+                row = {"task": task, "kind": kind, "seed": seed, "train_seconds": r["train_seconds"], **q}
+                print(f"{task} {kind} seed {seed}: {q} ({r['train_seconds']:.0f}s)", flush=True)
+                students.setdefault(kind, []).append(row)
+                results["runs"].append(row)
+        prof = profiles(teacher, args.work / f"{task}_distilled_seed{args.seeds.split(',')[0]}",
+                        repeats=5 if args.quick else 20)
+        bicubic = bicubic_quality(teacher) if task == "sr" else None
+        results["tasks"][task] = summarise(task, teacher_q, students, prof, bicubic)
+    results["settings"] = {"student_steps": args.steps, "teacher_steps": args.teacher_steps, "seeds": args.seeds,
+                           "torch": torch.__version__, "threads": torch.get_num_threads(),
+                           "wall_seconds": time.time() - started}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(markdown(results))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
