@@ -8,8 +8,10 @@ crop size, and the targets of issue #7.
     python benchmarks/i2i_benchmark.py --tasks sr --seeds 0,1,2 --steps 2000
     python benchmarks/i2i_benchmark.py --quick                  # smoke run, a few minutes
 
-Teachers are trained once into --work/<task>_teacher and reused when their final checkpoint
-exists. Writes benchmarks/results/i2i_benchmark.json (or _quick) and prints the README table.
+The teachers are the shipped ones (`sr_teacher`, ..., made by `make i2i-teachers`); with
+--train-teachers they are trained into --work/<task>_teacher instead (reused when their final
+checkpoint exists; --quick does this). Writes benchmarks/results/i2i_benchmark.json (or _quick)
+and prints the README table.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def train_teacher(task: str, steps: int, work: Path, extra: list[str]) -> Path:
     return out
 
 
-def train_student(task: str, kind: str, seed: int, steps: int, teacher: Path, work: Path, extra: list[str]) -> dict:
+def train_student(task: str, kind: str, seed: int, steps: int, teacher: str | Path, work: Path,
+                  extra: list[str]) -> dict:
     from kdgan.config import load_config
     from kdgan.train.run import start_run
 
@@ -59,10 +62,10 @@ def train_student(task: str, kind: str, seed: int, steps: int, teacher: Path, wo
     return {"run": out, "train_seconds": time.perf_counter() - start}
 
 
-def quality(run: Path) -> dict:
+def quality(run: str | Path, out: Path | None = None) -> dict:
     from kdgan.metrics.evaluate import evaluate_source
 
-    r = evaluate_source(run, 0, ["psnr", "ssim", "fid", "kid"], None, seed=0, profile=False)
+    r = evaluate_source(run, 0, ["psnr", "ssim", "fid", "kid"], None, seed=0, profile=False, out=out)
     return {k: r.get(k) for k in ("psnr", "ssim", "fid", "kid", "step")}
 
 
@@ -77,7 +80,7 @@ class Bicubic(nn.Module):
         return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
-def bicubic_quality(teacher: Path) -> dict:
+def bicubic_quality(teacher: str | Path) -> dict:
     from kdgan.config import validate
     from kdgan.metrics.evaluate import resolve_source
     from kdgan.metrics.image_task import evaluate_image_task
@@ -89,7 +92,7 @@ def bicubic_quality(teacher: Path) -> dict:
     return {"psnr": r["psnr"], "ssim": r["ssim"]}
 
 
-def profiles(teacher: Path, student: Path, repeats: int) -> dict:
+def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
     """Teacher and student generators side by side at the training crop size."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
@@ -172,7 +175,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--steps", type=int, default=2000, help="student steps")
+    parser.add_argument("--steps", type=int, default=1000, help="student steps")
+    parser.add_argument("--train-teachers", action="store_true", help="train teachers instead of the shipped ones")
     parser.add_argument("--teacher-steps", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_i2i")
@@ -180,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     extra: list[str] = []
     if args.quick:
-        args.steps, args.teacher_steps, args.seeds = 10, 10, "0,1"
+        args.steps, args.teacher_steps, args.seeds, args.train_teachers = 10, 10, "0,1", True
         extra = ["task.crops=64", "train.batch_size=4"]
     tasks = args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS]
@@ -191,8 +195,11 @@ def main() -> None:
     started = time.time()
     results = {"tasks": {}, "runs": []}
     for task in tasks:
-        teacher = train_teacher(task, args.teacher_steps, args.work, extra)
-        teacher_q = quality(teacher)
+        if args.train_teachers:
+            teacher = train_teacher(task, args.teacher_steps, args.work, extra)
+        else:
+            teacher = f"{task}_teacher"
+        teacher_q = quality(teacher, out=args.work / f"{task}_teacher_eval")
         print(f"{task} teacher: {teacher_q}", flush=True)
         students: dict[str, list[dict]] = {}
         for kind in STUDENTS:
@@ -207,7 +214,8 @@ def main() -> None:
                         repeats=5 if args.quick else 20)
         bicubic = bicubic_quality(teacher) if task == "sr" else None
         results["tasks"][task] = summarise(task, teacher_q, students, prof, bicubic)
-    results["settings"] = {"student_steps": args.steps, "teacher_steps": args.teacher_steps, "seeds": args.seeds,
+    results["settings"] = {"student_steps": args.steps, "seeds": args.seeds,
+                           "teachers": "trained here" if args.train_teachers else "shipped (2,000 steps each)",
                            "torch": torch.__version__, "threads": torch.get_num_threads(),
                            "wall_seconds": time.time() - started}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import set_args, tiny_overrides
+from conftest import ROOT, set_args, tiny_overrides
 
 
 def _train(run_cli, out, *extra, **overrides):
@@ -135,3 +136,37 @@ def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kdgan", "train", "--config", str(tmp_path / "x.yaml"),
                            "--out", str(tmp_path / "r")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("kdgan: --config:")
+
+
+def test_same_config_and_seed_give_identical_weights_and_metrics(run_cli, cwd_root, tmp_path, monkeypatch):
+    """Determinism on CPU: two runs of one config are bit-identical, and so is their evaluation."""
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    feats = tmp_path / "feats"
+    assert run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)[0] == 0
+    evals = []
+    for name in ("a", "b"):
+        run = tmp_path / name
+        code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
+                               *set_args(tiny_overrides(**{"model.latent_dim": 8})))
+        assert code == 0, err
+        assert run_cli("evaluate", run, "--samples", 64, "--features", feats, "--no-profile")[0] == 0
+        evals.append(json.loads((run / "eval.json").read_text())["evaluations"][-1])
+    a, b = (load_file(str(tmp_path / n / "checkpoints" / "step_0000020.safetensors")) for n in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for key in ("fid", "kid", "is", "precision", "recall"):
+        assert evals[0][key] == evals[1][key]
+
+
+def test_deterministic_flag_selects_deterministic_kernels(cwd_root, monkeypatch):
+    from kdgan.config import load_config
+    from kdgan.train.build import build_trainer
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    cfg = load_config(ROOT / "configs/digits_teacher.yaml", tiny_overrides(**{"deterministic": "true"}))
+    try:
+        build_trainer(cfg)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False

@@ -114,3 +114,24 @@ def test_conditional_task_needs_labels(tmp_path):
     ds = load_dataset("folder", tmp_path, 8, 1)
     with pytest.raises(UserError, match="data.conditional"):
         LatentTask(ds, 4, conditional=True)
+
+
+def test_grey_image_where_rgb_is_expected_is_named_unless_allowed(tmp_path):
+    _write_images(tmp_path, ["a.png", "b.png"])
+    _write_images(tmp_path, ["scan.png"], mode="L")
+    with pytest.raises(UserError, match=r"scan.png is a grey image but data.channels is 3.*grey_to_rgb"):
+        load_dataset("folder", tmp_path, 8, 3)
+    ds = load_dataset("folder", tmp_path, 8, 3, grey_to_rgb=True)
+    grey = ds.images[2]
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
+    assert load_dataset("folder", tmp_path, 8, 1).images.shape == (3, 1, 8, 8)  # grey runs take any image
+
+
+def test_non_image_files_are_ignored_but_a_fake_image_is_named(tmp_path):
+    _write_images(tmp_path, ["a.png", "b.png"])
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "labels.csv").write_text("a,1")
+    assert len(load_dataset("folder", tmp_path, 8, 3)) == 2
+    (tmp_path / "c.jpg").write_text("not an image either")
+    with pytest.raises(UserError, match=r"cannot read image .*c\.jpg"):
+        load_dataset("folder", tmp_path, 8, 3)

@@ -34,6 +34,8 @@ class DataConfig(Strict):
     resolution: int = 32
     channels: int = Field(1, ge=1, le=3)
     conditional: bool = False  # feed class labels to G and D
+    # folder, channels 3: a grey image is an error naming it, unless this replicates its channel
+    grey_to_rgb: bool = False
 
     @field_validator("name")
     @classmethod
@@ -290,6 +292,10 @@ def _check_task(cfg: "Config") -> None:
 class Config(Strict):
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
+    # CPU runs are bit-reproducible as they are. On GPUs this selects deterministic kernels
+    # (torch.use_deterministic_algorithms, cuDNN without autotuning, a fixed cuBLAS workspace),
+    # a few ops then raise instead of running non-deterministically; it costs some speed.
+    deterministic: bool = False
     data: DataConfig = DataConfig()
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()

@@ -18,7 +18,7 @@ from kdgan.errors import UserError
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
 from kdgan.train.checkpoint import atomic_save_tensors, atomic_write_bytes, load_checkpoint, unprefixed
 
-SHIPPED = ("glyph_teacher",)
+SHIPPED = ("glyph_teacher", "sr_teacher", "inpainting_teacher", "edges_teacher")
 
 
 def export_pretrained(checkpoint: Path, out: Path) -> Path:

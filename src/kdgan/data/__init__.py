@@ -11,24 +11,26 @@ from kdgan.data.photos import load_embedded, random_crops
 from kdgan.data.user import load_folder, load_npz
 from kdgan.errors import UserError
 
-# name -> loader(path, resolution, channels). `path` is used by the user-data sources only.
-DATASETS: dict[str, Callable[[Path | None, int, int], ImageDataset]] = {
-    "glyphs": lambda path, r, c: load_glyphs(r, c),
-    "digits": lambda path, r, c: load_digits(r, c),
-    "folder": lambda path, r, c: load_folder(path, r, c),
-    "npz": lambda path, r, c: load_npz(path, r, c),
+# name -> loader(path, resolution, channels, grey_to_rgb). `path` is used by the user-data
+# sources only, `grey_to_rgb` by the folder source.
+DATASETS: dict[str, Callable[..., ImageDataset]] = {
+    "glyphs": lambda path, r, c, g: load_glyphs(r, c),
+    "digits": lambda path, r, c, g: load_digits(r, c),
+    "folder": lambda path, r, c, g: load_folder(path, r, c, g),
+    "npz": lambda path, r, c, g: load_npz(path, r, c),
     # scikit-image's photos; for generation, 4,096 random crops of the training photos.
-    "photos": lambda path, r, c: random_crops(load_embedded(c, 512)[0], 4096, r, seed=0),
+    "photos": lambda path, r, c, g: random_crops(load_embedded(c, 512)[0], 4096, r, seed=0),
 }
 NEEDS_PATH = {"folder", "npz"}
 
 
-def load_dataset(name: str, path: Path | None, resolution: int, channels: int) -> ImageDataset:
+def load_dataset(name: str, path: Path | None, resolution: int, channels: int,
+                 grey_to_rgb: bool = False) -> ImageDataset:
     if name not in DATASETS:
         raise UserError(f"data.name: unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
     if name in NEEDS_PATH and path is None:
         raise UserError(f"data.path: dataset {name!r} needs a path")
-    return DATASETS[name](path, resolution, channels)
+    return DATASETS[name](path, resolution, channels, grey_to_rgb)
 
 
 __all__ = ["DATASETS", "ImageDataset", "load_dataset", "to_float", "to_uint8"]

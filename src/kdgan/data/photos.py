@@ -76,10 +76,13 @@ def image_files(folder: Path, field: str = "data.path") -> list[Path]:
     return files
 
 
-def read_photo(path: Path, channels: int, max_side: int) -> torch.Tensor:
+def read_photo(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False) -> torch.Tensor:
+    from kdgan.data.user import check_colour
+
     try:
         with Image.open(path) as img:
             img.load()
+            check_colour(img, path, channels, grey_to_rgb)
             return to_pixels(shrink(img, max_side), channels)
     except (UnidentifiedImageError, OSError) as err:
         raise UserError(f"data.path: cannot read image {path}: {err}") from None
@@ -91,8 +94,8 @@ def held_out_split(items: list) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i not in held], [items[i] for i in held]
 
 
-def load_folder(path: Path, channels: int, max_side: int) -> tuple[list[Photo], list[Photo]]:
-    photos = [Photo(str(f.relative_to(path)), read_photo(f, channels, max_side)) for f in image_files(path)]
+def load_folder(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False) -> tuple[list[Photo], list[Photo]]:
+    photos = [Photo(str(f.relative_to(path)), read_photo(f, channels, max_side, grey_to_rgb)) for f in image_files(path)]
     return held_out_split(photos)
 
 

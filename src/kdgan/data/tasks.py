@@ -16,7 +16,7 @@ def load_photos(cfg) -> tuple[list[Photo], list[Photo]]:
         return load_embedded(d.channels, t.max_side)
     if d.path is None:
         raise UserError("data.path: a folder of photos is needed for data.name folder")
-    return load_folder(d.path, d.channels, t.max_side)
+    return load_folder(d.path, d.channels, t.max_side, d.grey_to_rgb)
 
 
 def with_edges(photos: list[Photo], sigma: float) -> list[Photo]:

@@ -12,10 +12,27 @@ from kdgan.data.images import ImageDataset, fit_array, fit_image
 from kdgan.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P"}  # P: checked after palette expansion
 
 
-def load_folder(path: Path, resolution: int, channels: int) -> ImageDataset:
-    """Every PNG/JPEG under `path`, recursively, in sorted order.
+def is_grey(img: Image.Image) -> bool:
+    if img.mode == "P":
+        img = img.convert("RGB")
+        r, g, b = img.split()
+        return r.tobytes() == g.tobytes() == b.tobytes()
+    return img.mode in GREY_MODES
+
+
+def check_colour(img: Image.Image, file: Path, channels: int, grey_to_rgb: bool) -> None:
+    """A grey image in a folder read as RGB is most often a stray file (a mask, a scan); it
+    is refused unless data.grey_to_rgb says to replicate its channel."""
+    if channels == 3 and not grey_to_rgb and is_grey(img):
+        raise UserError(f"data.path: {file} is a grey image but data.channels is 3; remove it, set "
+                        "data.channels: 1, or set data.grey_to_rgb: true to replicate its grey channel")
+
+
+def load_folder(path: Path, resolution: int, channels: int, grey_to_rgb: bool = False) -> ImageDataset:
+    """Every PNG/JPEG under `path`, recursively, in sorted order (other files are ignored).
 
     When every image sits in a sub-folder of `path`, the first-level sub-folder names are the
     classes (ImageFolder's convention); otherwise the data is unlabelled.
@@ -25,7 +42,7 @@ def load_folder(path: Path, resolution: int, channels: int) -> ImageDataset:
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"data.path: no .png/.jpg/.jpeg images found under {path}")
-    arrays = [_read(f, resolution, channels) for f in files]
+    arrays = [_read(f, resolution, channels, grey_to_rgb) for f in files]
     parts = [f.relative_to(path).parts for f in files]
     if all(len(p) > 1 for p in parts):
         class_names = sorted({p[0] for p in parts})
@@ -37,10 +54,11 @@ def load_folder(path: Path, resolution: int, channels: int) -> ImageDataset:
     return ImageDataset(images, torch.tensor(labels, dtype=torch.int64), class_names, path.name)
 
 
-def _read(file: Path, resolution: int, channels: int) -> np.ndarray:
+def _read(file: Path, resolution: int, channels: int, grey_to_rgb: bool) -> np.ndarray:
     try:
         with Image.open(file) as img:
             img.load()  # decode now: a truncated file fails here, not later
+            check_colour(img, file, channels, grey_to_rgb)
             return fit_image(img, resolution, channels)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise UserError(f"data.path: cannot read image {file}: {err}") from None

@@ -22,7 +22,7 @@ from kdgan.distill.students import prune_init, scaled_width
 from kdgan.distill.teacher import Teacher, load_teacher
 from kdgan.errors import UserError
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
-from kdgan.train.build import assemble_trainer, load_task, network_specs, resolve_device
+from kdgan.train.build import apply_determinism, assemble_trainer, load_task, network_specs, resolve_device
 from kdgan.train import distributed
 from kdgan.train.loop import Trainer
 
@@ -67,6 +67,7 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
                           student_discriminator: nn.Module | None = None) -> Trainer:
     if cfg.distill is None:
         raise UserError("distill: the config has no distill section (see configs/distill_*.yaml)")
+    apply_determinism(cfg.deterministic)
     device = resolve_device(cfg.device)
     _, device = distributed.init(device)  # each process's own GPU under torchrun
     if teacher is None:

@@ -126,8 +126,9 @@ class SRBlock(nn.Module):
 class SRGenerator(nn.Module):
     """Low-resolution image (B, C, h, w) -> (B, C, scale*h, scale*w): head conv, `blocks`
     residual blocks with a long skip, x2 pixel-shuffle stages, a last conv. The network
-    predicts the residual over a bilinear upsampling of its input, which a small student
-    would otherwise spend capacity on.
+    predicts the residual over a bicubic upsampling of its input, which a small student
+    would otherwise spend capacity on; the last conv starts at zero, so an untrained network
+    is exactly bicubic interpolation and training only has to improve on it.
 
     Feature taps: `head`, `blocks.K`, `upsample.i` (each x2 stage).
     """
@@ -147,6 +148,8 @@ class SRGenerator(nn.Module):
             for _ in range(scale.bit_length() - 1)
         )
         self.to_image = nn.Conv2d(width, channels, 3, 1, 1)
+        nn.init.zeros_(self.to_image.weight)
+        nn.init.zeros_(self.to_image.bias)
         self.feature_taps = ("head", "blocks", *(f"upsample.{i}" for i in range(len(self.upsample))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,7 +157,7 @@ class SRGenerator(nn.Module):
         h = h + self.body_end(self.blocks(h))
         for up in self.upsample:
             h = up(h)
-        base = F.interpolate(x[:, : self.to_image.out_channels], scale_factor=self.scale, mode="bilinear",
+        base = F.interpolate(x[:, : self.to_image.out_channels], scale_factor=self.scale, mode="bicubic",
                              align_corners=False)
         return (base + self.to_image(h)).clamp(-1, 1)
 

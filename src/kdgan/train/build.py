@@ -17,6 +17,19 @@ from kdgan.train import distributed
 from kdgan.train.loop import LoopSettings, Trainer
 
 
+def apply_determinism(enabled: bool) -> None:
+    """GPU determinism settings (see Config.deterministic). CUBLAS_WORKSPACE_CONFIG must be
+    set before cuBLAS initialises, i.e. before the first CUDA matmul: here, at build time."""
+    if not enabled:
+        return
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -60,13 +73,15 @@ def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
 def load_task(cfg: Config) -> LatentTask | ImageToImageTask:
     if cfg.task.name != "generation":
         return image_task(cfg)
-    dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels)
+    dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
+                           cfg.data.grey_to_rgb)
     return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
 
 
 def build_trainer(cfg: Config) -> Trainer:
     """Plain GAN training (e.g. a teacher). Everything that can fail on user input (data,
     shapes, device) fails here, before a run folder exists."""
+    apply_determinism(cfg.deterministic)
     device = resolve_device(cfg.device)
     task = load_task(cfg)
     g_spec, d_spec = network_specs(cfg, task)
