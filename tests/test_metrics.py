@@ -198,3 +198,26 @@ def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):
         assert Image.open(tmp_path / "report" / png).size[0] > 100
     code, _, err = run_cli("compare", tmp_path / "feats", "--out", tmp_path / "r2")
     assert code == 2 and "kdgan evaluate" in err
+
+
+def test_checkpoints_evaluated_during_training_without_changing_it(run_cli, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    feats = tmp_path / "feats"
+    assert run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)[0] == 0
+    runs = {}
+    for name, extra in (("plain", {}), ("evaluated", {"log.eval_checkpoints": "true", "log.eval_samples": 64,
+                                                       "log.eval_features": str(feats)})):
+        runs[name] = tmp_path / name
+        code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", runs[name],
+                               *set_args(tiny_overrides(**{"model.latent_dim": 8, **extra})))
+        assert code == 0, err
+    entries = json.loads((runs["evaluated"] / "eval.json").read_text())["evaluations"]
+    assert [e["step"] for e in entries] == [10, 20] and all("fid" in e and "kid" in e for e in entries)
+    assert entries[-1]["checkpoint"].endswith("step_0000020.json")
+    a, b = (load_file(str(runs[n] / "checkpoints" / "step_0000020.safetensors")) for n in ("plain", "evaluated"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # evaluation draws no training randomness
+    code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", tmp_path / "bad",
+                           *set_args(tiny_overrides(**{"log.eval_checkpoints": "true"})))
+    assert code == 2 and "log.eval_features" in err and not (tmp_path / "bad").exists()

@@ -161,6 +161,12 @@ class LogConfig(Strict):
     num_samples: int = Field(64, ge=1)  # images in each sample grid
     progress: bool = True
     tensorboard: bool = True
+    # Evaluate the (EMA) generator at every checkpoint into eval.json, so `kdgan compare` can
+    # plot quality over training: FID/KID (eval_samples samples) for generation, PSNR/SSIM +
+    # patch FID/KID for image-to-image tasks. eval_features: as `kdgan evaluate --features`.
+    eval_checkpoints: bool = False
+    eval_samples: int = Field(2000, ge=2)
+    eval_features: str | None = None
 
 
 # -- distillation --------------------------------------------------------------------------

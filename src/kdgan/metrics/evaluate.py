@@ -175,6 +175,42 @@ def evaluate_image_source(generator, task, cfg, metrics, features: str | None, s
     return result
 
 
+def checkpoint_evaluator(cfg, task):
+    """`evaluate(generator, step) -> dict` for log.eval_checkpoints, or None. The extractor
+    is loaded here, at build time, so a missing one fails before the run starts."""
+    from kdgan.errors import UserError
+    from kdgan.metrics.classifier import load_classifier
+    from kdgan.metrics.image_task import evaluate_image_task
+
+    if not cfg.log.eval_checkpoints:
+        return None
+    if cfg.task.name != "generation":
+        name = cfg.log.eval_features or ("photos" if cfg.data.channels == 3 else None)
+        classifier = load_classifier(name)[0] if name else None
+
+        def evaluate_images(generator, step: int) -> dict:
+            return {"step": step, "task": cfg.task.name, "features": name,
+                    **evaluate_image_task(generator, task, classifier, ("psnr", "ssim", "fid", "kid"), seed=0)}
+
+        return evaluate_images
+    name = cfg.log.eval_features or cfg.data.name
+    try:
+        classifier, info = load_classifier(name)
+    except UserError as err:
+        raise UserError(f"log.eval_features: {err}; set log.eval_features to a `kdgan features train` folder") from None
+    spec = classifier.spec
+    if spec is not None and (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
+        raise UserError(f"log.eval_features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
+                        f"{cfg.data.channels}x{cfg.data.resolution}px")
+
+    def evaluate_samples(generator, step: int) -> dict:
+        result = evaluate_generator(generator, task, classifier, cfg.log.eval_samples, ["fid", "kid"], seed=0)
+        return {"step": step, "task": "generation", "features": name,
+                "features_test_accuracy": info.get("test_accuracy"), **result}
+
+    return evaluate_samples
+
+
 def write_eval(path: Path, result: dict) -> None:
     from kdgan.train.checkpoint import atomic_write_bytes
 

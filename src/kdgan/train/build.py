@@ -133,7 +133,9 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
         "config": cfg.model_dump(mode="json"),
         "objectives": [g_objective.formula(), d_objective.formula()],
     }
+    from kdgan.metrics.evaluate import checkpoint_evaluator
+
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
                    settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
                    reference=reference, dist=info, precision=t.precision, channels_last=t.channels_last,
-                   compile=t.compile)
+                   compile=t.compile, evaluate=checkpoint_evaluator(cfg, task))

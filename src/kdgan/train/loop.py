@@ -19,6 +19,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -104,6 +105,8 @@ class Trainer:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    # log.eval_checkpoints: evaluate(generator, step) -> dict, run at each checkpoint (rank 0)
+    evaluate: Callable[[nn.Module, int], dict] | None = None
     step: int = 0
 
     def __post_init__(self) -> None:
@@ -202,12 +205,26 @@ class Trainer:
                             print(f"kdgan: possible mode collapse at step {self.step}: sample diversity "
                                   f"{spread:.4f} < {s.collapse_threshold}", file=sys.stderr)
                     if main and (self.step % s.checkpoint_every == 0 or done):
-                        self.save(run_dir / "checkpoints")
+                        saved = self.save(run_dir / "checkpoints")
+                        if self.evaluate is not None:
+                            self.evaluate_checkpoint(saved, run_dir, log)
                     signum = signals.requested(self.dist)
                     if signum is not None and not done:
                         self.stop_for_signal(signum, run_dir, log)
         finally:
             log.close()
+
+    def evaluate_checkpoint(self, checkpoint: Path, run_dir: Path, log: RunLog) -> None:
+        """Quality of the sampling generator into eval.json (what `kdgan evaluate` would write
+        for this checkpoint). Its inputs are seeded on their own: training randomness is untouched."""
+        from kdgan.metrics.evaluate import write_eval
+
+        G = self.sampling_generator
+        was_training = G.training
+        result = self.evaluate(G, self.step)
+        G.train(was_training)
+        write_eval(run_dir / "eval.json", {**result, "checkpoint": str(checkpoint)})
+        log.event({"step": self.step, "eval": {k: v for k, v in result.items() if isinstance(v, float)}})
 
     def stop_for_signal(self, signum: int, run_dir: Path, log: RunLog) -> None:
         """Pre-emption or Ctrl-C: a checkpoint at this step boundary, then a clear exit."""
