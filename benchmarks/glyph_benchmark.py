@@ -176,6 +176,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile-only", action="store_true",
+                        help="re-measure the efficiency profiles (and targets) of an existing --out, e.g. on an idle "
+                             "machine after training ran beside other jobs")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.samples, args.seeds = 20, 500, "0,1"
@@ -186,7 +190,18 @@ def main() -> None:
     if unknown:
         sys.exit(f"--variants: unknown {unknown}; valid: {', '.join(VARIANTS)}")
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    if args.profile_only:
+        previous = json.loads(out.read_text())
+        runs = previous["runs"]
+        specs = {f"{r['generator_spec']['arch']}-w{r['generator_spec']['width']}": r["generator_spec"] for r in runs}
+        summary = summarise(runs, previous["teacher"], profiles(specs, repeats=30), previous["real_vs_real"])
+        summary["settings"] = {**previous["settings"], "profile_threads": torch.get_num_threads(),
+                               "profiled_separately": True}
+        summary["runs"] = runs
+        out.write_text(json.dumps(summary, indent=2))
+        print(markdown(summary))
+        return
     started = time.time()
     runs = []
     for name in variants:

@@ -181,6 +181,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_i2i")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile-only", action="store_true",
+                        help="re-measure the efficiency profiles (and targets) of an existing --out on an idle machine")
     args = parser.parse_args()
     extra: list[str] = []
     if args.quick:
@@ -192,6 +194,21 @@ def main() -> None:
         sys.exit(f"--tasks: unknown {unknown}; valid: {', '.join(TASKS)}")
     out = args.out or ROOT / "benchmarks" / "results" / f"i2i_benchmark{'_quick' if args.quick else ''}.json"
     torch.set_num_threads(args.threads)
+    if args.profile_only:
+        previous = json.loads(out.read_text())
+        for task, r in previous["tasks"].items():
+            teacher = args.work / f"{task}_teacher" if args.train_teachers else f"{task}_teacher"
+            student = args.work / f"{task}_distilled_seed{args.seeds.split(',')[0]}"
+            students: dict[str, list[dict]] = {}
+            for row in previous["runs"]:
+                if row["task"] == task:
+                    students.setdefault(row["kind"], []).append(row)
+            previous["tasks"][task] = summarise(task, r["teacher"], students, profiles(teacher, student, 20),
+                                                r.get("bicubic"))
+        previous["settings"]["profiled_separately_threads"] = torch.get_num_threads()
+        out.write_text(json.dumps(previous, indent=2, default=str))
+        print(markdown(previous))
+        return
     started = time.time()
     results = {"tasks": {}, "runs": []}
     for task in tasks:

@@ -184,6 +184,17 @@ def test_each_task_trains_distills_evaluates_and_compares(task, run_cli, tmp_pat
     assert "PSNR dB" in md and "held-out whole photos" in md
     code, _, err = run_cli("evaluate", student, "--metrics", "is")
     assert code == 2 and "do not apply" in err
+    # sample --input: whole files through the student (inpainting: alpha 0 marks the hole)
+    arr = np.random.default_rng(0).integers(0, 255, (20, 28, 4), dtype=np.uint8)
+    arr[..., 3] = 255
+    arr[4:12, 4:12, 3] = 0
+    Image.fromarray(arr if task == "inpainting" else arr[..., :3]).save(tmp_path / "in.png")
+    code, _, err = run_cli("sample", student, "--input", tmp_path / "in.png", "--out", tmp_path / "translated")
+    assert code == 0, err
+    scale = 4 if task == "sr" else 1
+    assert Image.open(tmp_path / "translated" / "in.png").size == (24 * scale, 16 * scale)
+    code, _, err = run_cli("sample", student, "--out", tmp_path / "x.png")
+    assert code == 2 and "--input" in err
 
 
 def test_paired_folder_and_unpaired_runs(run_cli, tmp_path, monkeypatch):

@@ -126,8 +126,12 @@ def export(source, fmt, out) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="A .png path for one grid, or a folder for one PNG per image.")
 @click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
-def sample(source, num, seed, out, scale) -> None:
-    """Generate images from a run, checkpoint, pretrained folder, shipped name or .onnx file."""
+@click.option("--input", "inputs", type=click.Path(path_type=Path),
+              help="Image-to-image generators: an image or a folder of images to translate (whole images, "
+                   "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole).")
+def sample(source, num, seed, out, scale, inputs) -> None:
+    """Generate images from a run, checkpoint, pretrained folder, shipped name or .onnx file;
+    image-to-image generators translate the images given with --input."""
     import torch
 
     from kdgan.deploy import example_inputs, onnx_spec, run_onnx
@@ -139,9 +143,20 @@ def sample(source, num, seed, out, scale) -> None:
         raise UserError("--num: must be at least 1")
     if str(source).endswith(".onnx"):
         spec = onnx_spec(Path(source))
+        if spec.in_channels:
+            raise UserError("SOURCE: an image-to-image .onnx file runs at its exported crop size; sample from the "
+                            "run or checkpoint with --input instead")
         images = run_onnx(Path(source), example_inputs(spec, num, seed))
     else:
         gan = load_teacher(source)
+        if gan.generator_spec is not None and gan.generator_spec.in_channels:
+            from kdgan.translate import translate_files
+
+            if inputs is None:
+                raise UserError("--input: this is an image-to-image generator; give an image or a folder of images")
+            written = translate_files(gan, inputs, out)
+            click.echo(f"wrote {len(written)} images to {out}/")
+            return
         with torch.no_grad():
             images = gan.generator(*example_inputs(gan.generator_spec, num, seed))
     if out.suffix.lower() == ".png":
