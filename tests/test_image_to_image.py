@@ -35,7 +35,17 @@ def test_generators_shapes_and_width_scaling(arch, in_shape, out_shape, extra):
     y = wide(x)
     assert y.shape == out_shape and y.min() >= -1 and y.max() <= 1
     ratio = macs_per_sample(wide, (x[:1],)) / macs_per_sample(narrow, (x[:1],))
-    assert 3.0 < ratio <= 4.0  # every inner layer quadratic in width, input/output layers linear
+    assert 2.5 < ratio <= 4.0  # inner layers quadratic in width, input/output layers linear, SR interpolation fixed
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_untrained_sr_generator_is_exactly_bicubic(scale):
+    import torch.nn.functional as F
+
+    x = torch.rand(2, 3, 10, 14) * 2 - 1
+    sr = build_generator(i2i_spec("sr", 8, scale=scale, blocks=2)).eval()
+    bicubic = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(-1, 1)
+    assert torch.allclose(sr(x), bicubic, atol=1e-5)
 
 
 def test_latent_and_image_generators_are_not_mixed_up():

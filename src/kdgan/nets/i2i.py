@@ -123,14 +123,34 @@ class SRBlock(nn.Module):
         return x + self.body(x)
 
 
-class SRGenerator(nn.Module):
-    """Low-resolution image (B, C, h, w) -> (B, C, scale*h, scale*w): head conv, `blocks`
-    residual blocks with a long skip, x2 pixel-shuffle stages, a last conv. The network
-    predicts the residual over a bicubic upsampling of its input, which a small student
-    would otherwise spend capacity on; the last conv starts at zero, so an untrained network
-    is exactly bicubic interpolation and training only has to improve on it.
+def bicubic_subpixel_kernel(scale: int, size: int = 5) -> torch.Tensor:
+    """(scale^2, 1, size, size) weights with which a conv (replicate padding) followed by
+    PixelShuffle(scale) is exactly F.interpolate(mode="bicubic", align_corners=False): each
+    output phase (py, px) of an upsampled pixel is a fixed mix of its size x size
+    low-resolution neighbours. Read off by upsampling unit impulses."""
+    r = size // 2
+    weights = torch.zeros(scale * scale, 1, size, size)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            impulse = torch.zeros(1, 1, 2 * size + 1, 2 * size + 1)
+            impulse[0, 0, size + dy, size + dx] = 1
+            up = F.interpolate(impulse, scale_factor=scale, mode="bicubic", align_corners=False)[0, 0]
+            phases = up[size * scale : (size + 1) * scale, size * scale : (size + 1) * scale]
+            weights[:, 0, dy + r, dx + r] = phases.reshape(-1)
+    return weights
 
-    Feature taps: `head`, `blocks.K`, `upsample.i` (each x2 stage).
+
+class SRGenerator(nn.Module):
+    """Low-resolution image (B, C, h, w) -> (B, C, scale*h, scale*w), ESPCN/EDSR-style: every
+    convolution runs at the low resolution (head, `blocks` residual blocks with a long skip),
+    and one sub-pixel convolution + PixelShuffle makes the output. The network predicts the
+    residual over bicubic upsampling, itself done as a sub-pixel convolution initialised to
+    exactly bicubic (`interpolate`, learnable), so the whole network is convolutions and one
+    shuffle: fast on CPUs and in ONNX Runtime, where a separate resize op and per-stage shuffles
+    were a fixed cost that a small student could not shrink. The residual conv starts at zero,
+    so an untrained network is exactly bicubic interpolation.
+
+    Feature taps: `head`, `blocks` (the residual trunk's output).
     """
 
     size_multiple = 1
@@ -139,27 +159,24 @@ class SRGenerator(nn.Module):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"SR scale must be 2, 4 or 8, got {scale}")
-        self.scale = scale
+        self.scale, self.channels = scale, channels
         self.head = nn.Conv2d(in_channels, width, 3, 1, 1)
         self.blocks = nn.Sequential(*(SRBlock(width) for _ in range(blocks)))
         self.body_end = nn.Conv2d(width, width, 3, 1, 1)
-        self.upsample = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.ReLU(inplace=True))
-            for _ in range(scale.bit_length() - 1)
-        )
-        self.to_image = nn.Conv2d(width, channels, 3, 1, 1)
-        nn.init.zeros_(self.to_image.weight)
-        nn.init.zeros_(self.to_image.bias)
-        self.feature_taps = ("head", "blocks", *(f"upsample.{i}" for i in range(len(self.upsample))))
+        self.to_subpixels = nn.Conv2d(width, channels * scale * scale, 3, 1, 1)
+        nn.init.zeros_(self.to_subpixels.weight)
+        nn.init.zeros_(self.to_subpixels.bias)
+        self.interpolate = nn.Conv2d(channels, channels * scale * scale, 5, 1, 2, groups=channels, bias=False,
+                                     padding_mode="replicate")
+        with torch.no_grad():
+            self.interpolate.weight.copy_(bicubic_subpixel_kernel(scale).repeat(channels, 1, 1, 1))
+        self.shuffle = nn.PixelShuffle(scale)
+        self.feature_taps = ("head", "blocks")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
         h = h + self.body_end(self.blocks(h))
-        for up in self.upsample:
-            h = up(h)
-        base = F.interpolate(x[:, : self.to_image.out_channels], scale_factor=self.scale, mode="bicubic",
-                             align_corners=False)
-        return (base + self.to_image(h)).clamp(-1, 1)
+        return self.shuffle(self.to_subpixels(h) + self.interpolate(x[:, : self.channels])).clamp(-1, 1)
 
 
 class PatchDiscriminator(nn.Module):
