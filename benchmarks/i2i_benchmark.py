@@ -29,7 +29,8 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"sr": "sr", "inpainting": "inpainting", "edges": "edges"}  # name -> configs/<name>_{teacher,distill}.yaml
-STUDENTS = {"scratch": ["distill.terms=[]"], "distilled": []}
+# student kind -> overrides of configs/<task>_distill.yaml (pruned: sr only)
+STUDENTS = {"scratch": ["distill.terms=[]"], "distilled": [], "pruned": ["distill.student.init=prune"]}
 
 
 def common(steps: int, extra: list[str]) -> list[str]:
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--kinds", default="scratch,distilled", help=f"student kinds: {', '.join(STUDENTS)}")
     parser.add_argument("--steps", type=int, default=1000, help="student steps")
     parser.add_argument("--train-teachers", action="store_true", help="train teachers instead of the shipped ones")
     parser.add_argument("--teacher-steps", type=int, default=2000)
@@ -219,7 +221,7 @@ def main() -> None:
         teacher_q = quality(teacher, out=args.work / f"{task}_teacher_eval")
         print(f"{task} teacher: {teacher_q}", flush=True)
         students: dict[str, list[dict]] = {}
-        for kind in STUDENTS:
+        for kind in args.kinds.split(","):
             for seed in map(int, args.seeds.split(",")):
                 r = train_student(task, kind, seed, args.steps, teacher, args.work, extra)
                 q = quality(r["run"])

@@ -252,3 +252,20 @@ def test_task_config_mistakes_are_one_line(run_cli, tmp_path):
                                *set_args(overrides))
         assert code == 2 and message in err, (overrides, err)
     assert not (tmp_path / "r").exists()
+
+
+def test_sr_prune_init_at_full_width_reproduces_the_teacher():
+    from kdgan.distill.students import prune_init
+
+    torch.manual_seed(0)
+    teacher = build_generator(i2i_spec("sr", 8, scale=2, blocks=2)).eval()
+    for p in teacher.parameters():  # an untrained SR net is bicubic; give every layer weights
+        p.data.normal_(0, 0.1)
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    full = build_generator(i2i_spec("sr", 8, scale=2, blocks=2)).eval()
+    prune_init(full, teacher, "l1")
+    assert torch.allclose(full(x), teacher(x), atol=1e-6)
+    narrow = build_generator(i2i_spec("sr", 4, scale=2, blocks=2)).eval()
+    kept = prune_init(narrow, teacher, "l1")
+    assert len(kept) == 3 and narrow(x).shape == (2, 3, 16, 16)
+    assert not torch.allclose(narrow(x), build_generator(i2i_spec("sr", 4, scale=2, blocks=2)).eval()(x))

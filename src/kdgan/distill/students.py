@@ -7,6 +7,7 @@ from torch import nn
 
 from kdgan.errors import UserError
 from kdgan.nets.dcgan import DCGANGenerator, UpBlock
+from kdgan.nets.i2i import SRGenerator
 from kdgan.nets.resnet import ResNetGenerator
 
 
@@ -41,9 +42,11 @@ def prune_init(student: nn.Module, teacher: nn.Module, importance: str = "bn") -
     """
     if type(student) is ResNetGenerator and type(teacher) is ResNetGenerator:
         return _prune_resnet(student, teacher, importance)
+    if type(student) is SRGenerator and type(teacher) is SRGenerator:
+        return _prune_sr(student, teacher)
     if not (type(student) is DCGANGenerator and type(teacher) is DCGANGenerator):
         raise UserError(
-            "distill.student.init: prune needs teacher and student of the same plain family, dcgan or resnet "
+            "distill.student.init: prune needs teacher and student of the same plain family, dcgan, resnet or sr "
             f"(teacher {type(teacher).__name__}, student {type(student).__name__}); use init: scratch"
         )
     t_blocks = [teacher.stem, *teacher.stages]
@@ -134,3 +137,35 @@ def _prune_resnet(student: ResNetGenerator, teacher: ResNetGenerator, importance
     student.to_image.weight.copy_(teacher.to_image.weight[:, last])
     student.to_image.bias.copy_(teacher.to_image.bias)
     return keeps
+
+
+@torch.no_grad()
+def _prune_sr(student: SRGenerator, teacher: SRGenerator) -> list[torch.Tensor]:
+    """The SR generator: the trunk's channels (head output, every residual block's output,
+    the long skip) are one index set, scored by the L1 norm of the filters that write them
+    (head, each block's last conv, body_end); each block's inner channels are pruned on their
+    own by the L1 norm of its first conv. The sub-pixel output conv keeps all its outputs and
+    the kept inputs; the bicubic interpolation conv is copied whole."""
+    if len(student.blocks) != len(teacher.blocks) or student.scale != teacher.scale:
+        raise UserError("distill.student.init: prune needs the teacher's number of blocks and scale")
+    k = student.head.out_channels
+    trunk = _out_l1(teacher.head.weight) + _out_l1(teacher.body_end.weight)
+    for block in teacher.blocks:
+        trunk = trunk + _out_l1(block.body[2].weight)
+    keep = _top(trunk, k)
+    student.head.weight.copy_(teacher.head.weight[keep])
+    student.head.bias.copy_(teacher.head.bias[keep])
+    kept = [keep]
+    for t, s in zip(teacher.blocks, student.blocks):
+        inner = _top(_out_l1(t.body[0].weight), s.body[0].out_channels)
+        s.body[0].weight.copy_(t.body[0].weight[inner][:, keep])
+        s.body[0].bias.copy_(t.body[0].bias[inner])
+        s.body[2].weight.copy_(t.body[2].weight[keep][:, inner])
+        s.body[2].bias.copy_(t.body[2].bias[keep])
+        kept.append(inner)
+    student.body_end.weight.copy_(teacher.body_end.weight[keep][:, keep])
+    student.body_end.bias.copy_(teacher.body_end.bias[keep])
+    student.to_subpixels.weight.copy_(teacher.to_subpixels.weight[:, keep])
+    student.to_subpixels.bias.copy_(teacher.to_subpixels.bias)
+    student.interpolate.weight.copy_(teacher.interpolate.weight)
+    return kept
