@@ -57,6 +57,17 @@ def run_variant(name: str, seed: int, steps: int, batch: int, work: Path, sample
             "generator_spec": json.loads((out / "checkpoints" / f"step_{steps:07d}.json").read_text())["generator_spec"]}
 
 
+def collect_run(name: str, seed: int, steps: int, work: Path) -> dict:
+    """The record run_variant would have returned, read back from its run folder."""
+    out = work / f"{name}_seed{seed}"
+    result = json.loads((out / "eval.json").read_text())["evaluations"][-1]
+    if result["step"] != steps:
+        sys.exit(f"{out}: evaluated at step {result['step']}, not {steps}")
+    meta = json.loads((out / "checkpoints" / f"step_{steps:07d}.json").read_text())
+    return {"variant": name, "seed": seed, "fid": result["fid"], "kid": result["kid"], "train_seconds": None,
+            "generator_spec": meta["generator_spec"]}
+
+
 def teacher_quality(samples: int) -> dict:
     from kdgan.data import load_dataset
     from kdgan.data.sampling import LatentTask
@@ -177,6 +188,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--collect", action="store_true",
+                        help="do not train: summarise the evaluated run folders already in --work")
     parser.add_argument("--profile-only", action="store_true",
                         help="re-measure the efficiency profiles (and targets) of an existing --out, e.g. on an idle "
                              "machine after training ran beside other jobs")
@@ -206,6 +219,9 @@ def main() -> None:
     runs = []
     for name in variants:
         for seed in map(int, args.seeds.split(",")):
+            if args.collect:
+                runs.append(collect_run(name, seed, args.steps, args.work))
+                continue
             r = run_variant(name, seed, args.steps, args.batch_size, args.work, args.samples)
             print(f"{name} seed {seed}: FID {r['fid']:.2f} KID {r['kid']:.4f} ({r['train_seconds']:.0f}s)", flush=True)
             runs.append(r)
