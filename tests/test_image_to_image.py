@@ -233,6 +233,12 @@ def test_paired_folder_and_unpaired_runs(run_cli, tmp_path, monkeypatch):
     assert code == 0 and "psnr" not in out, err
     e = json.loads((student / "eval.json").read_text())["evaluations"][-1]
     assert "too small" in e["patches"]["skipped"]  # 16px crops and a 24px photo: no 32px patch fits
+    # a user folder of photos serves the other tasks the same way (here SR x4 on the B images)
+    code, _, err = run_cli("train", "--config", ROOT / "configs/sr_teacher.yaml", "--out", tmp_path / "sr_folder",
+                           *tiny_i2i(**{"data.name": "folder", "data.path": pairs / "B", "model.generator.blocks": 1}))
+    assert code == 0, err
+    code, out, err = run_cli("evaluate", tmp_path / "sr_folder", "--metrics", "psnr,ssim", "--no-profile")
+    assert code == 0 and "psnr" in out and "1 held-out photos" in out, err
     (pairs / "B" / "2.png").unlink()
     code, _, err = run_cli("train", "--config", ROOT / "configs/paired_teacher.yaml", "--out", tmp_path / "x",
                            *tiny_i2i(**{"data.path": pairs}))
