@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from kdgan.data.photos import image_files
+from kdgan.data.photos import cut_to_multiple, image_files
 from kdgan.errors import UserError
 from kdgan.metrics.image_task import run_tiled
 from kdgan.train.grid import image_grid
@@ -36,8 +36,7 @@ def read_input(path: Path, in_channels: int) -> torch.Tensor:
             x = torch.cat([colour * (1 - hole), hole * 2 - 1])
         else:
             raise UserError(f"--input: generators taking {in_channels} channels are not supported by sample")
-    h, w = x.shape[1:]
-    return x[None, :, : h - h % 8, : w - w % 8]
+    return cut_to_multiple(x[None])
 
 
 @torch.no_grad()

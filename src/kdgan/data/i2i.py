@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from kdgan.data.degrade import downscale, make_masks
 from kdgan.data.images import ImageDataset, to_float
-from kdgan.data.photos import Photo
+from kdgan.data.photos import Photo, cut_to_multiple
 from kdgan.data.sampling import StepBatch
 
 
@@ -80,9 +80,7 @@ class ImageToImageTask:
         """(input (1, ...), target (1, C, H, W)) for a whole held-out photo, its size cut down to
         a multiple of 8 so every degradation and network divides it. The input's randomness
         (noise, masks) is fixed by the seed and the photo's position in the held-out list."""
-        c, h, w = photo.pixels.shape
-        px = photo.pixels[None, :, : h - h % 8, : w - w % 8]
-        target, condition = self.split(px)
+        target, condition = self.split(cut_to_multiple(photo.pixels[None]))
         gen = torch.Generator().manual_seed(seed)
         return self.make_input(target, condition, gen), target
 
@@ -151,5 +149,4 @@ class Unpaired(ImageToImageTask):
         return StepBatch(real, (to_float(self.pool_a.images[a]),), ())
 
     def photo_example(self, photo, seed):
-        c, h, w = photo.pixels.shape
-        return to_float(photo.pixels[None, :, : h - h % 8, : w - w % 8]), None
+        return to_float(cut_to_multiple(photo.pixels[None])), None

@@ -94,9 +94,22 @@ def held_out_split(items: list) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i not in held], [items[i] for i in held]
 
 
+def read_folder(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False,
+                field: str = "data.path") -> list[Photo]:
+    """Every image under `path` as a Photo named by its relative path, in sorted order."""
+    return [Photo(str(f.relative_to(path)), read_photo(f, channels, max_side, grey_to_rgb))
+            for f in image_files(path, field)]
+
+
 def load_folder(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False) -> tuple[list[Photo], list[Photo]]:
-    photos = [Photo(str(f.relative_to(path)), read_photo(f, channels, max_side, grey_to_rgb)) for f in image_files(path)]
-    return held_out_split(photos)
+    return held_out_split(read_folder(path, channels, max_side, grey_to_rgb))
+
+
+def cut_to_multiple(x: torch.Tensor, multiple: int = 8) -> torch.Tensor:
+    """(..., H, W) with H and W cut down to multiples of `multiple` (bottom/right rows dropped),
+    so every degradation and network divides a whole photo."""
+    h, w = x.shape[-2:]
+    return x[..., : h - h % multiple, : w - w % multiple]
 
 
 def load_paired(path: Path, channels: int, in_channels: int, max_side: int) -> tuple[list[Photo], list[Photo]]:

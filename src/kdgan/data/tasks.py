@@ -6,7 +6,8 @@ import torch
 
 from kdgan.data.degrade import canny_edges
 from kdgan.data.i2i import FromCondition, ImageToImageTask, Inpainting, SuperResolution, Unpaired
-from kdgan.data.photos import Photo, load_embedded, load_folder, load_paired, random_crops
+from kdgan.data.photos import (Photo, held_out_split, load_embedded, load_folder, load_paired, random_crops,
+                               read_folder)
 from kdgan.errors import UserError
 
 
@@ -53,8 +54,6 @@ def image_task(cfg) -> ImageToImageTask:
 def unpaired_task(cfg) -> Unpaired:
     """A folder's A/ and B/ domains; or, on the embedded photos, edge maps (A) and photos
     (B) cut from different places, so that no input has its ground truth."""
-    from kdgan.data.photos import held_out_split, image_files, read_photo
-
     d, t = cfg.data, cfg.task
     if d.name == "photos":
         if t.input_channels != 1:
@@ -66,9 +65,7 @@ def unpaired_task(cfg) -> Unpaired:
                         d.channels, 1)
 
     def domain(side: str, channels: int) -> list[Photo]:
-        folder = d.path / side
-        return [Photo(str(f.relative_to(folder)), read_photo(f, channels, t.max_side))
-                for f in image_files(folder, f"data.path ({side}/)")]
+        return read_folder(d.path / side, channels, t.max_side, d.grey_to_rgb, f"data.path ({side}/)")
 
     train_a, held_a = held_out_split(domain("A", t.input_channels))
     pool_b = random_crops(domain("B", d.channels), t.crops, d.resolution, cfg.seed)
