@@ -9,8 +9,8 @@ from conftest import ROOT, set_args, tiny_overrides
 from kdgan.deploy import example_inputs, export_onnx, export_torchscript, onnx_spec, run_onnx
 from kdgan.nets import GeneratorSpec, build_generator
 
-FAMILIES = [("dcgan", 0), ("resnet", 0), ("dcgan-separable", 0), ("resnet-separable", 0), ("dcgan", 3),
-            ("resnet", 3)]
+FAMILIES = [("dcgan", 0), ("resnet", 0), ("dcgan-separable", 0), ("resnet-separable", 0), ("dcgan-subpixel", 0),
+            ("dcgan", 3), ("resnet", 3), ("dcgan-subpixel", 3)]
 
 
 @pytest.mark.parametrize("arch,classes", FAMILIES, ids=lambda v: str(v))

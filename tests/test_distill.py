@@ -160,6 +160,29 @@ def test_prune_init_keeps_the_most_important_channels():
     assert torch.equal(small.stages[0].conv.weight, teacher.stages[0].conv.weight[12:16][:, kept[1]])
 
 
+def test_prune_init_subpixel_student_takes_the_teachers_first_blocks():
+    teacher = build_generator(GeneratorSpec(arch="dcgan", width=8, latent_dim=6, resolution=32, channels=1))
+    with torch.no_grad():
+        for block in [teacher.stem, *teacher.stages]:
+            block.norm.bn.weight.uniform_(0.1, 2.0)
+            block.norm.bn.running_mean.normal_()
+    teacher.eval()
+    # full width: the stem (as a matrix product) and the 8x8 block reproduce the teacher's
+    same = build_generator(GeneratorSpec(arch="dcgan-subpixel", width=8, latent_dim=6, resolution=32, channels=1))
+    kept = prune_init(same, teacher)
+    assert len(kept) == 2
+    z = torch.randn(3, 6)
+    same.eval()
+    assert torch.allclose(same.stem(z), teacher.stem(z[:, :, None, None]), atol=1e-6)
+    assert torch.allclose(same.stages[0](same.stem(z)), teacher.stages[0](teacher.stem(z[:, :, None, None])),
+                          atol=1e-6)
+    small = build_generator(GeneratorSpec(arch="dcgan-subpixel", width=2, latent_dim=6, resolution=32, channels=1))
+    kept = prune_init(small, teacher, "bn")
+    want = teacher.stem.norm.bn.weight.abs().topk(8).indices.sort().values
+    assert torch.equal(kept[0], want)
+    assert torch.allclose(small.eval().stem(z), teacher.stem(z[:, :, None, None])[:, want], atol=1e-6)
+
+
 @pytest.mark.parametrize("classes", [0, 3])
 @pytest.mark.parametrize("importance", ["bn", "l1"])
 def test_prune_init_resnet(classes, importance):

@@ -8,6 +8,7 @@ from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, bu
 def make(arch, width, resolution, num_classes, channels=3):
     g = build_generator(GeneratorSpec(arch=arch, width=width, latent_dim=16, resolution=resolution,
                                       channels=channels, num_classes=num_classes))
+    arch = arch.removesuffix("-subpixel")  # a student generator family, judged by the DCGAN discriminator
     d = build_discriminator(DiscriminatorSpec(arch=arch, width=width, resolution=resolution, channels=channels,
                                               num_classes=num_classes, spectral_norm=arch == "resnet",
                                               batch_norm=arch == "dcgan"))
@@ -24,7 +25,7 @@ def params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+@pytest.mark.parametrize("arch", ["dcgan", "resnet", "dcgan-subpixel"])
 @pytest.mark.parametrize("resolution", [16, 32])
 @pytest.mark.parametrize("num_classes", [0, 5])
 def test_shapes(arch, resolution, num_classes):
@@ -86,3 +87,23 @@ def test_feature_taps_are_stage_outputs():
     for h in hooks:
         h.remove()
     assert seen == {"stem": 4, "stages.0": 8, "stages.1": 16}
+
+
+def test_subpixel_generator_is_a_shortened_dcgan():
+    """The sub-pixel family keeps DCGAN's channel schedule and taps up to resolution / scale,
+    its stem is the DCGAN stem computed as a matrix product, and its head upsamples by `scale`."""
+    dc = build_generator(GeneratorSpec(arch="dcgan", width=8, latent_dim=16, resolution=32, channels=1))
+    for scale, stages in [(4, 1), (2, 2), (8, 0)]:
+        g = build_generator(GeneratorSpec(arch="dcgan-subpixel", width=8, latent_dim=16, resolution=32, channels=1,
+                                          scale=scale))
+        assert len(g.stages) == stages
+        assert [s.conv.out_channels for s in g.stages] == [s.conv.out_channels for s in dc.stages[:stages]]
+        assert g.to_image[0].out_channels == scale * scale
+        assert g(torch.randn(2, 16)).shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="head_scale"):
+        build_generator(GeneratorSpec(arch="dcgan-subpixel", width=8, latent_dim=16, resolution=32, channels=1,
+                                      scale=3))
+    # default scale 4 at 32 px, width 8 (channels 32 at 4x4, 16 at 8x8), counted by hand:
+    # linear stem 16 -> 32*16, transposed conv 16 px * 32 * 16 * 4x4 taps, head 64 px * 9 * 16 * 16
+    g = build_generator(GeneratorSpec(arch="dcgan-subpixel", width=8, latent_dim=16, resolution=32, channels=1))
+    assert macs(g, torch.randn(1, 16)) == 16 * 32 * 16 + 16 * 32 * 16 * 16 + 64 * 9 * 16 * 16

@@ -61,7 +61,9 @@ class GeneratorConfig(Strict):
     arch: str = "dcgan"
     width: int = Field(64, ge=1)
     spectral_norm: bool = False
-    blocks: int = Field(0, ge=0)  # image-to-image: residual blocks / U-Net levels; 0 = the arch's default
+    # image-to-image: residual blocks / U-Net levels; dcgan-subpixel: hidden 3x3 convs in its
+    # sub-pixel head; 0 = the arch's default (dcgan and resnet have no such depth)
+    blocks: int = Field(0, ge=0)
 
     @field_validator("arch")
     @classmethod

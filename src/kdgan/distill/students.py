@@ -9,6 +9,7 @@ from kdgan.errors import UserError
 from kdgan.nets.dcgan import DCGANGenerator, UpBlock
 from kdgan.nets.i2i import SRGenerator
 from kdgan.nets.resnet import ResNetGenerator
+from kdgan.nets.subpixel import LinearStem, SubpixelGenerator
 
 
 def scaled_width(width: int, multiplier: float) -> int:
@@ -44,27 +45,63 @@ def prune_init(student: nn.Module, teacher: nn.Module, importance: str = "bn") -
         return _prune_resnet(student, teacher, importance)
     if type(student) is SRGenerator and type(teacher) is SRGenerator:
         return _prune_sr(student, teacher)
-    if not (type(student) is DCGANGenerator and type(teacher) is DCGANGenerator):
+    subpixel = type(student) is SubpixelGenerator and type(teacher) is DCGANGenerator
+    if not (subpixel or type(student) is DCGANGenerator and type(teacher) is DCGANGenerator):
         raise UserError(
-            "distill.student.init: prune needs teacher and student of the same plain family, dcgan, resnet or sr "
+            "distill.student.init: prune needs teacher and student of the same plain family, dcgan, resnet or sr, "
+            "or a dcgan-subpixel student of a dcgan teacher "
             f"(teacher {type(teacher).__name__}, student {type(student).__name__}); use init: scratch"
         )
     t_blocks = [teacher.stem, *teacher.stages]
     s_blocks = [student.stem, *student.stages]
+    # A sub-pixel student stops its transposed convs early: it takes the teacher's first blocks.
+    if subpixel:
+        t_blocks = t_blocks[: len(s_blocks)]
     if len(t_blocks) != len(s_blocks) or student.latent_dim != teacher.latent_dim:
         raise UserError("distill.student.init: prune needs the teacher's depth and latent size")
     kept_in = torch.arange(teacher.latent_dim)
     kept = []
     for t, s in zip(t_blocks, s_blocks):
-        k = s.conv.weight.shape[1]
+        k = s.norm.bn.num_features
         keep = channel_importance(t, importance).topk(k).indices.sort().values
-        s.conv.weight.copy_(t.conv.weight[kept_in][:, keep])
+        w = t.conv.weight[kept_in][:, keep]
+        if isinstance(s, LinearStem):  # out[c, y, x] = sum_l z[l] W[l, c, y, x]: the same map as a matrix
+            s.linear.weight.copy_(w.permute(1, 2, 3, 0).reshape(-1, w.shape[0]))
+        else:
+            s.conv.weight.copy_(w)
         _copy_norm(s.norm, t.norm, keep)
         kept.append(keep)
         kept_in = keep
-    student.to_image.weight.copy_(teacher.to_image.weight[kept_in])
-    student.to_image.bias.copy_(teacher.to_image.bias)
+    if subpixel:
+        _fit_subpixel_head(student, teacher)
+    else:
+        student.to_image.weight.copy_(teacher.to_image.weight[kept_in])
+        student.to_image.bias.copy_(teacher.to_image.bias)
     return kept
+
+
+@torch.no_grad()
+def _fit_subpixel_head(student: SubpixelGenerator, teacher: DCGANGenerator, samples: int = 2048) -> None:
+    """The sub-pixel head replaces the teacher's last doublings, so no teacher weights map onto
+    it. With no hidden layers it is linear up to the tanh: fit it by least squares so that, on
+    the pruned features of `samples` latent codes, it predicts the teacher's pre-tanh output."""
+    if len(student.to_image) != 2:  # hidden conv layers: not a linear problem; keep the init
+        return
+    conv, scale = student.to_image[0], student.head_scale
+    was = student.training, teacher.training
+    student.eval(), teacher.eval()
+    z = torch.randn(samples, student.latent_dim, generator=torch.Generator().manual_seed(0))
+    h = student.stem(z)
+    for stage in student.stages:
+        h = stage(h)
+    target = torch.nn.functional.pixel_unshuffle(torch.atanh(teacher(z).clamp(-0.999, 0.999)), scale)
+    cols = torch.nn.functional.unfold(h, 3, padding=1).transpose(1, 2).flatten(0, 1)  # (N*h*w, C*9)
+    a = torch.cat([cols, torch.ones(len(cols), 1)], 1)
+    b = target.flatten(2).transpose(1, 2).flatten(0, 1)  # (N*h*w, out)
+    solution = torch.linalg.lstsq(a, b, driver="gelsd").solution
+    conv.weight.copy_(solution[:-1].t().reshape(conv.weight.shape))
+    conv.bias.copy_(solution[-1])
+    student.train(was[0]), teacher.train(was[1])
 
 
 def _copy_norm(s, t, keep: torch.Tensor) -> None:

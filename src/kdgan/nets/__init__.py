@@ -15,6 +15,7 @@ from kdgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from kdgan.nets.i2i import PatchDiscriminator, ResnetI2IGenerator, SRGenerator, UNetGenerator
 from kdgan.nets.resnet import ResNetDiscriminator, ResNetGenerator
 from kdgan.nets.separable import SeparableDCGANGenerator, SeparableResNetGenerator
+from kdgan.nets.subpixel import SubpixelGenerator
 
 
 class GeneratorSpec(BaseModel):
@@ -27,7 +28,8 @@ class GeneratorSpec(BaseModel):
     num_classes: int = 0
     spectral_norm: bool = False
     # Image-to-image generators (in_channels > 0): their input's channels, the depth
-    # (residual blocks; U-Net levels; 0 = the family's default) and the SR upscaling factor.
+    # (residual blocks; U-Net levels; 0 = the family's default) and the SR upscaling factor
+    # (dcgan-subpixel: its sub-pixel head's).
     in_channels: int = 0
     blocks: int = 0
     scale: int = 1
@@ -54,6 +56,10 @@ GENERATORS: dict[str, Callable[[GeneratorSpec], nn.Module]] = {
     # Mobile students (depthwise-separable convolutions); no spectral norm option.
     "dcgan-separable": lambda s: SeparableDCGANGenerator(s.latent_dim, s.width, s.resolution, s.channels, s.num_classes),
     "resnet-separable": lambda s: SeparableResNetGenerator(s.latent_dim, s.width, s.resolution, s.channels, s.num_classes),
+    # CPU-latency students (nets/subpixel.py): linear stem, fewer transposed convs, the last
+    # doublings by one sub-pixel convolution of upscaling `scale` (1 = the default, x4).
+    "dcgan-subpixel": lambda s: SubpixelGenerator(s.latent_dim, s.width, s.resolution, s.channels, s.num_classes,
+                                                  4 if s.scale == 1 else s.scale, s.blocks),
     # Image-to-image (see nets/i2i.py): the input is an image, not a latent code.
     "resnet-i2i": lambda s: ResnetI2IGenerator(s.in_channels, s.channels, s.width, s.blocks or 6),
     "unet": lambda s: UNetGenerator(s.in_channels, s.channels, s.width, s.blocks or 4),
@@ -98,4 +104,5 @@ __all__ = [
     "ResNetDiscriminator",
     "SeparableDCGANGenerator",
     "SeparableResNetGenerator",
+    "SubpixelGenerator",
 ]
