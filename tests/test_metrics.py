@@ -14,7 +14,8 @@ from conftest import ROOT, set_args, tiny_overrides
 from kdgan.data import load_dataset
 from kdgan.data.sampling import LatentTask
 from kdgan.metrics.classifier import ClassifierSpec, FeatureClassifier
-from kdgan.metrics.efficiency import count_params, macs_per_sample, peak_memory_bytes, profile_generator
+from kdgan.metrics.efficiency import (count_params, macs_per_sample, peak_memory_bytes, profile_generator,
+                                     side_by_side_speedup)
 from kdgan.metrics.evaluate import evaluate_generator, stats_key
 from kdgan.metrics.quality import fid, inception_score, kid, precision_recall
 
@@ -145,6 +146,16 @@ def test_profile_has_every_field():
     assert prof["params"] > 0 and prof["macs_per_sample"] > 0 and prof["device"] == "cpu"
     ort = prof["onnxruntime_latency"]  # the exported file under onnxruntime, side by side with eager
     assert set(ort) == {"1", "4"} and ort["4"]["median_s"] > 0
+
+
+def test_side_by_side_speedup_alternates_both_runtimes():
+    """Structure only (timings are not asserted): each runtime gets a median ratio with its
+    spread, over the requested rounds; a model against itself is about 1x in both."""
+    g = _tiny_generator()
+    out = side_by_side_speedup(g, g, lambda n: (torch.randn(n, 8),), batch=4, rounds=3, repeats=2)
+    assert set(out) == {"pytorch", "onnxruntime"}
+    for r in out.values():
+        assert r["rounds"] == 3 and r["batch"] == 4 and 0 < r["min"] <= r["speedup"] <= r["max"]
 
 
 def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):

@@ -78,11 +78,9 @@ def peak_memory_bytes(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) ->
     return int(peak)
 
 
-def onnxruntime_latency(generator: nn.Module, make_inputs, batch_sizes=(1, 64), repeats: int = 30,
-                        warmup: int = 5) -> dict | None:
-    """Latency of the same generator exported to ONNX and run by onnxruntime's CPU provider
-    with torch's thread count: what a deployment of the exported file sees (BatchNorm folded,
-    no Python dispatch per op). None when onnx/onnxruntime are not installed."""
+def onnxruntime_runner(generator: nn.Module, make_inputs):
+    """`run(batch_size) -> callable` for the generator exported to ONNX and run by onnxruntime's
+    CPU provider with torch's thread count; None when onnx/onnxruntime are not installed."""
     try:
         import onnxruntime as ort
 
@@ -96,18 +94,67 @@ def onnxruntime_latency(generator: nn.Module, make_inputs, batch_sizes=(1, 64), 
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def run(batch: int):
+        feed = {n: t.numpy() for n, t in zip(names, make_inputs(batch))}
+        return lambda: session.run(None, feed)
+
+    return run
+
+
+def _timed(call, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def onnxruntime_latency(generator: nn.Module, make_inputs, batch_sizes=(1, 64), repeats: int = 30,
+                        warmup: int = 5) -> dict | None:
+    """Latency of the same generator exported to ONNX and run by onnxruntime: what a deployment
+    of the exported file sees (BatchNorm folded, no Python dispatch per op)."""
+    run = onnxruntime_runner(generator, make_inputs)
+    if run is None:
+        return None
     out = {}
     for b in batch_sizes:
-        feed = {n: t.numpy() for n, t in zip(names, make_inputs(b))}
-        for _ in range(warmup):
-            session.run(None, feed)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            session.run(None, feed)
-            times.append(time.perf_counter() - start)
+        times = _timed(run(b), repeats, warmup)
         q = statistics.quantiles(times, n=4)
         out[str(b)] = {"median_s": statistics.median(times), "p25_s": q[0], "p75_s": q[2], "repeats": repeats}
+    return out
+
+
+def side_by_side_speedup(teacher: nn.Module, student: nn.Module, make_inputs, batch: int = 64, rounds: int = 9,
+                         repeats: int = 10, onnx: bool = True, pause_s: float = 0.1) -> dict:
+    """Teacher time / student time at one batch size, in PyTorch eager and (with `onnx`) in
+    onnxruntime, measured alternately: each round times both models back to back, so machine
+    drift hits them alike, and the speed-up is the median of the per-round ratios (with the
+    smallest and largest round). Timing each model in its own block, minutes apart, on a shared
+    machine moved the ratio by a third between runs. A pause after each block lets the
+    runtime's worker threads stop spinning: onnxruntime's, still busy-waiting after the
+    teacher's block, slowed the student's next block by up to 2.5x."""
+    inputs = make_inputs(batch)
+    with torch.inference_mode():
+        calls = {"pytorch": (lambda: teacher.eval()(*inputs), lambda: student.eval()(*inputs))}
+        if onnx:
+            t_run, s_run = onnxruntime_runner(teacher, make_inputs), onnxruntime_runner(student, make_inputs)
+            if t_run is not None and s_run is not None:
+                calls["onnxruntime"] = (t_run(batch), s_run(batch))
+        out = {}
+        for runtime, (t_call, s_call) in calls.items():
+            ratios = []
+            for _ in range(rounds):
+                t = statistics.median(_timed(t_call, repeats, warmup=2))
+                time.sleep(pause_s)
+                s = statistics.median(_timed(s_call, repeats, warmup=2))
+                time.sleep(pause_s)
+                ratios.append(t / s)
+            out[runtime] = {"speedup": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+                            "rounds": rounds, "batch": batch}
     return out
 
 
