@@ -162,6 +162,13 @@ def test_prune_init_keeps_the_most_important_channels():
 
 def test_prune_init_subpixel_student_takes_the_teachers_first_blocks():
     teacher = build_generator(GeneratorSpec(arch="dcgan", width=8, latent_dim=6, resolution=32, channels=1))
+    # the head's least-squares fit draws labels for a class-conditional pair
+    conditional = build_generator(GeneratorSpec(arch="dcgan", width=8, latent_dim=6, resolution=32, channels=1,
+                                                num_classes=3))
+    student = build_generator(GeneratorSpec(arch="dcgan-subpixel", width=2, latent_dim=6, resolution=32, channels=1,
+                                            num_classes=3))
+    prune_init(student, conditional)
+    assert student.eval()(torch.randn(2, 6), torch.tensor([0, 2])).shape == (2, 1, 32, 32)
     with torch.no_grad():
         for block in [teacher.stem, *teacher.stages]:
             block.norm.bn.weight.uniform_(0.1, 2.0)

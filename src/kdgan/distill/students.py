@@ -90,11 +90,14 @@ def _fit_subpixel_head(student: SubpixelGenerator, teacher: DCGANGenerator, samp
     conv, scale = student.to_image[0], student.head_scale
     was = student.training, teacher.training
     student.eval(), teacher.eval()
-    z = torch.randn(samples, student.latent_dim, generator=torch.Generator().manual_seed(0))
-    h = student.stem(z)
+    rng = torch.Generator().manual_seed(0)
+    z = torch.randn(samples, student.latent_dim, generator=rng)
+    y = torch.randint(student.num_classes, (samples,), generator=rng) if student.num_classes else None
+    h = student.stem(z, y)
     for stage in student.stages:
-        h = stage(h)
-    target = torch.nn.functional.pixel_unshuffle(torch.atanh(teacher(z).clamp(-0.999, 0.999)), scale)
+        h = stage(h, y)
+    out = teacher(z, y) if y is not None else teacher(z)
+    target = torch.nn.functional.pixel_unshuffle(torch.atanh(out.clamp(-0.999, 0.999)), scale)
     cols = torch.nn.functional.unfold(h, 3, padding=1).transpose(1, 2).flatten(0, 1)  # (N*h*w, C*9)
     a = torch.cat([cols, torch.ones(len(cols), 1)], 1)
     b = target.flatten(2).transpose(1, 2).flatten(0, 1)  # (N*h*w, out)

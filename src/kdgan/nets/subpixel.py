@@ -2,14 +2,15 @@
 the last doublings done by one sub-pixel convolution (ESPCN's conv + PixelShuffle).
 
 Why: a width-scaled DCGAN student cuts MACs with the square of the width but its time far
-less, because its narrow transposed convolutions at 16x16 and 32x32 run at a tenth of the
+less, because its narrow transposed convolutions at 16x16 and 32x32 run at a quarter of the
 teacher's arithmetic rate and the 1-channel output deconvolution costs as much as a wide one
 (measured in benchmarks/README.md, "Speed"). Here the work sits where it is cheap per MAC:
 
 - `stem`: the 1x1 -> 4x4 block as one matrix product (a 4x4 transposed conv on a 1x1 input
   is a linear layer; this is the same function, computed as a GEMM);
 - `stages`: DCGAN's ConvTranspose(4, stride 2) blocks up to resolution / head_scale;
-- `to_image`: a 3x3 conv to channels * head_scale^2, then PixelShuffle(head_scale).
+- `to_image`: a 3x3 conv to channels * head_scale^2, then PixelShuffle(head_scale); with
+  `head_blocks` > 0, that many 3x3 conv + BatchNorm + ReLU layers first and a 1x1 conv last.
 
 Feature taps `stem` (4x4) and `stages.i` pair with a DCGAN teacher's taps of the same name
 and resolution.
