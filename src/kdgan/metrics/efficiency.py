@@ -130,8 +130,8 @@ def onnxruntime_latency(generator: nn.Module, make_inputs, batch_sizes=(1, 64), 
 
 def side_by_side_speedup(teacher: nn.Module, student: nn.Module, make_inputs, batch: int = 64, rounds: int = 9,
                          repeats: int = 10, onnx: bool = True, pause_s: float = 0.1) -> dict:
-    """Teacher time / student time at one batch size, in PyTorch eager and (with `onnx`) in
-    onnxruntime, measured alternately: each round times both models back to back, so machine
+    """Teacher time / student time at one batch size on CPU, in PyTorch eager and (with `onnx`)
+    in onnxruntime, measured alternately: each round times both models back to back, so machine
     drift hits them alike, and the speed-up is the median of the per-round ratios (with the
     smallest and largest round). Timing each model in its own block, minutes apart, on a shared
     machine moved the ratio by a third between runs. A pause after each block lets the
