@@ -61,6 +61,36 @@ def test_resume_equals_uninterrupted(run_cli, cwd_root, tmp_path):
     assert (straight / "log.jsonl").read_text() == (split / "log.jsonl").read_text()
 
 
+def test_linear_learning_rate_decay_and_resume_within_it(tmp_path):
+    from kdgan.config import load_config
+    from kdgan.train.run import start_run
+
+    cfg = load_config(ROOT / "configs/glyph_teacher.yaml", tiny_overrides(**{
+        "train.steps": 8, "train.lr_decay_start": 0.5, "log.checkpoint_every": 4, "log.tensorboard": "false"}))
+    straight = start_run(cfg, tmp_path / "straight", resume=False, overwrite=False)
+    assert [straight.settings.lr_factor(k) for k in range(8)] == [1, 1, 1, 1, 1, 0.75, 0.5, 0.25]
+    seen, step = [], straight.train_step
+
+    def recording_step():
+        values = step()
+        seen.append(straight.opt_d.param_groups[0]["lr"])  # the rate this step used
+        return values
+
+    straight.train_step = recording_step
+    straight.fit(tmp_path / "straight")
+    d_lr = cfg.train.d_optim.lr
+    assert seen == pytest.approx([d_lr] * 5 + [0.75 * d_lr, 0.5 * d_lr, 0.25 * d_lr])
+    # stopped at step 4 and resumed: the same schedule, the same weights
+    split = start_run(cfg, tmp_path / "split", resume=False, overwrite=False)
+    for _ in range(4):
+        split.train_step()
+    split.save(tmp_path / "split" / "checkpoints")
+    resumed = start_run(cfg, tmp_path / "split", resume=True, overwrite=False)
+    resumed.fit(tmp_path / "split")
+    for name, value in straight.generator.state_dict().items():
+        assert torch.equal(value, resumed.generator.state_dict()[name]), name
+
+
 @pytest.mark.parametrize("loss", ["bce", "hinge", "lsgan", "wgan-gp"])
 def test_every_loss_trains(run_cli, cwd_root, tmp_path, loss):
     extra = {"train.loss.name": loss, "train.steps": 4, "log.log_every": 2, "train.loss.r1_gamma": 1.0}

@@ -15,7 +15,7 @@ from kdgan.config import load_config
 from kdgan.errors import TrainingStopped, UserError
 from kdgan.losses.terms import LossTerm
 from kdgan.train.checkpoint import load_checkpoint
-from kdgan.train.guards import diversity, first_nonfinite
+from kdgan.train.guards import FiniteWatch, diversity
 from kdgan.train.run import start_run
 
 
@@ -63,9 +63,32 @@ def test_nonfinite_weights_are_named():
     good, bad = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     with torch.no_grad():
         bad.weight[0, 0] = float("inf")
-    values = {"g_adv": torch.tensor(1.0)}
-    assert first_nonfinite(values, {"generator": good}) is None
-    assert first_nonfinite(values, {"generator": good, "discriminator": bad}) == "weights of discriminator"
+    watch = FiniteWatch()
+    watch.observe({"g_adv": torch.tensor(1.0)}, step=1)
+    assert watch.check({"generator": good}, step=1) is None
+    assert watch.check({"generator": good, "discriminator": bad}, step=3) == "weights of discriminator is NaN/Inf at step 3"
+
+
+def test_finite_watch_names_the_first_bad_term_and_step_without_reading_each_step():
+    watch = FiniteWatch()
+    for step, (a, b) in enumerate([(1.0, 2.0), (1.0, float("inf")), (float("nan"), float("nan")), (1.0, 2.0)], 1):
+        watch.observe({"a": torch.tensor(a), "b": torch.tensor(b)}, step)
+    assert watch.check({}, step=4) == "loss term b is NaN/Inf at step 2"
+    watch.reset()
+    watch.observe({"a": torch.tensor(1.0)}, step=5)
+    assert watch.check({}, step=5) is None
+
+
+def test_the_loop_reads_the_device_only_at_steps_that_log_or_save(tmp_path, monkeypatch):
+    cfg = load_config(ROOT / "configs/glyph_teacher.yaml", tiny_overrides(**{
+        "train.steps": 9, "log.log_every": 4, "log.sample_every": 8, "log.checkpoint_every": 8,
+        "log.tensorboard": "false"}))
+    trainer = start_run(cfg, tmp_path / "run", resume=False, overwrite=False)
+    checked = []
+    real_check = FiniteWatch.check
+    monkeypatch.setattr(FiniteWatch, "check", lambda self, m, step, r=None: checked.append(step) or real_check(self, m, step, r))
+    trainer.fit(tmp_path / "run")
+    assert checked == [4, 8, 9]
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):

@@ -150,6 +150,9 @@ class TrainConfig(Strict):
     g_optim: OptimConfig = OptimConfig()
     d_optim: OptimConfig = OptimConfig()
     ema_decay: float = Field(0.999, ge=0, lt=1)  # 0: no EMA, samples come from G itself
+    # From this fraction of train.steps on, both learning rates fall linearly towards 0 at the
+    # last step (pix2pix / CycleGAN's schedule); 1: constant rates.
+    lr_decay_start: float = Field(1.0, ge=0, le=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 adds gradient scaling)
     channels_last: bool = False  # NHWC memory format for networks and images
     compile: bool = False  # torch.compile the generator and discriminator forwards

@@ -124,7 +124,7 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
         keep_checkpoints=log.keep_checkpoints, num_samples=log.num_samples, progress=log.progress,
         tensorboard=log.tensorboard, nonfinite=cfg.guard.nonfinite,
         rollback_lr_factor=cfg.guard.rollback_lr_factor, max_rollbacks=cfg.guard.max_rollbacks,
-        collapse_threshold=cfg.guard.collapse_threshold,
+        collapse_threshold=cfg.guard.collapse_threshold, lr_decay_start=t.lr_decay_start,
     )
     meta = {
         "kdgan_version": __version__,

@@ -53,7 +53,9 @@ def init(device: torch.device) -> tuple[DistInfo, torch.device]:
         device = torch.device(device.type, local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # On GPUs, NCCL for the tensors on the device and gloo for the few on the host (the
+        # agreed stop signal), which NCCL cannot reduce.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank), device
 
 
@@ -133,6 +135,13 @@ def all_reduce_mean(tensors: list[torch.Tensor], info: DistInfo) -> list[torch.T
     flat = torch.stack([t.detach().float().reshape(()) for t in tensors])
     dist.all_reduce(flat)
     return list(flat / info.world)
+
+
+def all_reduce_min(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return t
 
 
 def all_reduce_grads(params: list[nn.Parameter], info: DistInfo) -> None:

@@ -9,22 +9,43 @@ import torch
 from torch import nn
 
 
-class NonFinite(Exception):
-    """A loss term or a network's weights became NaN/Inf; the message names which."""
+class FiniteWatch:
+    """Watches the loss terms for NaN/Inf without synchronising with the device each step.
 
+    `observe` keeps, on the device, the first step at which each term was non-finite;
+    `check` reads those steps and the finiteness of the networks' weights in one
+    synchronisation. The loop checks before it logs, draws samples or saves a checkpoint, so
+    a diverged run is caught within `log.log_every` steps and never checkpointed."""
 
-def first_nonfinite(values: dict[str, torch.Tensor], modules: dict[str, nn.Module]) -> str | None:
-    """The name of the first non-finite loss term or network, else None.
+    NEVER = 2**62
 
-    One host-device synchronisation per call: each network is reduced to the sum of its
-    weights (a NaN or Inf anywhere makes that sum non-finite) and all flags are read at once.
-    Names are only looked up when something is wrong."""
-    names = [f"loss term {k}" for k in values] + [f"weights of {k}" for k in modules]
-    sums = [torch.stack([p.detach().float().sum() for p in m.parameters()]).sum() for m in modules.values()]
-    flags = torch.stack([torch.isfinite(v.detach().float()).all() for v in [*values.values(), *sums]])
-    if bool(flags.all()):
-        return None
-    return names[int((~flags).nonzero()[0])]
+    def __init__(self) -> None:
+        self.first_bad: dict[str, torch.Tensor] = {}
+
+    def observe(self, values: dict[str, torch.Tensor], step: int) -> None:
+        for name, v in values.items():
+            finite = torch.isfinite(v.detach().float()).all()
+            seen = self.first_bad.get(name)
+            if seen is None:
+                seen = torch.full((), self.NEVER, dtype=torch.int64, device=v.device)
+            self.first_bad[name] = torch.where(finite, seen, seen.clamp(max=step))
+
+    def check(self, modules: dict[str, nn.Module], step: int, reduce_min=None) -> str | None:
+        """'<what> is NaN/Inf at step N' for the earliest problem, else None. `reduce_min`
+        takes the minimum over processes, so that every process agrees (DDP)."""
+        names = [f"loss term {k}" for k in self.first_bad] + [f"weights of {k}" for k in modules]
+        # A NaN or Inf anywhere in a network makes the sum of its weights non-finite.
+        sums = [torch.stack([p.detach().float().sum() for p in m.parameters()]).sum() for m in modules.values()]
+        at_step = [torch.where(torch.isfinite(s), self.NEVER, step) for s in sums]
+        steps = torch.stack([*self.first_bad.values(), *[t.to(torch.int64) for t in at_step]])
+        if reduce_min is not None:
+            steps = reduce_min(steps)
+        steps = steps.tolist()
+        first = min(range(len(steps)), key=steps.__getitem__)
+        return None if steps[first] == self.NEVER else f"{names[first]} is NaN/Inf at step {steps[first]}"
+
+    def reset(self) -> None:
+        self.first_bad.clear()
 
 
 def diversity(images: torch.Tensor) -> float:

@@ -37,7 +37,7 @@ from kdgan.train.checkpoint import (
 )
 from kdgan.errors import TrainingStopped
 from kdgan.train.grid import save_grid
-from kdgan.train.guards import NonFinite, StopSignals, diversity, first_nonfinite
+from kdgan.train.guards import FiniteWatch, StopSignals, diversity
 from kdgan.train.precision import Precision
 from kdgan.train.runlog import RunLog
 
@@ -81,6 +81,13 @@ class LoopSettings:
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3
     collapse_threshold: float = 0.0
+    lr_decay_start: float = 1.0  # fraction of `steps`; 1: constant learning rates
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of the base learning rates for the step with 0-based index `step`:
+        1, then linear towards 0 from lr_decay_start * steps (the last step keeps a small rate)."""
+        start = int(self.lr_decay_start * self.steps)
+        return 1.0 if step < start else (self.steps - step) / (self.steps - start)
 
 
 @dataclass
@@ -131,13 +138,22 @@ class Trainer:
         if self.compile:
             self.g_forward, self.d_forward = torch.compile(self.g_forward), torch.compile(self.d_forward)
         self.amp = Precision(self.precision, self.device)
+        self.watch = FiniteWatch()
+        self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
 
     @property
     def sampling_generator(self) -> nn.Module:
         return self.ema.model if self.ema is not None else self.generator
 
+    def set_learning_rates(self) -> None:
+        factor = self.settings.lr_factor(self.step)
+        for opt, base in zip((self.opt_g, self.opt_d), self.base_lrs):
+            for group, lr in zip(opt.param_groups, base):
+                group["lr"] = lr * factor
+
     def train_step(self) -> dict[str, torch.Tensor]:
         D, d_steps, info = self.discriminator, self.settings.d_steps, self.dist
+        self.set_learning_rates()
         for k in range(d_steps):
             idx = self.sampler.indices(self.step * d_steps + k)
             # drawn for the global batch on every rank, then this rank's shard
@@ -171,10 +187,7 @@ class Trainer:
         D.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.generator, self.step)
-        bad = first_nonfinite({**d_values, **g_values},
-                              {"generator": self.generator, "discriminator": self.discriminator})
-        if bad is not None:
-            raise NonFinite(f"{bad} is NaN/Inf at step {self.step + 1}")
+        self.watch.observe({**d_values, **g_values}, self.step + 1)  # no synchronisation: read in fit
         self.step += 1
         return {**d_values, **g_values, "d_real_logit": real_logits.mean(), "d_fake_logit": fake_logits.mean()}
 
@@ -185,15 +198,21 @@ class Trainer:
         try:
             with StopSignals() as signals:
                 while self.step < s.steps:
-                    try:
-                        values = self.train_step()
-                    except NonFinite as bad:
-                        rollbacks += 1
-                        self.recover(bad, run_dir, log, rollbacks)
-                        continue
+                    values = self.train_step()
                     log.accumulate(values)
                     log.advance()
                     done = self.step == s.steps
+                    # Steps that log, draw samples or save (the same on every process) are the
+                    # only ones that wait for the device: the finiteness check and, with several
+                    # processes, agreeing on a stop signal.
+                    boundary = done or any(self.step % k == 0 for k in (s.log_every, s.sample_every, s.checkpoint_every))
+                    if boundary:
+                        bad = self.watch.check({"generator": self.generator, "discriminator": self.discriminator},
+                                               self.step, lambda t: distributed.all_reduce_min(t, self.dist))
+                        if bad is not None:
+                            rollbacks += 1
+                            self.recover(bad, run_dir, log, rollbacks)
+                            continue
                     if self.step % s.log_every == 0 or done:
                         log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
                     if main and (self.step % s.sample_every == 0 or done):
@@ -208,7 +227,7 @@ class Trainer:
                         saved = self.save(run_dir / "checkpoints")
                         if self.evaluate is not None:
                             self.evaluate_checkpoint(saved, run_dir, log)
-                    signum = signals.requested(self.dist)
+                    signum = signals.requested(self.dist) if boundary or not self.dist.enabled else None
                     if signum is not None and not done:
                         self.stop_for_signal(signum, run_dir, log)
         finally:
@@ -236,7 +255,7 @@ class Trainer:
         raise TrainingStopped(f"stopped by {name} after step {self.step}; checkpoint saved in "
                               f"{run_dir / 'checkpoints'}; continue with --resume --out {run_dir}", 128 + signum)
 
-    def recover(self, bad: NonFinite, run_dir: Path, log: RunLog, attempt: int) -> None:
+    def recover(self, bad: str, run_dir: Path, log: RunLog, attempt: int) -> None:
         """Stop with the term's name, or roll back to the last checkpoint with lower rates."""
         s = self.settings
         if s.nonfinite == "stop" or attempt > s.max_rollbacks:
@@ -250,9 +269,9 @@ class Trainer:
         except Exception:
             raise TrainingStopped(f"training diverged: {bad}; no checkpoint to roll back to yet") from None
         self.load_state(meta, tensors)
-        for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] *= s.rollback_lr_factor ** attempt
+        self.watch.reset()
+        self.base_lrs = [[lr * s.rollback_lr_factor ** attempt for lr in base] for base in self.base_lrs]
+        self.set_learning_rates()
         log.discard()
         log.event({"step": self.step, "event": "rollback", "reason": str(bad),
                    "lr_factor": s.rollback_lr_factor ** attempt})
@@ -296,7 +315,8 @@ class Trainer:
 
     def save(self, folder: Path) -> Path:
         tensors, opt_meta = self.state_tensors()
-        meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay, "grad_scalers": self.amp.state()}
+        meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay, "grad_scalers": self.amp.state(),
+                "base_lrs": self.base_lrs}
         try:
             return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
         except OSError as err:  # a full disk, a lost mount: the earlier checkpoints are untouched
@@ -317,3 +337,6 @@ class Trainer:
         self.noise.set_state(tensors["rng.noise"])
         self.amp.load_state(meta.get("grad_scalers", {}))
         self.step = int(meta["step"])
+        # The rates before the schedule's factor, rollbacks' reductions included; checkpoints
+        # from before the schedule existed hold them as the optimizers' rates.
+        self.base_lrs = meta.get("base_lrs") or [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
