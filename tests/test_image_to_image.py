@@ -129,6 +129,29 @@ def test_psnr_and_ssim_against_hand_computations():
     assert ssim == pytest.approx(reference, abs=2e-3)
 
 
+def test_lpips_is_measured_per_held_out_photo_and_averaged():
+    from kdgan.config import load_config
+    from kdgan.metrics.image_task import evaluate_image_task, lpips_distance
+    from kdgan.train.build import load_task
+
+    class MeanAbs(nn.Module):
+        """Stands in for the LPIPS network (the lpips package needs torchvision, which cannot
+        be installed beside this project's CPU torch): same call, (N, 1, 1, 1) distances."""
+
+        def forward(self, a, b):
+            assert a.shape[1] == b.shape[1] == 3
+            return (a - b).abs().mean((1, 2, 3), keepdim=True)
+
+    assert lpips_distance(MeanAbs(), torch.zeros(1, 1, 8, 8), torch.full((1, 1, 8, 8), 0.5)) == pytest.approx(0.5)
+    cfg = load_config(ROOT / "configs/sr_teacher.yaml", ["model.generator.width=4", "model.generator.blocks=1"])
+    bicubic = build_generator(GeneratorSpec(arch="sr", width=4, blocks=1, scale=4, latent_dim=0, resolution=64,
+                                            channels=3, in_channels=3))
+    result = evaluate_image_task(bicubic, load_task(cfg), metrics=("psnr", "lpips"), lpips=MeanAbs())
+    per_photo = [e["lpips"] for e in result["photos"]]
+    assert len(per_photo) == len(EMBEDDED_HELD_OUT) and all(0 < d < 0.5 for d in per_photo)
+    assert result["lpips"] == pytest.approx(sum(per_photo) / len(per_photo))
+
+
 def test_tiled_inference_equals_the_whole_image():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1)).eval()
@@ -194,6 +217,9 @@ def test_each_task_trains_distills_evaluates_and_compares(task, run_cli, tmp_pat
     assert "PSNR dB" in md and "held-out whole photos" in md
     code, _, err = run_cli("evaluate", student, "--metrics", "is")
     assert code == 2 and "do not apply" in err
+    # LPIPS needs the lpips package and AlexNet weights, neither of which is here: one line, exit 2
+    code, _, err = run_cli("evaluate", student, "--metrics", "psnr,lpips")
+    assert code == 2 and "--metrics lpips: lpips" in err and len(err.strip().splitlines()) == 1
     # sample --input: whole files through the student (inpainting: alpha 0 marks the hole)
     arr = np.random.default_rng(0).integers(0, 255, (20, 28, 4), dtype=np.uint8)
     arr[..., 3] = 255
@@ -203,6 +229,15 @@ def test_each_task_trains_distills_evaluates_and_compares(task, run_cli, tmp_pat
     assert code == 0, err
     scale = 4 if task == "sr" else 1
     assert Image.open(tmp_path / "translated" / "in.png").size == (24 * scale, 16 * scale)
+    # the ONNX export takes any input size and translates the file as the checkpoint does
+    code, _, err = run_cli("export", student, "--format", "onnx", "--out", tmp_path / "student.onnx")
+    assert code == 0, err
+    code, _, err = run_cli("sample", tmp_path / "student.onnx", "--input", tmp_path / "in.png",
+                           "--out", tmp_path / "onnx_translated")
+    assert code == 0, err
+    via_onnx = np.asarray(Image.open(tmp_path / "onnx_translated" / "in.png"), dtype=np.int16)
+    via_torch = np.asarray(Image.open(tmp_path / "translated" / "in.png"), dtype=np.int16)
+    assert via_onnx.shape == via_torch.shape and np.abs(via_onnx - via_torch).max() <= 1
     code, _, err = run_cli("sample", student, "--out", tmp_path / "x.png")
     assert code == 2 and "--input" in err
 

@@ -134,7 +134,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     image-to-image generators translate the images given with --input."""
     import torch
 
-    from kdgan.deploy import example_inputs, onnx_spec, run_onnx
+    from kdgan.deploy import example_inputs, onnx_runner, onnx_size_multiple, onnx_spec
     from kdgan.distill.teacher import load_teacher
     from kdgan.train.grid import save_grid, save_images
 
@@ -142,23 +142,25 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     if num < 1:
         raise UserError("--num: must be at least 1")
     if str(source).endswith(".onnx"):
-        spec = onnx_spec(Path(source))
-        if spec.in_channels:
-            raise UserError("SOURCE: an image-to-image .onnx file runs at its exported crop size; sample from the "
-                            "run or checkpoint with --input instead")
-        images = run_onnx(Path(source), example_inputs(spec, num, seed))
+        spec, generator = onnx_spec(Path(source)), onnx_runner(Path(source))
+        multiple = onnx_size_multiple(Path(source)) if spec.in_channels else None
+        if spec.in_channels and multiple is None:
+            raise UserError(f"SOURCE: {source} was exported with a fixed input size; export it again with this "
+                            "kdgan (H and W are dynamic now), or sample from the run or checkpoint")
     else:
         gan = load_teacher(source)
-        if gan.generator_spec is not None and gan.generator_spec.in_channels:
-            from kdgan.translate import translate_files
+        spec, generator = gan.generator_spec, gan.generator
+        multiple = getattr(generator, "size_multiple", 8)
+    if spec is not None and spec.in_channels:
+        from kdgan.translate import translate_files
 
-            if inputs is None:
-                raise UserError("--input: this is an image-to-image generator; give an image or a folder of images")
-            written = translate_files(gan, inputs, out)
-            click.echo(f"wrote {len(written)} images to {out}/")
-            return
-        with torch.no_grad():
-            images = gan.generator(*example_inputs(gan.generator_spec, num, seed))
+        if inputs is None:
+            raise UserError("--input: this is an image-to-image generator; give an image or a folder of images")
+        written = translate_files(generator, spec, inputs, out, multiple)
+        click.echo(f"wrote {len(written)} images to {out}/")
+        return
+    with torch.no_grad():
+        images = generator(*example_inputs(spec, num, seed))
     if out.suffix.lower() == ".png":
         save_grid(images, out, scale=scale)
     else:
@@ -170,8 +172,9 @@ def sample(source, num, seed, out, scale, inputs) -> None:
 @click.argument("source")
 @click.option("--samples", default=10000, show_default=True, help="Generated samples (reals: the whole dataset).")
 @click.option("--metrics", default="auto", show_default=True,
-              help="Comma-separated: fid, kid, is, pr, psnr, ssim. auto: fid,kid,is,pr for generation, "
-                   "psnr,ssim,fid,kid for image-to-image tasks.")
+              help="Comma-separated: fid, kid, is, pr, psnr, ssim, lpips. auto: fid,kid,is,pr for generation, "
+                   "psnr,ssim,fid,kid for image-to-image tasks (lpips needs the lpips package and its AlexNet "
+                   "weights on this machine).")
 @click.option("--features", help="Feature extractor: glyphs, digits, inception (torch-fidelity) or a `kdgan features train` folder [default: the run's dataset].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated samples.")
 @click.option("--no-profile", is_flag=True, help="Skip params/MACs/latency.")
@@ -182,7 +185,7 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     from kdgan.metrics.evaluate import evaluate_source
     from kdgan.metrics.quality import METRICS
 
-    valid = (*METRICS, "psnr", "ssim")
+    valid = (*METRICS, "psnr", "ssim", "lpips")
     chosen = None if metrics == "auto" else [m.strip() for m in metrics.split(",") if m.strip()]
     bad = [m for m in chosen or [] if m not in valid]
     if bad or chosen == []:
@@ -191,7 +194,7 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     if samples < 2:
         raise UserError("--samples: need at least 2")
     result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
-    shown = {k: round(v, 4) for k, v in result.items() if k in ("fid", "kid", "is", "precision", "recall", "psnr", "ssim")}
+    shown = {k: round(v, 4) for k, v in result.items() if k in ("fid", "kid", "is", "precision", "recall", "psnr", "ssim", "lpips")}
     if "fake_samples" in result:
         click.echo(f"step {result['step']}: {shown} ({result['fake_samples']} samples vs {result['real_samples']} real)")
     else:

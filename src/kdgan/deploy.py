@@ -2,10 +2,13 @@
 
 An export only succeeds after the exported model has been run on fresh inputs, at a batch
 size other than the one traced, and matched the PyTorch generator within a tolerance; the
-maximum absolute error is reported. The batch axis is dynamic in both formats.
+maximum absolute error is reported. The batch axis is dynamic in both formats; so are H and
+W of an image-to-image generator's input (any multiple of the network's `size_multiple`),
+verified at a second size.
 
 Generator inputs are z (B, latent_dim) float32 and, for class-conditional generators,
-y (B,) int64; image-to-image generators take x (B, C_in, H, W) at the training crop size. The ONNX file carries the generator spec as metadata (`kdgan.generator_spec`),
+y (B,) int64; image-to-image generators take x (B, C_in, H, W). The ONNX file carries the
+generator spec and size multiple as metadata (`kdgan.generator_spec`, `kdgan.size_multiple`),
 so `kdgan sample` can drive it without any other file.
 """
 
@@ -25,11 +28,14 @@ from kdgan.nets import GeneratorSpec
 TOLERANCE = 1e-4
 
 
-def example_inputs(spec: GeneratorSpec, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+def example_inputs(spec: GeneratorSpec, n: int, seed: int, size: tuple[int, int] | None = None) -> tuple[torch.Tensor, ...]:
+    """Inputs for a batch of n. Image-to-image: an image of `size` (H, W), by default the
+    training crop size (SR: its low-resolution side)."""
     gen = torch.Generator().manual_seed(seed)
-    if spec.in_channels:  # image-to-image: an image at the training crop size (SR: its low-resolution side)
+    if spec.in_channels:
         side = spec.resolution // spec.scale
-        return (torch.rand(n, spec.in_channels, side, side, generator=gen) * 2 - 1,)
+        h, w = size or (side, side)
+        return (torch.rand(n, spec.in_channels, h, w, generator=gen) * 2 - 1,)
     z = torch.randn(n, spec.latent_dim, generator=gen)
     if not spec.num_classes:
         return (z,)
@@ -42,15 +48,32 @@ def input_names(spec: GeneratorSpec) -> list[str]:
     return ["z", "y"] if spec.num_classes else ["z"]
 
 
-def onnx_model(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str]):
-    """The ModelProto of torch.export-based ONNX export, batch axis dynamic."""
+def size_multiple(generator: nn.Module) -> int:
+    """What an image-to-image generator's H and W must be a multiple of (its downsamplings)."""
+    return getattr(generator, "size_multiple", 1)
+
+
+def dynamic_shapes(generator: nn.Module, names: list[str], image_input: bool) -> tuple[dict, ...]:
     batch = torch.export.Dim("batch", min=1)
+    if not image_input:
+        return tuple({0: batch} for _ in names)
+    m = size_multiple(generator)
+    # H = m * k: the exporter then knows every downsampling divides exactly. k >= 2 keeps
+    # the sizes away from 1, which torch.export specialises.
+    h, w = torch.export.Dim("h_blocks", min=2, max=4096), torch.export.Dim("w_blocks", min=2, max=4096)
+    return ({0: batch, 2: h * m if m > 1 else h, 3: w * m if m > 1 else w},)
+
+
+def onnx_model(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str], image_input: bool = False):
+    """The ModelProto of torch.export-based ONNX export: batch axis dynamic, and H, W too
+    for image inputs."""
     # the exporter logs a warning per torchvision op it cannot register; kdgan uses none
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(generator.eval(), inputs, dynamo=True, input_names=names,
-                                    output_names=["images"], dynamic_shapes=tuple({0: batch} for _ in names),
+                                    output_names=["images"],
+                                    dynamic_shapes=dynamic_shapes(generator, names, image_input),
                                     verbose=False)
     return program.model_proto
 
@@ -63,28 +86,48 @@ def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
     except ImportError:
         raise UserError("--format onnx: needs onnx, onnxscript and onnxruntime (pip install 'kdgan[export]')") from None
     generator = generator.eval()
-    model = onnx_model(generator, example_inputs(spec, 2, 0), input_names(spec))
-    onnx.helper.set_model_props(model, {"kdgan.generator_spec": spec.model_dump_json()})
+    model = onnx_model(generator, example_inputs(spec, 2, 0), input_names(spec), image_input=bool(spec.in_channels))
+    onnx.helper.set_model_props(model, {"kdgan.generator_spec": spec.model_dump_json(),
+                                        "kdgan.size_multiple": str(size_multiple(generator))})
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return verify(generator, spec, lambda inputs: run_onnx(path, inputs), "onnx")
 
 
-def run_onnx(path: Path, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def onnx_runner(path: Path):
+    """A callable (*tensors) -> tensor running the file in onnxruntime (one session)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)}
-    return torch.from_numpy(session.run(None, feed)[0])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0])
+
+    return run
 
 
-def onnx_spec(path: Path) -> GeneratorSpec:
+def run_onnx(path: Path, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return onnx_runner(path)(*inputs)
+
+
+def onnx_properties(path: Path) -> dict[str, str]:
     import onnx
 
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if "kdgan.generator_spec" not in props:
         raise UserError(f"{path}: not an ONNX file exported by kdgan (no kdgan.generator_spec metadata)")
-    return GeneratorSpec(**json.loads(props["kdgan.generator_spec"]))
+    return props
+
+
+def onnx_spec(path: Path) -> GeneratorSpec:
+    return GeneratorSpec(**json.loads(onnx_properties(path)["kdgan.generator_spec"]))
+
+
+def onnx_size_multiple(path: Path) -> int | None:
+    """None for files exported before H and W were dynamic (they run at one size only)."""
+    value = onnx_properties(path).get("kdgan.size_multiple")
+    return int(value) if value is not None else None
 
 
 def export_torchscript(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
@@ -104,13 +147,19 @@ def export_torchscript(generator: nn.Module, spec: GeneratorSpec, path: Path) ->
 
 @torch.no_grad()
 def verify(generator: nn.Module, spec: GeneratorSpec, run, fmt: str) -> float:
-    """Max |exported - PyTorch| on fresh inputs at batch sizes 1 and 7 (not the traced 2)."""
+    """Max |exported - PyTorch| on fresh inputs at batch sizes 1 and 7 (not the traced 2);
+    image-to-image generators also at another, non-square input size."""
     worst = 0.0
-    for n, seed in ((1, 11), (7, 12)):
-        inputs = example_inputs(spec, n, seed)
+    cases = [(1, 11, None), (7, 12, None)]
+    if spec.in_channels:
+        m, side = size_multiple(generator), spec.resolution // spec.scale
+        cases.append((2, 13, (side + 2 * m, side + 3 * m)))
+    for n, seed, size in cases:
+        inputs = example_inputs(spec, n, seed, size)
         want, got = generator(*inputs), run(inputs)
         if tuple(got.shape) != tuple(want.shape):
-            raise RuntimeError(f"{fmt} export gives shape {tuple(got.shape)} for batch {n}, PyTorch {tuple(want.shape)}")
+            raise RuntimeError(f"{fmt} export gives shape {tuple(got.shape)} for input {tuple(inputs[0].shape)}, "
+                               f"PyTorch {tuple(want.shape)}")
         worst = max(worst, float((got - want).abs().max()))
     if worst > TOLERANCE:
         raise RuntimeError(f"{fmt} export differs from PyTorch by {worst:.3g} (tolerance {TOLERANCE})")

@@ -55,6 +55,8 @@ def _ort64(profile: dict) -> float | None:
 def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     ref = runs[0]["latest"].get("profile", {})
     columns = IMAGE_TASK_COLUMNS if is_image_task(runs) else COLUMNS
+    if any("lpips" in r["latest"] for r in runs):  # only when asked for (it needs the lpips weights)
+        columns = [*columns[:2], ("lpips", "LPIPS", "{:.4f}"), *columns[2:]]
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
         "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
         "ONNX Runtime ms (b=64)", "ORT speed-up (b=64)"]
@@ -90,7 +92,7 @@ def quality_plot(runs: list[dict]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in ("psnr", "ssim", "fid", "kid") if any(k in e for r in runs for e in r["history"])]
+    keys = [k for k in ("psnr", "ssim", "lpips", "fid", "kid") if any(k in e for r in runs for e in r["history"])]
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5 * max(1, len(keys)), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for r in runs:

@@ -40,10 +40,12 @@ def read_input(path: Path, in_channels: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def translate_files(gan, inputs: Path, out: Path) -> list[Path]:
-    spec, generator = gan.generator_spec, gan.generator.eval()
+def translate_files(generator, spec, inputs: Path, out: Path, multiple: int) -> list[Path]:
+    """generator: a module or any callable x -> y (an ONNX Runtime session); H and W of what
+    it is given are multiples of `multiple`."""
+    if isinstance(generator, torch.nn.Module):
+        generator = generator.eval()
     files = [inputs] if inputs.is_file() else image_files(inputs, "--input")
-    multiple = getattr(generator, "size_multiple", 8)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for f in files:

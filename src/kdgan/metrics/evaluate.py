@@ -136,7 +136,7 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
     image_to_image = cfg.task.name != "generation"
     metrics = metrics or (["psnr", "ssim", "fid", "kid"] if image_to_image else ["fid", "kid", "is", "pr"])
-    unsupported = set(metrics) & ({"is", "pr"} if image_to_image else {"psnr", "ssim"})
+    unsupported = set(metrics) & ({"is", "pr"} if image_to_image else {"psnr", "ssim", "lpips"})
     if unsupported:
         raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}")
     if image_to_image:
@@ -158,11 +158,18 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
 
 
 def evaluate_image_source(generator, task, cfg, metrics, features: str | None, seed: int) -> dict:
-    """PSNR/SSIM on the held-out photos; FID/KID on patches when an extractor fits the
-    channels (the shipped `photos` extractor is RGB)."""
+    """PSNR/SSIM (and LPIPS when asked for) on the held-out photos; FID/KID on patches when an
+    extractor fits the channels (the shipped `photos` extractor is RGB)."""
+    from kdgan.distill.features import load_lpips
     from kdgan.errors import UserError
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.image_task import evaluate_image_task
+
+    lpips_net = None
+    if "lpips" in metrics:
+        if not task.has_ground_truth:
+            raise UserError(f"--metrics: lpips compares with ground truth, which task {cfg.task.name} has not")
+        lpips_net = load_lpips("--metrics lpips")
 
     classifier, name = None, features or ("photos" if cfg.data.channels == 3 else None)
     if {"fid", "kid"} & set(metrics) and name is not None:
@@ -170,7 +177,7 @@ def evaluate_image_source(generator, task, cfg, metrics, features: str | None, s
         if classifier.spec is not None and classifier.spec.channels != cfg.data.channels:
             raise UserError(f"--features: {name} takes {classifier.spec.channels}-channel images, the run makes "
                             f"{cfg.data.channels}; train one with `kdgan features train`")
-    result = evaluate_image_task(generator, task, classifier, metrics, seed)
+    result = evaluate_image_task(generator, task, classifier, metrics, seed, lpips=lpips_net)
     result["features"] = name if classifier is not None else None
     return result
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from kdgan.data.images import to_float
@@ -73,9 +74,18 @@ def psnr_ssim(output: torch.Tensor, target: torch.Tensor, shave: int) -> tuple[f
             float(structural_similarity_index_measure(a, b, data_range=1.0)))
 
 
+def lpips_distance(network: nn.Module, output: torch.Tensor, target: torch.Tensor) -> float:
+    a, b = output.float().clamp(-1, 1), target.float()
+    if a.shape[1] == 1:
+        a, b = a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1)
+    return float(network.eval()(a, b).mean())
+
+
 @torch.no_grad()
 def evaluate_image_task(generator, task, classifier=None, metrics=("psnr", "ssim", "fid", "kid"), seed: int = 0,
-                        tile: int = 128) -> dict:
+                        tile: int = 128, lpips: nn.Module | None = None) -> dict:
+    """Per held-out photo and averaged: PSNR/SSIM against ground truth, LPIPS (with the given
+    network: images in [-1, 1], grey repeated to RGB, lower is closer); FID/KID on patches."""
     generator.eval()
     multiple = getattr(generator, "size_multiple", 8)
     scale = getattr(task, "scale", 1)
@@ -86,13 +96,15 @@ def evaluate_image_task(generator, task, classifier=None, metrics=("psnr", "ssim
         entry = {"photo": photo.name, "size": list(output.shape[-2:])}
         if target is not None:
             entry["psnr"], entry["ssim"] = psnr_ssim(output, target, shave=scale if scale > 1 else 0)
+            if lpips is not None:
+                entry["lpips"] = lpips_distance(lpips, output, target)
             real_patches.append(target)
         fake_patches.append(output)
         per_photo.append(entry)
     result = {"photos": per_photo, "seed": seed, "tile": tile}
     if task.has_ground_truth:
-        for m in ("psnr", "ssim"):
-            if m in metrics:
+        for m in ("psnr", "ssim", "lpips"):
+            if m in metrics and m in per_photo[0]:
                 result[m] = sum(e[m] for e in per_photo) / len(per_photo)
     wanted = [m for m in ("fid", "kid") if m in metrics]
     if wanted and classifier is not None:
