@@ -29,7 +29,7 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"sr": "sr", "inpainting": "inpainting", "edges": "edges"}  # name -> configs/<name>_{teacher,distill}.yaml
-# student kind -> overrides of configs/<task>_distill.yaml (pruned: sr only)
+# student kind -> overrides of configs/<task>_distill.yaml (pruned: the teacher's strongest channels)
 STUDENTS = {"scratch": ["distill.terms=[]"], "distilled": [], "pruned": ["distill.student.init=prune"]}
 
 

@@ -310,3 +310,28 @@ def test_sr_prune_init_at_full_width_reproduces_the_teacher():
     kept = prune_init(narrow, teacher, "l1")
     assert len(kept) == 3 and narrow(x).shape == (2, 3, 16, 16)
     assert not torch.allclose(narrow(x), build_generator(i2i_spec("sr", 4, scale=2, blocks=2)).eval()(x))
+
+
+@pytest.mark.parametrize("arch, blocks", [("unet", 3), ("unet", 4), ("resnet-i2i", 2)])
+@pytest.mark.parametrize("importance", ["bn", "l1"])
+def test_unet_and_resnet_prune_init_at_full_width_reproduces_the_teacher(arch, blocks, importance):
+    from kdgan.distill.students import prune_init
+
+    torch.manual_seed(0)
+    spec = dict(blocks=blocks, in_channels=2, resolution=32)
+    teacher = build_generator(i2i_spec(arch, 8, **spec))
+    for m in teacher.modules():  # trained-looking norms: distinct scales and running statistics
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data.uniform_(0.2, 2), m.bias.data.normal_(0, 0.3)
+            m.running_mean.normal_(0, 0.2), m.running_var.uniform_(0.5, 2)
+    teacher.eval()
+    x = torch.rand(2, 2, 32, 32) * 2 - 1
+    full = build_generator(i2i_spec(arch, 8, **spec)).eval()
+    prune_init(full, teacher, importance)
+    assert torch.allclose(full(x), teacher(x), atol=1e-5)
+    narrow = build_generator(i2i_spec(arch, 4, **spec)).eval()
+    prune_init(narrow, teacher, importance)
+    assert narrow(x).shape == (2, 3, 32, 32)
+    # the kept channels carry the teacher's function: closer to it than a random narrow net
+    random = build_generator(i2i_spec(arch, 4, **spec)).eval()
+    assert (narrow(x) - teacher(x)).abs().mean() < (random(x) - teacher(x)).abs().mean()

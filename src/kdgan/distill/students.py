@@ -7,7 +7,8 @@ from torch import nn
 
 from kdgan.errors import UserError
 from kdgan.nets.dcgan import DCGANGenerator, UpBlock
-from kdgan.nets.i2i import SRGenerator
+from kdgan.distill.prune_i2i import prune_resnet_i2i, prune_unet
+from kdgan.nets.i2i import ResnetI2IGenerator, SRGenerator, UNetGenerator
 from kdgan.nets.resnet import ResNetGenerator
 from kdgan.nets.subpixel import LinearStem, SubpixelGenerator
 
@@ -45,10 +46,15 @@ def prune_init(student: nn.Module, teacher: nn.Module, importance: str = "bn") -
         return _prune_resnet(student, teacher, importance)
     if type(student) is SRGenerator and type(teacher) is SRGenerator:
         return _prune_sr(student, teacher)
+    if type(student) is UNetGenerator and type(teacher) is UNetGenerator:
+        return prune_unet(student, teacher, importance)
+    if type(student) is ResnetI2IGenerator and type(teacher) is ResnetI2IGenerator:
+        return prune_resnet_i2i(student, teacher, importance)
     subpixel = type(student) is SubpixelGenerator and type(teacher) is DCGANGenerator
     if not (subpixel or type(student) is DCGANGenerator and type(teacher) is DCGANGenerator):
         raise UserError(
-            "distill.student.init: prune needs teacher and student of the same plain family, dcgan, resnet or sr, "
+            "distill.student.init: prune needs teacher and student of the same plain family, dcgan, resnet, sr, "
+            "unet or resnet-i2i, "
             "or a dcgan-subpixel student of a dcgan teacher "
             f"(teacher {type(teacher).__name__}, student {type(student).__name__}); use init: scratch"
         )
