@@ -25,12 +25,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> (recipe, extra overrides). Students: plain DCGAN width 14 (18.0x fewer MACs than
-# the width-64 teacher), separable width 22 (16.7x) or sub-pixel width 16 (18.5x, laid out
-# for CPU latency); student D width 32. Each student family has its own scratch baseline.
+# the width-64 teacher), separable width 22 (16.7x) or sub-pixel (laid out for CPU latency);
+# student D width 32. Each student family has its own scratch baseline.
+LINEAR_HEAD = ["model.generator.width=16", "model.generator.head_residual=0"]
 VARIANTS = {
     "scratch": ("distill_l1.yaml", ["distill.terms=[]"]),
-    "subpixel_scratch": ("distill_subpixel.yaml", ["distill.terms=[]", "distill.student.init=scratch"]),
-    "subpixel_prune_l1_feature": ("distill_subpixel.yaml", []),
+    # sub-pixel width 14 with a 16-channel nonlinear branch beside the linear head (16.8x)
+    "subpixel_res_scratch": ("distill_subpixel.yaml", ["distill.terms=[]", "distill.student.init=scratch"]),
+    "subpixel_res_prune_l1_feature": ("distill_subpixel.yaml", []),
+    # the first sub-pixel student: width 16, linear head only (18.5x)
+    "subpixel_scratch": ("distill_subpixel.yaml", ["distill.terms=[]", "distill.student.init=scratch", *LINEAR_HEAD]),
+    "subpixel_prune_l1_feature": ("distill_subpixel.yaml", LINEAR_HEAD),
     "seed_recipe": ("seed_recipe.yaml", []),
     "l1": ("distill_l1.yaml", []),
     # issue #5's evidence: the fast mode's precision, same recipe (bf16 autocast on CPU)
@@ -100,7 +105,8 @@ def real_vs_real(seed: int = 0) -> dict:
 
 
 def arch_key(spec: dict) -> str:
-    return f"{spec['arch']}-w{spec['width']}" + (f"-b{spec['blocks']}" if spec.get("blocks") else "")
+    return (f"{spec['arch']}-w{spec['width']}" + (f"-b{spec['blocks']}" if spec.get("blocks") else "")
+            + (f"-r{spec['head_residual']}" if spec.get("head_residual") else ""))
 
 
 def profiles(specs: dict[str, dict], repeats: int) -> dict:

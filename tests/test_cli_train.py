@@ -129,6 +129,7 @@ def test_dry_run_prints_resolved_config(run_cli, cwd_root, tmp_path):
     ("train.loss.name=wgan-gp", "model.discriminator.batch_norm: must be false with wgan-gp"),
     ("data.name=folder", "data.path: dataset 'folder' needs a path"),
     ("train.batch_size=5000", "train.batch_size: 5000 is larger than the dataset"),
+    ("model.generator.head_residual=8", "model.generator.head_residual: only a dcgan-subpixel generator"),
 ])
 def test_config_errors_exit_2_with_one_line_and_no_run(run_cli, cwd_root, tmp_path, override, message):
     out = tmp_path / "bad"

@@ -10,14 +10,18 @@ from kdgan.deploy import example_inputs, export_onnx, export_torchscript, onnx_s
 from kdgan.nets import GeneratorSpec, build_generator
 
 FAMILIES = [("dcgan", 0), ("resnet", 0), ("dcgan-separable", 0), ("resnet-separable", 0), ("dcgan-subpixel", 0),
-            ("dcgan", 3), ("resnet", 3), ("dcgan-subpixel", 3)]
+            ("dcgan", 3), ("resnet", 3), ("dcgan-subpixel", 3), ("dcgan-subpixel-residual", 0)]
 
 
 @pytest.mark.parametrize("arch,classes", FAMILIES, ids=lambda v: str(v))
 def test_onnx_and_torchscript_round_trip(tmp_path, arch, classes):
-    spec = GeneratorSpec(arch=arch, width=4, latent_dim=8, resolution=16, channels=3, num_classes=classes)
+    residual = 6 if arch.endswith("-residual") else 0
+    spec = GeneratorSpec(arch=arch.removesuffix("-residual"), width=4, latent_dim=8, resolution=16, channels=3,
+                         num_classes=classes, head_residual=residual)
     torch.manual_seed(0)
     g = build_generator(spec).eval()
+    if residual:  # give the zero-initialised branch weights, so that the export must carry it
+        torch.nn.init.normal_(g.head_residual[-1].weight, 0, 0.1)
     assert export_onnx(g, spec, tmp_path / "g.onnx") < 1e-4
     assert export_torchscript(g, spec, tmp_path / "g.pt") < 1e-4
     assert onnx_spec(tmp_path / "g.onnx") == spec

@@ -107,3 +107,22 @@ def test_subpixel_generator_is_a_shortened_dcgan():
     # linear stem 16 -> 32*16, transposed conv 16 px * 32 * 16 * 4x4 taps, head 64 px * 9 * 16 * 16
     g = build_generator(GeneratorSpec(arch="dcgan-subpixel", width=8, latent_dim=16, resolution=32, channels=1))
     assert macs(g, torch.randn(1, 16)) == 16 * 32 * 16 + 16 * 32 * 16 * 16 + 64 * 9 * 16 * 16
+
+
+def test_subpixel_residual_head_starts_silent_and_then_learns():
+    """head_residual: a nonlinear branch beside the linear head, zero at the start (the
+    generator is then its linear-head self), trained like every other layer."""
+    spec = dict(arch="dcgan-subpixel", width=8, latent_dim=16, resolution=32, channels=1)
+    torch.manual_seed(0)
+    plain = build_generator(GeneratorSpec(**spec)).eval()
+    torch.manual_seed(0)
+    g = build_generator(GeneratorSpec(**spec, head_residual=8)).eval()
+    z = torch.randn(3, 16)
+    assert torch.equal(g(z), plain(z))
+    g.train()
+    g(z).square().mean().backward()
+    assert g.head_residual[-1].weight.grad.abs().sum() > 0
+    # 8 more channels at 8x8: a 3x3 conv 16 -> 8 and a 1x1 conv 8 -> 16, counted by hand
+    assert macs(g, torch.randn(1, 16)) - macs(plain, torch.randn(1, 16)) == 64 * 9 * 16 * 8 + 64 * 8 * 16
+    with pytest.raises(ValueError, match="head_residual"):
+        build_generator(GeneratorSpec(**spec, head_residual=8, blocks=1))

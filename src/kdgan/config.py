@@ -64,6 +64,8 @@ class GeneratorConfig(Strict):
     # image-to-image: residual blocks / U-Net levels; dcgan-subpixel: hidden 3x3 convs in its
     # sub-pixel head; 0 = the arch's default (dcgan and resnet have no such depth)
     blocks: int = Field(0, ge=0)
+    # dcgan-subpixel: channels of a nonlinear branch added to its linear sub-pixel head (0: none)
+    head_residual: int = Field(0, ge=0)
 
     @field_validator("arch")
     @classmethod
@@ -326,6 +328,10 @@ class Config(Strict):
         _check_task(self)
         if disc.arch == "resnet" and disc.batch_norm:
             raise ValueError("model.discriminator.batch_norm: the resnet discriminator has none; set false")
+        gen = self.model.generator
+        if gen.head_residual and (gen.arch != "dcgan-subpixel" or gen.blocks):
+            raise ValueError("model.generator.head_residual: only a dcgan-subpixel generator without hidden head "
+                             "layers (blocks: 0) has one; set 0")
         return self
 
 

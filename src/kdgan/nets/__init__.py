@@ -33,6 +33,7 @@ class GeneratorSpec(BaseModel):
     in_channels: int = 0
     blocks: int = 0
     scale: int = 1
+    head_residual: int = 0  # dcgan-subpixel: channels of the nonlinear branch beside its linear head
 
 
 class DiscriminatorSpec(BaseModel):
@@ -59,7 +60,7 @@ GENERATORS: dict[str, Callable[[GeneratorSpec], nn.Module]] = {
     # CPU-latency students (nets/subpixel.py): linear stem, fewer transposed convs, the last
     # doublings by one sub-pixel convolution of upscaling `scale` (1 = the default, x4).
     "dcgan-subpixel": lambda s: SubpixelGenerator(s.latent_dim, s.width, s.resolution, s.channels, s.num_classes,
-                                                  4 if s.scale == 1 else s.scale, s.blocks),
+                                                  4 if s.scale == 1 else s.scale, s.blocks, s.head_residual),
     # Image-to-image (see nets/i2i.py): the input is an image, not a latent code.
     "resnet-i2i": lambda s: ResnetI2IGenerator(s.in_channels, s.channels, s.width, s.blocks or 6),
     "unet": lambda s: UNetGenerator(s.in_channels, s.channels, s.width, s.blocks or 4),

@@ -11,6 +11,11 @@ teacher's arithmetic rate and the 1-channel output deconvolution costs as much a
 - `stages`: DCGAN's ConvTranspose(4, stride 2) blocks up to resolution / head_scale;
 - `to_image`: a 3x3 conv to channels * head_scale^2, then PixelShuffle(head_scale); with
   `head_blocks` > 0, that many 3x3 conv + BatchNorm + ReLU layers first and a 1x1 conv last.
+- `head_residual` (`head_residual` > 0 channels): a nonlinear branch (3x3 conv, BatchNorm,
+  ReLU, 1x1 conv) whose output is added to the linear head's before the pixel shuffle. Its
+  last conv starts at zero, so training starts from the linear head (which pruning init fits
+  to the teacher by least squares) and the branch adds what a linear map of one 3x3 window
+  cannot: at the same MACs it gave better FID than a wider purely linear head.
 
 Feature taps `stem` (4x4) and `stages.i` pair with a DCGAN teacher's taps of the same name
 and resolution.
@@ -43,7 +48,7 @@ class SubpixelGenerator(nn.Module):
     """z (B, latent_dim) [, y (B,)] -> (B, channels, R, R) in [-1, 1]."""
 
     def __init__(self, latent_dim: int, width: int, resolution: int, channels: int, num_classes: int = 0,
-                 head_scale: int = 4, head_blocks: int = 0):
+                 head_scale: int = 4, head_blocks: int = 0, head_residual: int = 0):
         super().__init__()
         n = num_upsamplings(resolution)
         head_doublings = head_scale.bit_length() - 1
@@ -60,9 +65,23 @@ class SubpixelGenerator(nn.Module):
         self.to_image = nn.Sequential(*hidden, last, nn.PixelShuffle(head_scale))
         self.apply(_dcgan_init)
         nn.init.normal_(self.stem.linear.weight, 0.0, 0.02)
+        self.head_residual = None
+        if head_residual:
+            if head_blocks:
+                raise ValueError("head_residual and head_blocks: choose one")
+            # PyTorch's default init here (its BatchNorm sets the scale anyway); the last conv
+            # at zero makes the branch silent at the start.
+            self.head_residual = nn.Sequential(nn.Conv2d(c, head_residual, 3, 1, 1, bias=False),
+                                               nn.BatchNorm2d(head_residual), nn.ReLU(),
+                                               nn.Conv2d(head_residual, channels * head_scale**2, 1))
+            nn.init.zeros_(self.head_residual[-1].weight)
+            nn.init.zeros_(self.head_residual[-1].bias)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.stem(z, y)
         for stage in self.stages:
             h = stage(h, y)
-        return torch.tanh(self.to_image(h))
+        if self.head_residual is None:
+            return torch.tanh(self.to_image(h))
+        conv, shuffle = self.to_image  # head_residual comes without hidden head layers
+        return torch.tanh(shuffle(conv(h) + self.head_residual(h)))

@@ -45,7 +45,7 @@ def resolve_device(name: str) -> torch.device:
 def network_specs(cfg: Config, task) -> tuple[GeneratorSpec, DiscriminatorSpec]:
     g, d = cfg.model.generator, cfg.model.discriminator
     common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=task.num_classes)
-    image_input = {"blocks": g.blocks}
+    image_input = {"blocks": g.blocks, "head_residual": g.head_residual}
     if isinstance(task, ImageToImageTask):
         image_input = dict(in_channels=task.in_channels, blocks=g.blocks,
                            scale=cfg.task.scale if cfg.task.name == "super_resolution" else 1)
