@@ -3,9 +3,14 @@ number of steps without a teacher (scratch) and with each distillation recipe, o
 seeds. Quality of the final checkpoint (FID, KID against all 9,424 real glyphs, fixed sample
 count), the efficiency profile, and the targets of issue #4.
 
-    python benchmarks/glyph_benchmark.py                       # full: ~2 h on 2 CPU cores
+    python benchmarks/glyph_benchmark.py                       # DEFAULT_VARIANTS, 3,000 steps
+    python benchmarks/glyph_benchmark.py --steps 1000 --samples 5000   # at the README table's length
     python benchmarks/glyph_benchmark.py --quick               # smoke run, a few minutes
     python benchmarks/glyph_benchmark.py --variants scratch,l1 --steps 1000 --seeds 0,1
+
+Time on 2 CPU cores: a student takes about 2 minutes per 1,000 steps (3 with 1 thread and two
+benchmarks side by side), so the default run (8 variants x 3 seeds x 3,000 steps) takes about
+2.5 hours, and the README's 1,000-step table (10 variants) about an hour.
 
 Writes benchmarks/results/glyph_benchmark.json (or glyph_benchmark_quick.json) and prints
 the README table. Every run folder is kept under --work for inspection.
@@ -45,6 +50,11 @@ VARIANTS = {
     "prune_l1_feature": ("distill_prune.yaml", []),
     "mobile_l1_kernel": ("distill_mobile.yaml", []),
 }
+
+# Issue #4's recipes (scratch, the seed's, output L1, + feature, + discriminator distillation),
+# pruning init, and the CPU-latency student with its own scratch baseline.
+DEFAULT_VARIANTS = ["scratch", "seed_recipe", "l1", "l1_feature", "l1_feature_disc", "prune_l1_feature",
+                    "subpixel_res_scratch", "subpixel_res_prune_l1_feature"]
 
 
 def run_variant(name: str, seed: int, steps: int, batch: int, work: Path, samples: int) -> dict:
@@ -217,7 +227,8 @@ def markdown(summary: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -21,7 +21,7 @@ from conftest import ROOT, set_args
 
 pytestmark = pytest.mark.fault  # also runs in the normal suite (about a minute)
 
-STEPS = 30
+STEPS = 60  # long enough that most of the random kills land before the run ends
 ARGS = ["--config", "configs/distill_full.yaml", *set_args([
     "data.name=digits", "data.resolution=16", "model.latent_dim=16", "train.batch_size=8", f"train.steps={STEPS}",
     "distill.student.width_multiplier=null", "distill.discriminator.width_multiplier=null",

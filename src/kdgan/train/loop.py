@@ -146,6 +146,10 @@ class Trainer:
         return self.ema.model if self.ema is not None else self.generator
 
     def set_learning_rates(self) -> None:
+        """Base rate x the schedule's factor. Constant schedules leave the optimizers' rates
+        alone, so that a rate set from Python (or by a rollback) stays as set."""
+        if self.settings.lr_decay_start >= 1:
+            return
         factor = self.settings.lr_factor(self.step)
         for opt, base in zip((self.opt_g, self.opt_d), self.base_lrs):
             for group, lr in zip(opt.param_groups, base):
@@ -270,8 +274,11 @@ class Trainer:
             raise TrainingStopped(f"training diverged: {bad}; no checkpoint to roll back to yet") from None
         self.load_state(meta, tensors)
         self.watch.reset()
-        self.base_lrs = [[lr * s.rollback_lr_factor ** attempt for lr in base] for base in self.base_lrs]
-        self.set_learning_rates()
+        lower = s.rollback_lr_factor ** attempt
+        self.base_lrs = [[lr * lower for lr in base] for base in self.base_lrs]
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= lower
         log.discard()
         log.event({"step": self.step, "event": "rollback", "reason": str(bad),
                    "lr_factor": s.rollback_lr_factor ** attempt})
