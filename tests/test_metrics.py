@@ -232,3 +232,21 @@ def test_checkpoints_evaluated_during_training_without_changing_it(run_cli, tmp_
     code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", tmp_path / "bad",
                            *set_args(tiny_overrides(**{"log.eval_checkpoints": "true"})))
     assert code == 2 and "log.eval_features" in err and not (tmp_path / "bad").exists()
+
+
+def test_report_shows_gpu_latency_columns_only_when_profiled_on_a_gpu():
+    from kdgan.report import table_rows
+
+    def run(name, cpu64, gpu64=None):
+        profile = {"params": 10, "macs_per_sample": 1e6 if name == "teacher" else 1e5,
+                   "latency": {"1": {"median_s": cpu64 / 10}, "64": {"median_s": cpu64}}}
+        if gpu64 is not None:
+            profile["gpu"] = {"device": "a GPU", "latency": {"64": {"median_s": gpu64}}}
+        entry = {"step": 1, "fid": 1.0, "fake_samples": 8, "profile": profile}
+        return {"name": name, "latest": entry, "history": [entry]}
+
+    headers, _ = table_rows([run("teacher", 0.04), run("student", 0.01)])
+    assert "GPU ms (b=64)" not in headers
+    headers, rows = table_rows([run("teacher", 0.04, 0.002), run("student", 0.01, 0.0005)])
+    assert headers[-2:] == ["GPU ms (b=64)", "GPU speed-up (b=64)"]
+    assert rows[1][-2:] == ["0.500", "4.0x"] and rows[1][headers.index("speed-up (b=64)")] == "4.0x"

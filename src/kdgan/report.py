@@ -60,6 +60,9 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
         "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
         "ONNX Runtime ms (b=64)", "ORT speed-up (b=64)"]
+    gpu = any("gpu" in r["latest"].get("profile", {}) for r in runs)
+    if gpu:
+        headers += ["GPU ms (b=64)", "GPU speed-up (b=64)"]
     rows = []
     for r in runs:
         e, prof = r["latest"], r["latest"].get("profile", {})
@@ -82,8 +85,16 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         ]
         ort, ref_ort = _ort64(prof), _ort64(ref)
         row += [_fmt(ort and ort * 1e3, "{:.2f}"), f"{ref_ort / ort:.1f}x" if ort and ref_ort else "-"]
+        if gpu:
+            g64, ref_g64 = _gpu64(prof), _gpu64(ref)
+            row += [_fmt(g64 and g64 * 1e3, "{:.3f}"), f"{ref_g64 / g64:.1f}x" if g64 and ref_g64 else "-"]
         rows.append(row)
     return headers, rows
+
+
+def _gpu64(profile: dict) -> float | None:
+    """Median GPU seconds at batch 64, when the profile was taken on a machine with a GPU."""
+    return profile.get("gpu", {}).get("latency", {}).get("64", {}).get("median_s")
 
 
 def quality_plot(runs: list[dict]) -> bytes:

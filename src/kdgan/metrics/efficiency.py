@@ -161,7 +161,8 @@ def side_by_side_speedup(teacher: nn.Module, student: nn.Module, make_inputs, ba
 def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), repeats: int = 30,
                       device: torch.device = torch.device("cpu"), onnx: bool = True) -> dict:
     """`make_inputs(n)` -> the generator's inputs for a batch of n (on CPU). With `onnx`, also
-    the latency of the exported ONNX file under onnxruntime (CPU), when it is installed."""
+    the latency of the exported ONNX file under onnxruntime (CPU), when it is installed. A CPU
+    profile also gets the GPU's latency and peak memory (`gpu`) when this machine has one."""
     generator = generator.to(device).eval()
     one = tuple(t.to(device) for t in make_inputs(1))
     out = {"params": count_params(generator), "macs_per_sample": macs_per_sample(generator, one),
@@ -175,4 +176,9 @@ def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), re
             out["onnxruntime_latency"] = onnxruntime_latency(generator, make_inputs, batch_sizes, repeats)
         except Exception as err:  # an op without an ONNX mapping: report it, keep the PyTorch numbers
             out["onnxruntime_latency"] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
+    if device.type == "cpu" and torch.cuda.is_available():
+        gpu = profile_generator(generator, make_inputs, batch_sizes, repeats, torch.device("cuda"), onnx=False)
+        out["gpu"] = {"device": torch.cuda.get_device_name(), "latency": gpu["latency"],
+                      "peak_memory_bytes": gpu["peak_memory_bytes"]}
+        generator.to(device)
     return out
