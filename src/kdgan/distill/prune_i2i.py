@@ -12,28 +12,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kdgan.distill.channels import copy_batchnorm, filters_l1, top_channels
 from kdgan.errors import UserError
 from kdgan.nets.i2i import ResnetI2IGenerator, UNetGenerator
-
-
-def _top(score: torch.Tensor, k: int) -> torch.Tensor:
-    return score.topk(k).indices.sort().values
-
-
-def _filters_l1(weight: torch.Tensor, transposed: bool = False) -> torch.Tensor:
-    """L1 norm per output channel; ConvTranspose2d weights are (in, out, k, k)."""
-    return (weight.transpose(0, 1) if transposed else weight).abs().flatten(1).sum(1)
 
 
 def _score(conv: nn.Module, norm: nn.BatchNorm2d | None, importance: str) -> torch.Tensor:
     if importance == "bn" and norm is not None:
         return norm.weight.abs()
-    return _filters_l1(conv.weight, isinstance(conv, nn.ConvTranspose2d))
-
-
-def _copy_bn(s: nn.BatchNorm2d, t: nn.BatchNorm2d, keep: torch.Tensor) -> None:
-    for name in ("weight", "bias", "running_mean", "running_var"):
-        getattr(s, name).copy_(getattr(t, name)[keep])
+    return filters_l1(conv.weight, isinstance(conv, nn.ConvTranspose2d))
 
 
 def _copy_conv(s: nn.Module, t: nn.Module, keep_out: torch.Tensor, keep_in: torch.Tensor) -> None:
@@ -56,10 +43,10 @@ def prune_unet(student: UNetGenerator, teacher: UNetGenerator, importance: str) 
     downs = []
     for t, s in zip(teacher.downs, student.downs):
         norm = t[1] if isinstance(t[1], nn.BatchNorm2d) else None
-        keep = _top(_score(t[0], norm, importance), s[0].out_channels)
+        keep = top_channels(_score(t[0], norm, importance), s[0].out_channels)
         _copy_conv(s[0], t[0], keep, kept_in)
         if norm is not None:
-            _copy_bn(s[1], norm, keep)
+            copy_batchnorm(s[1], norm, keep)
         downs.append(keep)
         kept_in = keep
     ups, t_width = [], None  # t_width: the teacher's channels coming out of the previous up level
@@ -67,9 +54,9 @@ def prune_unet(student: UNetGenerator, teacher: UNetGenerator, importance: str) 
         level = depth - 1 - j
         if j > 0:  # [previous up output, skip of this level]
             kept_in = torch.cat([ups[-1], t_width + downs[level]])
-        keep = _top(_score(t[0], t[1], importance), s[0].out_channels)
+        keep = top_channels(_score(t[0], t[1], importance), s[0].out_channels)
         _copy_conv(s[0], t[0], keep, kept_in)
-        _copy_bn(s[1], t[1], keep)
+        copy_batchnorm(s[1], t[1], keep)
         ups.append(keep)
         t_width = t[0].out_channels
     out = torch.arange(teacher.to_image.out_channels)
@@ -85,9 +72,9 @@ def prune_resnet_i2i(student: ResnetI2IGenerator, teacher: ResnetI2IGenerator, i
         raise UserError("distill.student.init: prune needs the teacher's number of residual blocks and input channels")
 
     def layer(t, s, keep_in):  # a conv-BN-ReLU unit
-        keep = _top(_score(t[0], t[1], importance), s[0].out_channels)
+        keep = top_channels(_score(t[0], t[1], importance), s[0].out_channels)
         _copy_conv(s[0], t[0], keep, keep_in)
-        _copy_bn(s[1], t[1], keep)
+        copy_batchnorm(s[1], t[1], keep)
         return keep
 
     stem = layer(teacher.stem, student.stem, torch.arange(teacher.stem[0].in_channels))
@@ -96,14 +83,14 @@ def prune_resnet_i2i(student: ResnetI2IGenerator, teacher: ResnetI2IGenerator, i
     trunk_score = _score(t_down1[0], t_down1[1], importance)
     for block in teacher.blocks:
         trunk_score = trunk_score + _score(block.body[1], block.body[2], importance)
-    trunk = _top(trunk_score, s_down1[0].out_channels)
+    trunk = top_channels(trunk_score, s_down1[0].out_channels)
     _copy_conv(s_down1[0], t_down1[0], trunk, down0)
-    _copy_bn(s_down1[1], t_down1[1], trunk)
+    copy_batchnorm(s_down1[1], t_down1[1], trunk)
     kept = [stem, down0, trunk]
     for t, s in zip(teacher.blocks, student.blocks):
         inner = layer(t.body[0], s.body[0], trunk)
         _copy_conv(s.body[1], t.body[1], trunk, inner)
-        _copy_bn(s.body[2], t.body[2], trunk)
+        copy_batchnorm(s.body[2], t.body[2], trunk)
         kept.append(inner)
     up0 = layer(teacher.up[0][1], student.up[0][1], trunk)
     up1 = layer(teacher.up[1][1], student.up[1][1], up0)

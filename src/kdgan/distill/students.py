@@ -7,6 +7,7 @@ from torch import nn
 
 from kdgan.errors import UserError
 from kdgan.nets.dcgan import DCGANGenerator, UpBlock
+from kdgan.distill.channels import copy_batchnorm, filters_l1, top_channels
 from kdgan.distill.prune_i2i import prune_resnet_i2i, prune_unet
 from kdgan.nets.i2i import ResnetI2IGenerator, SRGenerator, UNetGenerator
 from kdgan.nets.resnet import ResNetGenerator
@@ -69,7 +70,7 @@ def prune_init(student: nn.Module, teacher: nn.Module, importance: str = "bn") -
     kept = []
     for t, s in zip(t_blocks, s_blocks):
         k = s.norm.bn.num_features
-        keep = channel_importance(t, importance).topk(k).indices.sort().values
+        keep = top_channels(channel_importance(t, importance), k)
         w = t.conv.weight[kept_in][:, keep]
         if isinstance(s, LinearStem):  # out[c, y, x] = sum_l z[l] W[l, c, y, x]: the same map as a matrix
             s.linear.weight.copy_(w.permute(1, 2, 3, 0).reshape(-1, w.shape[0]))
@@ -124,21 +125,12 @@ def _copy_norm(s, t, keep: torch.Tensor) -> None:
         s.bn.bias.copy_(t.bn.bias[keep])
 
 
-def _top(score: torch.Tensor, k: int) -> torch.Tensor:
-    return score.topk(k).indices.sort().values
-
-
 def _gamma(norm) -> torch.Tensor:
     """|BatchNorm scale| per channel (mean over classes for conditional BatchNorm)."""
     if isinstance(norm, nn.BatchNorm2d):
         return norm.weight.abs()
     gamma = norm.gamma.weight if norm.num_classes else norm.bn.weight
     return gamma.abs().mean(0) if gamma.ndim == 2 else gamma.abs()
-
-
-def _out_l1(weight: torch.Tensor) -> torch.Tensor:
-    """L1 norm of each output channel's filters (Conv2d: (out, in, k, k))."""
-    return weight.abs().flatten(1).sum(1)
 
 
 @torch.no_grad()
@@ -161,14 +153,15 @@ def _prune_resnet(student: ResNetGenerator, teacher: ResNetGenerator, importance
         elif i == 0:
             score = teacher.stem.weight.abs().view(teacher._c0, 16, -1).sum((1, 2))
         else:
-            score = _out_l1(t_stages[i - 1].conv2.weight) + _out_l1(t_stages[i - 1].skip.weight)
-        keeps.append(_top(score, k))
+            score = filters_l1(t_stages[i - 1].conv2.weight) + filters_l1(t_stages[i - 1].skip.weight)
+        keeps.append(top_channels(score, k))
     rows = (keeps[0][:, None] * 16 + torch.arange(16)).flatten()  # the stem's (c, 4, 4) rows
     student.stem.weight.copy_(teacher.stem.weight[rows])
     student.stem.bias.copy_(teacher.stem.bias[rows])
     for i, (t, s) in enumerate(zip(t_stages, s_stages)):
         kin, kout = keeps[i], keeps[i + 1]
-        inner = _top(_gamma(t.norm2) if importance == "bn" else _out_l1(t.conv1.weight), s.conv1.weight.shape[0])
+        score = _gamma(t.norm2) if importance == "bn" else filters_l1(t.conv1.weight)
+        inner = top_channels(score, s.conv1.weight.shape[0])
         _copy_norm(s.norm1, t.norm1, kin)
         s.conv1.weight.copy_(t.conv1.weight[inner][:, kin])
         s.conv1.bias.copy_(t.conv1.bias[inner])
@@ -178,8 +171,7 @@ def _prune_resnet(student: ResNetGenerator, teacher: ResNetGenerator, importance
         s.skip.weight.copy_(t.skip.weight[kout][:, kin])
         s.skip.bias.copy_(t.skip.bias[kout])
     last = keeps[n]
-    for name in ("weight", "bias", "running_mean", "running_var"):
-        getattr(student.out_norm, name).copy_(getattr(teacher.out_norm, name)[last])
+    copy_batchnorm(student.out_norm, teacher.out_norm, last)
     student.to_image.weight.copy_(teacher.to_image.weight[:, last])
     student.to_image.bias.copy_(teacher.to_image.bias)
     return keeps
@@ -195,15 +187,15 @@ def _prune_sr(student: SRGenerator, teacher: SRGenerator) -> list[torch.Tensor]:
     if len(student.blocks) != len(teacher.blocks) or student.scale != teacher.scale:
         raise UserError("distill.student.init: prune needs the teacher's number of blocks and scale")
     k = student.head.out_channels
-    trunk = _out_l1(teacher.head.weight) + _out_l1(teacher.body_end.weight)
+    trunk = filters_l1(teacher.head.weight) + filters_l1(teacher.body_end.weight)
     for block in teacher.blocks:
-        trunk = trunk + _out_l1(block.body[2].weight)
-    keep = _top(trunk, k)
+        trunk = trunk + filters_l1(block.body[2].weight)
+    keep = top_channels(trunk, k)
     student.head.weight.copy_(teacher.head.weight[keep])
     student.head.bias.copy_(teacher.head.bias[keep])
     kept = [keep]
     for t, s in zip(teacher.blocks, student.blocks):
-        inner = _top(_out_l1(t.body[0].weight), s.body[0].out_channels)
+        inner = top_channels(filters_l1(t.body[0].weight), s.body[0].out_channels)
         s.body[0].weight.copy_(t.body[0].weight[inner][:, keep])
         s.body[0].bias.copy_(t.body[0].bias[inner])
         s.body[2].weight.copy_(t.body[2].weight[keep][:, inner])

@@ -34,17 +34,17 @@ def macs_per_sample(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) -> f
 def latency(generator: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int = 30, warmup: int = 5) -> dict:
     """Seconds per batch: median, 25th and 75th percentile over `repeats` timed runs."""
     generator.eval()
-    cuda = inputs[0].is_cuda
+    on_accelerator = inputs[0].device.type != "cpu"  # its kernels run asynchronously: wait for them
     for _ in range(warmup):
         generator(*inputs)
     times = []
     for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
+        if on_accelerator:
+            torch.accelerator.synchronize()
         start = time.perf_counter()
         generator(*inputs)
-        if cuda:
-            torch.cuda.synchronize()
+        if on_accelerator:
+            torch.accelerator.synchronize()
         times.append(time.perf_counter() - start)
     q = statistics.quantiles(times, n=4)
     return {"median_s": statistics.median(times), "p25_s": q[0], "p75_s": q[2], "repeats": repeats}
@@ -54,16 +54,16 @@ def latency(generator: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int
 def peak_memory_bytes(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
     """Peak bytes allocated by one forward pass beyond the weights and inputs.
 
-    CUDA: the allocator's own peak counter. CPU: replay of the profiler's allocation and
-    free events in time order (the CPU allocator keeps no peak counter)."""
+    Accelerators (CUDA, ...): the allocator's own peak counter. CPU: replay of the profiler's
+    allocation and free events in time order (the CPU allocator keeps no peak counter)."""
     generator.eval()
-    if inputs[0].is_cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
+    if inputs[0].device.type != "cpu":
+        torch.accelerator.synchronize()
+        torch.accelerator.reset_peak_memory_stats()
+        base = torch.accelerator.memory_allocated()
         generator(*inputs)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
+        torch.accelerator.synchronize()
+        return torch.accelerator.max_memory_allocated() - base
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -162,7 +162,8 @@ def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), re
                       device: torch.device = torch.device("cpu"), onnx: bool = True) -> dict:
     """`make_inputs(n)` -> the generator's inputs for a batch of n (on CPU). With `onnx`, also
     the latency of the exported ONNX file under onnxruntime (CPU), when it is installed. A CPU
-    profile also gets the GPU's latency and peak memory (`gpu`) when this machine has one."""
+    profile also gets the latency and peak memory on this machine's accelerator (`gpu`: CUDA,
+    ...) when it has one."""
     generator = generator.to(device).eval()
     one = tuple(t.to(device) for t in make_inputs(1))
     out = {"params": count_params(generator), "macs_per_sample": macs_per_sample(generator, one),
@@ -176,9 +177,10 @@ def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), re
             out["onnxruntime_latency"] = onnxruntime_latency(generator, make_inputs, batch_sizes, repeats)
         except Exception as err:  # an op without an ONNX mapping: report it, keep the PyTorch numbers
             out["onnxruntime_latency"] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
-    if device.type == "cpu" and torch.cuda.is_available():
-        gpu = profile_generator(generator, make_inputs, batch_sizes, repeats, torch.device("cuda"), onnx=False)
-        out["gpu"] = {"device": torch.cuda.get_device_name(), "latency": gpu["latency"],
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    if device.type == "cpu" and accelerator is not None:
+        gpu = profile_generator(generator, make_inputs, batch_sizes, repeats, accelerator, onnx=False)
+        out["gpu"] = {"device": str(accelerator), "latency": gpu["latency"],
                       "peak_memory_bytes": gpu["peak_memory_bytes"]}
         generator.to(device)
     return out

@@ -139,11 +139,14 @@ class Trainer:
             self.g_forward, self.d_forward = torch.compile(self.g_forward), torch.compile(self.d_forward)
         self.amp = Precision(self.precision, self.device)
         self.watch = FiniteWatch()
-        self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
+        self.base_lrs = self.optimizer_rates()
 
     @property
     def sampling_generator(self) -> nn.Module:
         return self.ema.model if self.ema is not None else self.generator
+
+    def optimizer_rates(self) -> list[list[float]]:
+        return [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
 
     def set_learning_rates(self) -> None:
         """Base rate x the schedule's factor. Constant schedules leave the optimizers' rates
@@ -209,7 +212,8 @@ class Trainer:
                     # Steps that log, draw samples or save (the same on every process) are the
                     # only ones that wait for the device: the finiteness check and, with several
                     # processes, agreeing on a stop signal.
-                    boundary = done or any(self.step % k == 0 for k in (s.log_every, s.sample_every, s.checkpoint_every))
+                    boundary = done or any(self.step % k == 0
+                                           for k in (s.log_every, s.sample_every, s.checkpoint_every))
                     if boundary:
                         bad = self.watch.check({"generator": self.generator, "discriminator": self.discriminator},
                                                self.step, lambda t: distributed.all_reduce_min(t, self.dist))
@@ -346,4 +350,4 @@ class Trainer:
         self.step = int(meta["step"])
         # The rates before the schedule's factor, rollbacks' reductions included; checkpoints
         # from before the schedule existed hold them as the optimizers' rates.
-        self.base_lrs = meta.get("base_lrs") or [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
+        self.base_lrs = meta.get("base_lrs") or self.optimizer_rates()
