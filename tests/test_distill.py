@@ -270,3 +270,10 @@ def test_distill_needs_a_distill_section(run_cli, tmp_path):
     code, _, err = run_cli("distill", "--config", ROOT / "configs/distill_l1.yaml", "--teacher", tmp_path / "none",
                            "--out", tmp_path / "x")
     assert code == 2 and "does not exist" in err and not (tmp_path / "x").exists()
+
+
+def test_student_blocks_only_for_residual_families(run_cli, tmp_path):
+    # the glyph teacher is a dcgan: it has no residual blocks to keep or drop
+    code, _, err = run_cli("distill", "--config", ROOT / "configs/distill_l1.yaml", "--out", tmp_path / "x",
+                           "--set", "distill.student.blocks=2")
+    assert code == 2 and "distill.student.blocks: only sr and resnet-i2i" in err and not (tmp_path / "x").exists()

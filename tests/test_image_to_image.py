@@ -335,3 +335,29 @@ def test_unet_and_resnet_prune_init_at_full_width_reproduces_the_teacher(arch, b
     # the kept channels carry the teacher's function: closer to it than a random narrow net
     random = build_generator(i2i_spec(arch, 4, **spec)).eval()
     assert (narrow(x) - teacher(x)).abs().mean() < (random(x) - teacher(x)).abs().mean()
+
+
+@pytest.mark.parametrize("arch", ["sr", "resnet-i2i"])
+def test_shallower_pruned_student_keeps_the_teachers_strongest_blocks(arch):
+    """A teacher block that writes nothing to the trunk is an identity: a student one block
+    shallower, at full width, must drop exactly that block and compute the teacher's function."""
+    from kdgan.distill.students import prune_init
+
+    torch.manual_seed(0)
+    spec = dict(blocks=3, resolution=32, **({"scale": 2} if arch == "sr" else {"in_channels": 3}))
+    teacher = build_generator(i2i_spec(arch, 8, **spec))
+    for p in teacher.parameters():
+        p.data.normal_(0, 0.1)
+    dead = teacher.blocks[1].body
+    with torch.no_grad():  # block 1 writes zeros: its last conv (and, for resnet-i2i, its BatchNorm) are zero
+        for m in (dead[2],) if arch == "sr" else (dead[1], dead[2]):
+            for p in m.parameters():
+                p.zero_()
+    teacher.eval()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    student = build_generator(i2i_spec(arch, 8, **{**spec, "blocks": 2})).eval()
+    prune_init(student, teacher, "l1")
+    assert torch.allclose(student(x), teacher(x), atol=1e-5)
+    too_deep = build_generator(i2i_spec(arch, 8, **{**spec, "blocks": 4}))
+    with pytest.raises(UserError, match="distill.student.blocks: .* at most the teacher's 3"):
+        prune_init(too_deep, teacher, "l1")

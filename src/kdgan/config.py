@@ -238,6 +238,9 @@ class StudentConfig(Strict):
     arch: str | None = None
     init: Literal["scratch", "prune"] = "scratch"  # prune: teacher's most important channels
     importance: Literal["bn", "l1"] = "bn"
+    # Residual blocks of a width-scaled sr / resnet-i2i student (null: the teacher's). Fewer,
+    # wider blocks run nearer a CPU's peak than many narrow ones at the same MACs.
+    blocks: int | None = Field(None, ge=1)
 
     @field_validator("arch")
     @classmethod

@@ -32,6 +32,9 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[GeneratorSpec, D
     g_spec, d_spec = network_specs(cfg, task)
     num_classes = task.num_classes
     st, sd = cfg.distill.student, cfg.distill.discriminator
+    if st.blocks is not None and st.width_multiplier is None:
+        raise UserError("distill.student.blocks: applies to a width-scaled student; with width_multiplier: null "
+                        "set model.generator.blocks instead")
     if st.width_multiplier is not None:
         if teacher.generator_spec is None:
             raise UserError("distill.student.width_multiplier: the teacher has no kdgan spec to scale; "
@@ -39,6 +42,11 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[GeneratorSpec, D
         t = teacher.generator_spec
         g_spec = t.model_copy(update={"width": scaled_width(t.width, st.width_multiplier),
                                       "arch": st.arch or t.arch, "num_classes": num_classes})
+        if st.blocks is not None:
+            if g_spec.arch not in ("sr", "resnet-i2i"):
+                raise UserError(f"distill.student.blocks: only sr and resnet-i2i students have residual blocks "
+                                f"(this one is {g_spec.arch}); set it to null")
+            g_spec = g_spec.model_copy(update={"blocks": st.blocks})
     if sd.width_multiplier is not None and teacher.discriminator_spec is not None:
         t = teacher.discriminator_spec
         # The task decides what D is conditioned on (unpaired: nothing, whatever the teacher's D saw).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kdgan.distill.channels import copy_batchnorm, filters_l1, top_channels
+from kdgan.distill.channels import copy_batchnorm, filters_l1, strongest_blocks, top_channels
 from kdgan.errors import UserError
 from kdgan.nets.i2i import ResnetI2IGenerator, UNetGenerator
 
@@ -68,8 +68,11 @@ def prune_unet(student: UNetGenerator, teacher: UNetGenerator, importance: str) 
 def prune_resnet_i2i(student: ResnetI2IGenerator, teacher: ResnetI2IGenerator, importance: str) -> list[torch.Tensor]:
     """stem -> down.0 -> down.1 = the residual trunk (shared by every block's output, scored
     by the sum over the norms that write it) -> up.0 -> up.1 -> to_image."""
-    if len(student.blocks) != len(teacher.blocks) or student.stem[0].in_channels != teacher.stem[0].in_channels:
-        raise UserError("distill.student.init: prune needs the teacher's number of residual blocks and input channels")
+    if student.stem[0].in_channels != teacher.stem[0].in_channels:
+        raise UserError("distill.student.init: prune needs the teacher's input channels")
+    # a shallower student keeps the blocks whose last BatchNorm (or filters) weigh most
+    t_blocks = strongest_blocks(teacher.blocks, len(student.blocks),
+                                lambda b: _score(b.body[1], b.body[2], importance).sum())
 
     def layer(t, s, keep_in):  # a conv-BN-ReLU unit
         keep = top_channels(_score(t[0], t[1], importance), s[0].out_channels)
@@ -81,13 +84,13 @@ def prune_resnet_i2i(student: ResnetI2IGenerator, teacher: ResnetI2IGenerator, i
     down0 = layer(teacher.down[0], student.down[0], stem)
     t_down1, s_down1 = teacher.down[1], student.down[1]
     trunk_score = _score(t_down1[0], t_down1[1], importance)
-    for block in teacher.blocks:
+    for block in t_blocks:
         trunk_score = trunk_score + _score(block.body[1], block.body[2], importance)
     trunk = top_channels(trunk_score, s_down1[0].out_channels)
     _copy_conv(s_down1[0], t_down1[0], trunk, down0)
     copy_batchnorm(s_down1[1], t_down1[1], trunk)
     kept = [stem, down0, trunk]
-    for t, s in zip(teacher.blocks, student.blocks):
+    for t, s in zip(t_blocks, student.blocks):
         inner = layer(t.body[0], s.body[0], trunk)
         _copy_conv(s.body[1], t.body[1], trunk, inner)
         copy_batchnorm(s.body[2], t.body[2], trunk)

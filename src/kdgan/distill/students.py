@@ -7,7 +7,7 @@ from torch import nn
 
 from kdgan.errors import UserError
 from kdgan.nets.dcgan import DCGANGenerator, UpBlock
-from kdgan.distill.channels import copy_batchnorm, filters_l1, top_channels
+from kdgan.distill.channels import copy_batchnorm, filters_l1, strongest_blocks, top_channels
 from kdgan.distill.prune_i2i import prune_resnet_i2i, prune_unet
 from kdgan.nets.i2i import ResnetI2IGenerator, SRGenerator, UNetGenerator
 from kdgan.nets.resnet import ResNetGenerator
@@ -183,18 +183,20 @@ def _prune_sr(student: SRGenerator, teacher: SRGenerator) -> list[torch.Tensor]:
     the long skip) are one index set, scored by the L1 norm of the filters that write them
     (head, each block's last conv, body_end); each block's inner channels are pruned on their
     own by the L1 norm of its first conv. The sub-pixel output conv keeps all its outputs and
-    the kept inputs; the bicubic interpolation conv is copied whole."""
-    if len(student.blocks) != len(teacher.blocks) or student.scale != teacher.scale:
-        raise UserError("distill.student.init: prune needs the teacher's number of blocks and scale")
+    the kept inputs; the bicubic interpolation conv is copied whole. A student with fewer
+    blocks keeps the teacher's blocks whose output convs have the largest L1 norm."""
+    if student.scale != teacher.scale:
+        raise UserError("distill.student.init: prune needs the teacher's scale")
+    t_blocks = strongest_blocks(teacher.blocks, len(student.blocks), lambda b: filters_l1(b.body[2].weight).sum())
     k = student.head.out_channels
     trunk = filters_l1(teacher.head.weight) + filters_l1(teacher.body_end.weight)
-    for block in teacher.blocks:
+    for block in t_blocks:
         trunk = trunk + filters_l1(block.body[2].weight)
     keep = top_channels(trunk, k)
     student.head.weight.copy_(teacher.head.weight[keep])
     student.head.bias.copy_(teacher.head.bias[keep])
     kept = [keep]
-    for t, s in zip(teacher.blocks, student.blocks):
+    for t, s in zip(t_blocks, student.blocks):
         inner = top_channels(filters_l1(t.body[0].weight), s.body[0].out_channels)
         s.body[0].weight.copy_(t.body[0].weight[inner][:, keep])
         s.body[0].bias.copy_(t.body[0].bias[inner])
