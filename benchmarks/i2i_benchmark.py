@@ -8,6 +8,12 @@ crop size, and the targets of issue #7.
     python benchmarks/i2i_benchmark.py --tasks sr --seeds 0,1,2 --steps 2000
     python benchmarks/i2i_benchmark.py --quick                  # smoke run, a few minutes
 
+Student kinds (--kinds): scratch, distilled, pruned (x0.25 width, configs/<task>_distill.yaml)
+and, for SR, fast_scratch / fast_pruned (the CPU-latency student of sr_distill_fast.yaml). Each
+shape of student gets its own efficiency profile and targets. On 2 cores, two 1-thread runs of
+different kinds with --no-profile train side by side; a final --reuse run over all kinds
+collects them and profiles on the then idle machine.
+
 The teachers are the shipped ones (`sr_teacher`, ..., made by `make i2i-teachers`); with
 --train-teachers they are trained into --work/<task>_teacher instead (reused when their final
 checkpoint exists; --quick does this). Writes benchmarks/results/i2i_benchmark.json (or _quick)
@@ -29,8 +35,18 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"sr": "sr", "inpainting": "inpainting", "edges": "edges"}  # name -> configs/<name>_{teacher,distill}.yaml
-# student kind -> overrides of configs/<task>_distill.yaml (pruned: the teacher's strongest channels)
-STUDENTS = {"scratch": ["distill.terms=[]"], "distilled": [], "pruned": ["distill.student.init=prune"]}
+# student kind -> (recipe suffix, overrides): configs/<task>_<suffix>.yaml. The x0.25-width students of
+# issue #7 (pruned: the teacher's strongest channels), and for SR the CPU-latency student of
+# sr_distill_fast.yaml (x0.5 width, 2 of the teacher's blocks) from scratch and from its pruning init.
+STUDENTS = {"scratch": ("distill", ["distill.terms=[]"]), "distilled": ("distill", []),
+            "pruned": ("distill", ["distill.student.init=prune"]),
+            "fast_scratch": ("distill_fast", ["distill.terms=[]", "distill.student.init=scratch"]),
+            "fast_pruned": ("distill_fast", [])}
+
+
+def shape_of(kind: str) -> str:
+    """Student kinds of one network shape share one efficiency profile."""
+    return STUDENTS[kind][0]
 
 
 def common(steps: int, extra: list[str]) -> list[str]:
@@ -51,16 +67,22 @@ def train_teacher(task: str, steps: int, work: Path, extra: list[str]) -> Path:
 
 
 def train_student(task: str, kind: str, seed: int, steps: int, teacher: str | Path, work: Path,
-                  extra: list[str]) -> dict:
+                  extra: list[str], reuse: bool = False) -> dict:
     from kdgan.config import load_config
     from kdgan.train.run import start_run
 
     out = work / f"{task}_{kind}_seed{seed}"
-    cfg = load_config(ROOT / "configs" / f"{task}_distill.yaml",
-                      common(steps, [*STUDENTS[kind], f"seed={seed}", f"distill.teacher={teacher}", *extra]))
+    meta = out / "checkpoints" / f"step_{steps:07d}.json"
+    if reuse and meta.is_file():  # a finished run from an earlier (e.g. parallel) invocation
+        return {"run": out, "train_seconds": json.loads((out / "train_seconds.json").read_text())}
+    recipe, overrides = STUDENTS[kind]
+    cfg = load_config(ROOT / "configs" / f"{task}_{recipe}.yaml",
+                      common(steps, [*overrides, f"seed={seed}", f"distill.teacher={teacher}", *extra]))
     start = time.perf_counter()
     start_run(cfg, out, resume=False, overwrite=True).fit(out)
-    return {"run": out, "train_seconds": time.perf_counter() - start}
+    seconds = time.perf_counter() - start
+    (out / "train_seconds.json").write_text(json.dumps(seconds))
+    return {"run": out, "train_seconds": seconds}
 
 
 def quality(run: str | Path, out: Path | None = None) -> dict:
@@ -113,6 +135,14 @@ def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
     return out
 
 
+def shape_profiles(task: str, teacher: str | Path, kinds: list[str], seed: int, work: Path, repeats: int) -> dict:
+    """One efficiency profile per student shape, from the given seed's run of its first kind."""
+    runs: dict[str, Path] = {}
+    for kind in kinds:
+        runs.setdefault(shape_of(kind), work / f"{task}_{kind}_seed{seed}")
+    return {shape: profiles(teacher, run, repeats) for shape, run in runs.items()}
+
+
 def ort_speedup(prof: dict) -> float | None:
     s = prof["side_by_side_b64"]
     return s["onnxruntime"]["speedup"] if "onnxruntime" in s else None
@@ -122,15 +152,8 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarise(task: str, teacher_q: dict, students: dict[str, list[dict]], prof: dict, bicubic: dict | None) -> dict:
-    table = {}
-    for kind, rows in students.items():
-        table[kind] = {"seeds": [r["seed"] for r in rows]}
-        for key in ("psnr", "ssim", "fid", "kid"):
-            values = [r[key] for r in rows if r.get(key) is not None]
-            if values:
-                table[kind][f"{key}_mean"], table[kind][f"{key}_std"] = mean_std(values)
-                table[kind][f"{key}s"] = values
+def shape_targets(prof: dict) -> dict:
+    """MACs ratio and side-by-side speed-ups of one student shape against the teacher."""
     t, s = prof["teacher"], prof["student"]
     macs = t["macs_per_sample"] / s["macs_per_sample"]
     speed = prof["side_by_side_b64"]["pytorch"]["speedup"]
@@ -141,17 +164,37 @@ def summarise(task: str, teacher_q: dict, students: dict[str, list[dict]], prof:
     if ort is not None:
         targets["ort_speedup_b64_vs_0.6x_macs_ratio"] = {"value": ort / macs, "target": 0.6, "met": ort >= 0.6 * macs,
                                                          "runtime": "ONNX Runtime (exported files)"}
-    for kind in ("distilled", "pruned"):  # each teacher-trained student kind against scratch
-        if task != "sr" or "psnr_mean" not in table.get(kind, {}) or "scratch" not in table:
+    return {"macs_ratio": macs, "speedup_b64": speed, "ort_speedup_b64": ort,
+            "speedup_b1": t["latency"]["1"]["median_s"] / s["latency"]["1"]["median_s"], "targets": targets}
+
+
+def summarise(task: str, teacher_q: dict, students: dict[str, list[dict]], profs: dict[str, dict],
+              bicubic: dict | None) -> dict:
+    """profs: one efficiency profile per student shape (shape_of(kind))."""
+    table = {}
+    for kind, rows in students.items():
+        table[kind] = {"seeds": [r["seed"] for r in rows], "shape": shape_of(kind)}
+        for key in ("psnr", "ssim", "fid", "kid"):
+            values = [r[key] for r in rows if r.get(key) is not None]
+            if values:
+                table[kind][f"{key}_mean"], table[kind][f"{key}_std"] = mean_std(values)
+                table[kind][f"{key}s"] = values
+    shapes = {shape: shape_targets(prof) for shape, prof in profs.items()}
+    targets = {}
+    for shape, v in shapes.items():
+        targets.update({(name if shape == "distill" else f"{shape.removeprefix('distill_')}_{name}"): t
+                        for name, t in v["targets"].items()})
+    # each teacher-trained student kind against the scratch student of its own shape
+    for kind, baseline in (("distilled", "scratch"), ("pruned", "scratch"), ("fast_pruned", "fast_scratch")):
+        if task != "sr" or "psnr_mean" not in table.get(kind, {}) or baseline not in table:
             continue
-        d, sc = table[kind]["psnr_mean"], table["scratch"]["psnr_mean"]
-        name = "distilled" if kind == "distilled" else "pruned_distilled"
+        d, sc = table[kind]["psnr_mean"], table[baseline]["psnr_mean"]
+        name = {"distilled": "distilled", "pruned": "pruned_distilled", "fast_pruned": "fast_pruned_distilled"}[kind]
         targets[f"psnr_{name}_vs_teacher_minus_0.3"] = {
             "value": d - teacher_q["psnr"], "target": -0.3, "met": d >= teacher_q["psnr"] - 0.3}
-        targets[f"psnr_{name}_vs_scratch_plus_0.3"] = {"value": d - sc, "target": 0.3, "met": d >= sc + 0.3}
-    return {"teacher": teacher_q, "bicubic": bicubic, "students": table, "macs_ratio": macs,
-            "speedup_b64": speed, "ort_speedup_b64": ort, "speedup_b1": t["latency"]["1"]["median_s"] / s["latency"]["1"]["median_s"],
-            "targets": targets, "profiles": prof}
+        targets[f"psnr_{name}_vs_{baseline}_plus_0.3"] = {"value": d - sc, "target": 0.3, "met": d >= sc + 0.3}
+    return {"teacher": teacher_q, "bicubic": bicubic, "students": table, "shapes": shapes,
+            "targets": targets, "profiles": profs}
 
 
 def markdown(results: dict) -> str:
@@ -165,11 +208,13 @@ def markdown(results: dict) -> str:
         if r.get("bicubic"):
             lines.append(f"| {task} | bicubic (no network) | {r['bicubic']['psnr']:.2f} | {r['bicubic']['ssim']:.4f} | | | | | |")
         for kind, v in r["students"].items():
+            sh = r["shapes"].get(v["shape"], {"macs_ratio": None, "speedup_b64": None, "ort_speedup_b64": None})
+            ratio = lambda x: "-" if x is None else f"{x:.1f}x"  # noqa: E731  (no profile: --no-profile)
             lines.append(
                 f"| {task} | {kind} student | {fmt(v.get('psnr_mean'), v.get('psnr_std'), '{:.2f}')} | "
                 f"{fmt(v.get('ssim_mean'), v.get('ssim_std'), '{:.4f}')} | {fmt(v.get('fid_mean'), v.get('fid_std'), '{:.1f}')} | "
-                f"{fmt(v.get('kid_mean'), v.get('kid_std'), '{:.2f}')} | {r['macs_ratio']:.1f}x | {r['speedup_b64']:.1f}x | "
-                f"{'-' if r['ort_speedup_b64'] is None else format(r['ort_speedup_b64'], '.1f') + 'x'} |")
+                f"{fmt(v.get('kid_mean'), v.get('kid_std'), '{:.2f}')} | {ratio(sh['macs_ratio'])} | "
+                f"{ratio(sh['speedup_b64'])} | {ratio(sh['ort_speedup_b64'])} |")
         for name, tgt in r["targets"].items():
             where = f" [{tgt['runtime']}]" if "runtime" in tgt else ""
             lines.append(f"\n{task} {name}{where}: {tgt['value']:.3f} (target {tgt['target']}) -> "
@@ -182,13 +227,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--kinds", default="scratch,distilled", help=f"student kinds: {', '.join(STUDENTS)}")
+    parser.add_argument("--kinds", default="scratch,distilled", help=f"student kinds: {', '.join(STUDENTS)} "
+                        "(fast_*: SR only)")
     parser.add_argument("--steps", type=int, default=1000, help="student steps")
     parser.add_argument("--train-teachers", action="store_true", help="train teachers instead of the shipped ones")
     parser.add_argument("--teacher-steps", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_i2i")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--note", help="how the runs were made (kept in the JSON's settings)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse student runs already finished in --work (e.g. trained by parallel --no-profile runs)")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="train and evaluate only, no efficiency profile (for parallel runs on a busy machine; "
+                        "a later --reuse run profiles)")
     parser.add_argument("--profile-only", action="store_true",
                         help="re-measure the efficiency profiles (and targets) of an existing --out on an idle machine")
     args = parser.parse_args()
@@ -196,23 +248,28 @@ def main() -> None:
     if args.quick:
         args.steps, args.teacher_steps, args.seeds, args.train_teachers = 10, 10, "0,1", True
         extra = ["task.crops=64", "train.batch_size=4"]
-    tasks = args.tasks.split(",")
+    tasks, kinds = args.tasks.split(","), args.kinds.split(",")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         sys.exit(f"--tasks: unknown {unknown}; valid: {', '.join(TASKS)}")
+    if any(k not in STUDENTS for k in kinds):
+        sys.exit(f"--kinds: unknown {[k for k in kinds if k not in STUDENTS]}; valid: {', '.join(STUDENTS)}")
+    missing = [f"configs/{t}_{STUDENTS[k][0]}.yaml" for t in tasks for k in kinds
+               if not (ROOT / "configs" / f"{t}_{STUDENTS[k][0]}.yaml").is_file()]
+    if missing:
+        sys.exit(f"--kinds: no recipe {missing[0]} for this task")
     out = args.out or ROOT / "benchmarks" / "results" / f"i2i_benchmark{'_quick' if args.quick else ''}.json"
     torch.set_num_threads(args.threads)
     if args.profile_only:
         previous = json.loads(out.read_text())
         for task, r in previous["tasks"].items():
             teacher = args.work / f"{task}_teacher" if args.train_teachers else f"{task}_teacher"
-            student = args.work / f"{task}_distilled_seed{args.seeds.split(',')[0]}"
             students: dict[str, list[dict]] = {}
             for row in previous["runs"]:
                 if row["task"] == task:
                     students.setdefault(row["kind"], []).append(row)
-            previous["tasks"][task] = summarise(task, r["teacher"], students, profiles(teacher, student, 20),
-                                                r.get("bicubic"))
+            profs = shape_profiles(task, teacher, list(students), int(args.seeds.split(",")[0]), args.work, 20)
+            previous["tasks"][task] = summarise(task, r["teacher"], students, profs, r.get("bicubic"))
         previous["settings"]["profiled_separately_threads"] = torch.get_num_threads()
         out.write_text(json.dumps(previous, indent=2, default=str))
         print(markdown(previous))
@@ -227,22 +284,22 @@ def main() -> None:
         teacher_q = quality(teacher, out=args.work / f"{task}_teacher_eval")
         print(f"{task} teacher: {teacher_q}", flush=True)
         students: dict[str, list[dict]] = {}
-        for kind in args.kinds.split(","):
+        for kind in kinds:
             for seed in map(int, args.seeds.split(",")):
-                r = train_student(task, kind, seed, args.steps, teacher, args.work, extra)
+                r = train_student(task, kind, seed, args.steps, teacher, args.work, extra, args.reuse)
                 q = quality(r["run"])
                 row = {"task": task, "kind": kind, "seed": seed, "train_seconds": r["train_seconds"], **q}
                 print(f"{task} {kind} seed {seed}: {q} ({r['train_seconds']:.0f}s)", flush=True)
                 students.setdefault(kind, []).append(row)
                 results["runs"].append(row)
-        prof = profiles(teacher, args.work / f"{task}_distilled_seed{args.seeds.split(',')[0]}",
-                        repeats=5 if args.quick else 20)
+        profs = {} if args.no_profile else shape_profiles(task, teacher, kinds, int(args.seeds.split(",")[0]),
+                                                          args.work, repeats=5 if args.quick else 20)
         bicubic = bicubic_quality(teacher) if task == "sr" else None
-        results["tasks"][task] = summarise(task, teacher_q, students, prof, bicubic)
+        results["tasks"][task] = summarise(task, teacher_q, students, profs, bicubic)
     results["settings"] = {"student_steps": args.steps, "seeds": args.seeds,
-                           "teachers": "trained here" if args.train_teachers else "shipped (2,000 steps each)",
+                           "teachers": "trained here" if args.train_teachers else "shipped",
                            "torch": torch.__version__, "threads": torch.get_num_threads(),
-                           "wall_seconds": time.time() - started}
+                           "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))
     print(markdown(results))
