@@ -189,7 +189,7 @@ def summarise(task: str, teacher_q: dict, students: dict[str, list[dict]], profs
         if task != "sr" or "psnr_mean" not in table.get(kind, {}) or baseline not in table:
             continue
         d, sc = table[kind]["psnr_mean"], table[baseline]["psnr_mean"]
-        name = {"distilled": "distilled", "pruned": "pruned_distilled", "fast_pruned": "fast_pruned_distilled"}[kind]
+        name = kind if kind == "distilled" else f"{kind}_distilled"
         targets[f"psnr_{name}_vs_teacher_minus_0.3"] = {
             "value": d - teacher_q["psnr"], "target": -0.3, "met": d >= teacher_q["psnr"] - 0.3}
         targets[f"psnr_{name}_vs_{baseline}_plus_0.3"] = {"value": d - sc, "target": 0.3, "met": d >= sc + 0.3}
@@ -201,6 +201,7 @@ def markdown(results: dict) -> str:
     lines = ["| task | model | PSNR dB | SSIM | patch FID | patch KID | MACs ratio | CPU speed-up b=64 | ONNX Runtime b=64 |",
              "|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, s, spec: "-" if v is None else (spec.format(v) + (f" ± {spec.format(s)}" if s is not None else ""))  # noqa: E731
+    ratio = lambda x: "-" if x is None else f"{x:.1f}x"  # noqa: E731  (None: profiled with --no-profile)
     for task, r in results["tasks"].items():
         t = r["teacher"]
         lines.append(f"| {task} | teacher | {fmt(t.get('psnr'), None, '{:.2f}')} | {fmt(t.get('ssim'), None, '{:.4f}')} | "
@@ -209,7 +210,6 @@ def markdown(results: dict) -> str:
             lines.append(f"| {task} | bicubic (no network) | {r['bicubic']['psnr']:.2f} | {r['bicubic']['ssim']:.4f} | | | | | |")
         for kind, v in r["students"].items():
             sh = r["shapes"].get(v["shape"], {"macs_ratio": None, "speedup_b64": None, "ort_speedup_b64": None})
-            ratio = lambda x: "-" if x is None else f"{x:.1f}x"  # noqa: E731  (no profile: --no-profile)
             lines.append(
                 f"| {task} | {kind} student | {fmt(v.get('psnr_mean'), v.get('psnr_std'), '{:.2f}')} | "
                 f"{fmt(v.get('ssim_mean'), v.get('ssim_std'), '{:.4f}')} | {fmt(v.get('fid_mean'), v.get('fid_std'), '{:.1f}')} | "
