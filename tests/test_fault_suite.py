@@ -62,7 +62,12 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         attempts += 1
         before = last_step(run)
         proc = start()
-        time.sleep(rng.uniform(2.0, 5.0))  # startup takes ~2 s; then a step or checkpoint is under way
+        # Kill a few checkpoints after this start's first one, plus a random fraction of a
+        # step, so kills land mid-run (often inside a checkpoint write) on any machine speed.
+        target = min(STEPS - 1, before + rng.randint(1, 6))
+        while last_step(run) < target and proc.poll() is None:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))
         if proc.poll() is not None:  # finished before the kill
             assert proc.returncode == 0, proc.stderr.read()
             break
@@ -75,6 +80,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
     print(f"\nfault suite: {kills} SIGKILLs survived, {lost} checkpointed steps lost, {attempts} starts")
     assert kills >= 5  # enough kills actually landed mid-run
+    assert lost == 0  # a kill never costs a complete checkpoint
 
     a = load_file(straight / f"checkpoints/step_{STEPS:07d}.safetensors")
     b = load_file(run / f"checkpoints/step_{STEPS:07d}.safetensors")

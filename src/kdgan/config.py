@@ -401,7 +401,8 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
-def read_yaml(path: Path) -> dict:
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
     if not path.is_file():
         raise UserError(f"--config: {path} does not exist")
     try:
@@ -417,7 +418,8 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """The YAML recipe at `path` (a str or a Path) with `overrides` ("a.b=value") applied."""
     raw = read_yaml(path) if path is not None else {}
     return validate(merge(raw, parse_overrides(list(overrides))))
 

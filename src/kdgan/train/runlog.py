@@ -17,6 +17,8 @@ class RunLog:
     def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool,
                  write: bool = True):
         self.path, self.write = run_dir / "log.jsonl", write  # write: False on ranks other than 0
+        if write:  # fit() may be called from Python on a folder that does not exist yet
+            run_dir.mkdir(parents=True, exist_ok=True)
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._writer = None
