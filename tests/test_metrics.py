@@ -175,6 +175,17 @@ def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):
     e = report[0]
     assert {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "profile"} <= set(e)
     assert e["fake_samples"] == 64 and e["real_samples"] == 1797
+    # an exported file is scored as its runtime runs it: the same numbers within export error
+    exported = tmp_path / "exported"
+    assert run_cli("export", run, "--format", "onnx", "--out", exported)[0] == 0
+    code, out, err = run_cli("evaluate", exported, "--samples", 64, "--features", feats)
+    assert code == 0, err
+    onnx_eval = json.loads((exported / "eval.json").read_text())["evaluations"][0]
+    assert onnx_eval["step"] == 10 and onnx_eval["checkpoint"].endswith("generator.onnx")
+    assert abs(onnx_eval["fid"] - e["fid"]) < 1e-3 * max(1.0, e["fid"])
+    assert set(onnx_eval["profile"]["onnxruntime_latency"]) == {"1", "64"}
+    code, _, err = run_cli("compare", run, exported, "--out", tmp_path / "report")
+    assert code == 0, err
     code, _, err = run_cli("evaluate", run, "--metrics", "fid,bogus")
     assert code == 2 and "bogus" in err and "valid: fid, kid, is, pr" in err
     code, _, err = run_cli("evaluate", run, "--samples", 10)  # 16px run, shipped digits extractor is 32px

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kdgan.errors import TrainingStopped, UserError
+from kdgan.outputs import check_writable_file, check_writable_folder
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,6 +66,8 @@ def _run(config, overrides, out, resume, overwrite, dry_run, distill: bool) -> N
         return
     from kdgan.train import distributed
 
+    check_writable_folder(out)
+
     trainer = start_run(cfg, out, resume, overwrite)
     main_process = trainer.dist.main
     if main_process:
@@ -97,26 +100,41 @@ def distill(teacher, config, overrides, out, resume, overwrite, dry_run, trust_p
 @click.option("--format", "fmt", type=click.Choice(["safetensors", "onnx", "torchscript"]), default="safetensors",
               show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Folder (safetensors) or file (.onnx / .pt).")
+              help="safetensors: a folder. onnx / torchscript: a file ending in .onnx / .pt, or a folder that "
+                   "gets generator.onnx / generator.pt.")
 def export(source, fmt, out) -> None:
     """Export a generator (run folder, checkpoint, pretrained folder or shipped name).
 
     safetensors: a config.json + generator.safetensors + discriminator.safetensors folder
     that loads without kdgan's training code. onnx / torchscript: one file with a dynamic
-    batch axis, verified against PyTorch on fresh inputs before the command succeeds."""
-    from kdgan.deploy import export_onnx, export_torchscript
+    batch axis, verified against PyTorch on fresh inputs before the command succeeds; it
+    carries the generator spec and training config, so `kdgan sample` and `kdgan evaluate`
+    take the file (or its folder) as SOURCE."""
+    from kdgan.deploy import export_onnx, export_target, export_torchscript
     from kdgan.distill.teacher import load_teacher
     from kdgan.export import SHIPPED, export_pretrained
+    from kdgan.metrics.evaluate import resolve_source
 
     _check_source(source)
     if fmt == "safetensors":
         if str(source) in SHIPPED:
             raise UserError(f"SOURCE: {source} is already a safetensors folder (kdgan.export.load_pretrained)")
+        check_writable_folder(out)
         click.echo(f"wrote {export_pretrained(Path(source), out)}")
         return
+    target = export_target(out, fmt)
+    check_writable_file(target)
     gan = load_teacher(source)
-    error = (export_onnx if fmt == "onnx" else export_torchscript)(gan.generator, gan.generator_spec, out)
-    click.echo(f"wrote {out}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
+    if gan.generator_spec is None:
+        raise UserError(f"SOURCE: {source} is a pickled module without a kdgan generator spec; export it with "
+                        "torch.onnx / torch.jit directly")
+    try:  # the training config lets `kdgan evaluate` score the exported file; a .pt teacher has none
+        _, train_config, step, _ = resolve_source(source)
+        info = {"train_config": train_config, "step": step}
+    except UserError:
+        info = {}
+    error = (export_onnx if fmt == "onnx" else export_torchscript)(gan.generator, gan.generator_spec, target, info)
+    click.echo(f"wrote {target}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
 
 
 @cli.command()
@@ -134,16 +152,19 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     image-to-image generators translate the images given with --input."""
     import torch
 
-    from kdgan.deploy import example_inputs, onnx_runner, onnx_size_multiple, onnx_spec
+    from kdgan.deploy import example_inputs
     from kdgan.distill.teacher import load_teacher
+    from kdgan.exported import exported_file, load_exported
     from kdgan.train.grid import save_grid, save_images
 
     _check_source(source)
     if num < 1:
         raise UserError("--num: must be at least 1")
-    if str(source).endswith(".onnx"):
-        spec, generator = onnx_spec(Path(source)), onnx_runner(Path(source))
-        multiple = onnx_size_multiple(Path(source)) if spec.in_channels else None
+    (check_writable_file if out.suffix.lower() == ".png" else check_writable_folder)(out)
+    exported = exported_file(source)
+    if exported is not None:
+        exported = load_exported(exported)
+        spec, generator, multiple = exported.spec, exported.generator, exported.size_multiple
         if spec.in_channels and multiple is None:
             raise UserError(f"SOURCE: {source} was exported with a fixed input size; export it again with this "
                             "kdgan (H and W are dynamic now), or sample from the run or checkpoint")
@@ -214,6 +235,7 @@ def compare(runs, out, samples, seed) -> None:
     for run in runs:
         if not run.is_dir():
             raise UserError(f"RUNS: {run} is not a run folder")
+    check_writable_folder(out)
     click.echo(f"wrote {write_report(list(runs), out, samples, seed) / 'report.html'}")
 
 
@@ -243,6 +265,7 @@ def features_train(dataset, path, resolution, channels, epochs, batch_size, seed
     except ValidationError as err:
         first = err.errors()[0]
         raise UserError(f"{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}") from None
+    check_writable_folder(out)
     data = load_dataset(dataset, path, resolution, channels)
     if data.num_classes < 2:
         raise UserError(f"DATASET: {dataset} has no class labels to train a classifier on")

@@ -26,6 +26,8 @@ from kdgan.errors import UserError
 from kdgan.nets import GeneratorSpec
 
 TOLERANCE = 1e-4
+EXPORT_FILES = {"onnx": "generator.onnx", "torchscript": "generator.pt"}  # names inside an --out folder
+TORCHSCRIPT_METADATA = "kdgan.json"
 
 
 def example_inputs(spec: GeneratorSpec, n: int, seed: int, size: tuple[int, int] | None = None) -> tuple[torch.Tensor, ...]:
@@ -78,7 +80,27 @@ def onnx_model(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: li
     return program.model_proto
 
 
-def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
+def export_target(out: Path, fmt: str) -> Path:
+    """The file `kdgan export --out OUT` writes: OUT itself when it ends in the format's suffix
+    (.onnx, or .pt for TorchScript), else OUT/generator.onnx or OUT/generator.pt, OUT a folder."""
+    name = EXPORT_FILES[fmt]
+    suffix = out.suffix.lower()
+    if suffix == Path(name).suffix:
+        return out
+    if suffix in {Path(n).suffix for n in EXPORT_FILES.values()}:
+        raise UserError(f"--out: a {fmt} file ends in {Path(name).suffix}, not {out.suffix} (or give a folder)")
+    return out / name
+
+
+def export_metadata(spec: GeneratorSpec, generator: nn.Module, info: dict) -> dict[str, str]:
+    """What an exported file carries besides the network, as strings: the generator spec and
+    size multiple (enough for `kdgan sample`) and `info`'s entries (the training config and
+    step, for `kdgan evaluate`)."""
+    return {"kdgan.generator_spec": spec.model_dump_json(), "kdgan.size_multiple": str(size_multiple(generator)),
+            **{f"kdgan.{k}": json.dumps(v) for k, v in info.items()}}
+
+
+def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path, info: dict | None = None) -> float:
     """torch.export-based ONNX export with a dynamic batch axis; verified with onnxruntime."""
     try:
         import onnx
@@ -87,8 +109,7 @@ def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
         raise UserError("--format onnx: needs onnx, onnxscript and onnxruntime (pip install 'kdgan[export]')") from None
     generator = generator.eval()
     model = onnx_model(generator, example_inputs(spec, 2, 0), input_names(spec), image_input=bool(spec.in_channels))
-    onnx.helper.set_model_props(model, {"kdgan.generator_spec": spec.model_dump_json(),
-                                        "kdgan.size_multiple": str(size_multiple(generator))})
+    onnx.helper.set_model_props(model, export_metadata(spec, generator, info or {}))
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return verify(generator, spec, lambda inputs: run_onnx(path, inputs), "onnx")
@@ -111,34 +132,16 @@ def run_onnx(path: Path, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return onnx_runner(path)(*inputs)
 
 
-def onnx_properties(path: Path) -> dict[str, str]:
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    if "kdgan.generator_spec" not in props:
-        raise UserError(f"{path}: not an ONNX file exported by kdgan (no kdgan.generator_spec metadata)")
-    return props
-
-
-def onnx_spec(path: Path) -> GeneratorSpec:
-    return GeneratorSpec(**json.loads(onnx_properties(path)["kdgan.generator_spec"]))
-
-
-def onnx_size_multiple(path: Path) -> int | None:
-    """None for files exported before H and W were dynamic (they run at one size only)."""
-    value = onnx_properties(path).get("kdgan.size_multiple")
-    return int(value) if value is not None else None
-
-
-def export_torchscript(generator: nn.Module, spec: GeneratorSpec, path: Path) -> float:
-    """Traced TorchScript (the batch size is not baked in: no op depends on it)."""
+def export_torchscript(generator: nn.Module, spec: GeneratorSpec, path: Path, info: dict | None = None) -> float:
+    """Traced TorchScript (the batch size is not baked in: no op depends on it), with the
+    metadata of `export_metadata` as the extra file `kdgan.json`."""
     generator = generator.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
             traced = torch.jit.trace(generator, example_inputs(spec, 2, 0), check_trace=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    traced.save(str(path))
+    traced.save(str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(export_metadata(spec, generator, info or {}))})
     with warnings.catch_warnings():  # TorchScript is deprecated upstream; it is still what many runtimes load
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = torch.jit.load(str(path))

@@ -127,16 +127,22 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     image-to-image runs get the input on the left and the ground truth on the right."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
-    from kdgan.metrics.evaluate import resolve_source
+    from kdgan.exported import exported_file, load_exported
+    from kdgan.metrics.evaluate import exported_config, resolve_source
     from kdgan.train.build import load_task
 
     outputs, task, batch = [], None, None
     for r in runs:
-        loadable, train_config, _, _ = resolve_source(r["latest"]["checkpoint"])
+        source = r["latest"]["checkpoint"]
+        if exported_file(source) is not None:  # an evaluated ONNX / TorchScript file
+            exported = load_exported(Path(source))
+            train_config, generator = exported_config(exported), exported.generator
+        else:
+            loadable, train_config, _, _ = resolve_source(source)
+            generator = load_teacher(loadable).generator.eval()
         if task is None:  # the first run's task and inputs serve all runs
             task = load_task(validate(train_config))
             batch = task.fixed_batch(n, seed)
-        generator = load_teacher(loadable).generator.eval()
         outputs.append(generator(*batch.g_inputs))
     names = [r["name"] for r in runs]
     if is_image_task(runs):

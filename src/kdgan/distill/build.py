@@ -8,7 +8,8 @@ From Python, any `nn.Module` can be the teacher generator (and discriminator):
     trainer.fit(run_dir)
 
 The teacher must accept the task's generator inputs (`G(z)` or `G(z, y)`) and return images
-shaped like the data; this is checked once before training starts.
+shaped like the data, or a tuple/list whose first element is the images; this is checked
+once before training starts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from kdgan.config import Config
 from kdgan.distill.distiller import build_terms
 from kdgan.distill.students import prune_init, scaled_width
-from kdgan.distill.teacher import Teacher, load_teacher
+from kdgan.distill.teacher import Teacher, images_of, load_teacher
 from kdgan.errors import UserError
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
 from kdgan.train.build import apply_determinism, assemble_trainer, load_task, network_specs, resolve_device
@@ -63,6 +64,7 @@ def check_teacher_fits(teacher: Teacher, task, device: torch.device) -> None:
             out = teacher.generator(*inputs)
     except Exception as err:  # a user's module can fail in any way; report it as one line
         raise UserError(f"--teacher: the teacher generator failed on the task's inputs: {err}") from None
+    out = images_of(out)
     want = (2, *task.fixed_batch(2, 0).real.shape[1:])
     if tuple(out.shape) != want:
         raise UserError(
@@ -123,4 +125,4 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     g_terms = [t for t in terms if t.phase == "g"]
     d_terms = [t for t in terms if t.phase == "d"]
     return assemble_trainer(cfg, task, device, student, student_discriminator, g_terms, d_terms,
-                            providers=[provider], meta=meta, reference=teacher.generator)
+                            providers=[provider], meta=meta, reference=teacher.generate)

@@ -49,7 +49,7 @@ class TeacherProvider:
         g_needs = self.needs & {"teacher_out", "teacher_features", "d_features_teacher"}
         if g_needs:
             with torch.no_grad():
-                extra["teacher_out"] = t.generator(*batch.g_inputs)
+                extra["teacher_out"] = t.generate(*batch.g_inputs)
         if self.teacher_taps is not None:
             extra["teacher_features"] = self.teacher_taps.snapshot()
             extra["student_features"] = self.student_taps.snapshot()  # from the loop's student pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from kdgan.errors import UserError
@@ -22,6 +23,10 @@ class Teacher:
     class_names: list[str] = field(default_factory=list)
     source: str = "python"
 
+    def generate(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The teacher's images for the generator inputs (see `images_of`)."""
+        return images_of(self.generator(*inputs))
+
     def freeze(self) -> "Teacher":
         """Teachers are fixed functions: eval mode (BatchNorm uses its running statistics)
         and no gradients for their weights."""
@@ -29,6 +34,21 @@ class Teacher:
             if net is not None:
                 net.eval().requires_grad_(False)
         return self
+
+
+def images_of(output) -> torch.Tensor:
+    """A teacher generator's output -> its images. A forward may return the images
+    (B, C, H, W), or a tuple/list whose first element is the images (`(images, features)`,
+    as many codebases return); the other elements are ignored."""
+    if isinstance(output, (tuple, list)) and output and torch.is_tensor(output[0]):
+        return output[0]
+    if torch.is_tensor(output):
+        return output
+    what = type(output).__name__
+    if isinstance(output, (tuple, list)):
+        what += f" whose first element is a {type(output[0]).__name__}" if output else " that is empty"
+    raise UserError(f"--teacher: the teacher generator returned a {what}; its forward must return the images "
+                    "(B, C, H, W), or a tuple/list whose first element is the images")
 
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")

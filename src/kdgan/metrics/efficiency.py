@@ -7,7 +7,11 @@ under torch.inference_mode: what a deployment would see, not what the MACs promi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
+import tempfile
 import time
 
 import torch
@@ -50,6 +54,28 @@ def latency(generator: nn.Module, inputs: tuple[torch.Tensor, ...], repeats: int
     return {"median_s": statistics.median(times), "p25_s": q[0], "p75_s": q[2], "repeats": repeats}
 
 
+@contextlib.contextmanager
+def native_stderr_without(prefix: str):
+    """Drop the lines starting with `prefix` that C++ code writes to file descriptor 2 (the
+    profiler's tracing library prints `USDT: ... profiler_start/stop` at every session);
+    every other line is written back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().splitlines(keepends=True)
+                    if not line.startswith(prefix.encode())]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 @torch.inference_mode()
 def peak_memory_bytes(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
     """Peak bytes allocated by one forward pass beyond the weights and inputs.
@@ -66,7 +92,7 @@ def peak_memory_bytes(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) ->
         return torch.accelerator.max_memory_allocated() - base
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with native_stderr_without("USDT:"), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         generator(*inputs)
     # An op's own allocations are its self_cpu_memory_usage; frees arrive as "[memory]"
     # events with negative sizes.
@@ -184,3 +210,12 @@ def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), re
                       "peak_memory_bytes": gpu["peak_memory_bytes"]}
         generator.to(device)
     return out
+
+
+def exported_profile(exported, make_inputs, batch_sizes=(1, 64), repeats: int = 30) -> dict:
+    """Latency of an exported file as its runtime runs it (kdgan.exported.Exported): ONNX
+    files under onnxruntime's CPU provider, TorchScript under torch. Parameters and MACs are
+    the PyTorch generator's: profile the run it came from for those."""
+    key = "onnxruntime_latency" if exported.format == "onnx" else "latency"
+    return {"device": "cpu", "threads": torch.get_num_threads(), "exported": exported.format,
+            key: {str(b): latency(exported.generator, make_inputs(b), repeats) for b in batch_sizes}}

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from kdgan.data.images import to_float
+from kdgan.exported import exported_file, load_exported
 from kdgan.metrics.classifier import FeatureClassifier
 from kdgan.metrics.quality import quality_metrics
 from kdgan.train.checkpoint import atomic_save_tensors
@@ -104,15 +105,28 @@ def run_folder_of(path: Path) -> Path:
 def resolve_source(source: str | Path) -> tuple[str | Path, dict, int, Path | None]:
     """(what load_teacher takes, training config, step, run folder or None) for a run folder,
     a checkpoint, a pretrained folder or a shipped name."""
+    from kdgan.errors import UserError
     from kdgan.export import SHIPPED, pretrained_folder
     from kdgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 
+    if exported_file(source) is not None:
+        raise UserError(f"SOURCE: {source} is an exported file; give the run or checkpoint it came from")
     if str(source) in SHIPPED or (Path(source) / "config.json").is_file():
         config = json.loads((pretrained_folder(source) / "config.json").read_text())
         return source, config["train_config"], config["source"]["step"], None
     ckpt = resolve_checkpoint(Path(source))
     meta, _ = load_checkpoint(ckpt)
     return ckpt, meta["config"], meta["step"], run_folder_of(ckpt)
+
+
+def exported_config(exported) -> dict:
+    """The training config an exported file recorded (kdgan.exported.Exported)."""
+    from kdgan.errors import UserError
+
+    if exported.train_config is None:
+        raise UserError(f"SOURCE: {exported.path} does not record its training config (exported by an older "
+                        "kdgan); export it again, or evaluate the run it came from")
+    return exported.train_config
 
 
 def evaluate_source(source: str | Path, samples: int, metrics, features: str | None, seed: int = 0,
@@ -123,14 +137,22 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     from kdgan.distill.teacher import load_teacher
     from kdgan.errors import UserError
     from kdgan.metrics.classifier import load_classifier
-    from kdgan.metrics.efficiency import profile_generator
+    from kdgan.metrics.efficiency import exported_profile, profile_generator
+    from kdgan.outputs import check_writable_folder
     from kdgan.train.build import load_task
 
-    loadable, train_config, step, run_dir = resolve_source(source)
-    out = out or run_dir
+    exported = exported_file(source)
+    if exported is not None:
+        exported = load_exported(exported)
+        loadable, train_config, step, run_dir = exported.path, exported_config(exported), exported.step, None
+        out = out or exported.path.parent
+    else:
+        loadable, train_config, step, run_dir = resolve_source(source)
+        out = out or run_dir
     if out is None:
         raise UserError(f"--out: {source} is not a run folder; give a folder for eval.json")
-    gan = load_teacher(loadable)
+    check_writable_folder(out)
+    generator = exported.generator if exported is not None else load_teacher(loadable).generator
     cfg = validate(train_config)
     task = load_task(cfg)
     result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
@@ -140,7 +162,7 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     if unsupported:
         raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}")
     if image_to_image:
-        result.update(evaluate_image_source(gan.generator, task, cfg, metrics, features, seed))
+        result.update(evaluate_image_source(generator, task, cfg, metrics, features, seed))
     else:
         name = features or cfg.data.name
         classifier, info = load_classifier(name)
@@ -149,9 +171,11 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
             raise UserError(f"--features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
                             f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
         result.update({"features": name, "features_test_accuracy": info.get("test_accuracy")})
-        result.update(evaluate_generator(gan.generator, task, classifier, samples, metrics, seed))
-    if profile:
-        result["profile"] = profile_generator(gan.generator, lambda n: task.fixed_inputs(n, seed))
+        result.update(evaluate_generator(generator, task, classifier, samples, metrics, seed))
+    if profile and exported is not None:
+        result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
+    elif profile:
+        result["profile"] = profile_generator(generator, lambda n: task.fixed_inputs(n, seed))
     out.mkdir(parents=True, exist_ok=True)
     write_eval(out / "eval.json", result)
     return result

@@ -93,7 +93,7 @@ def build_trainer(cfg: Config) -> Trainer:
 
 def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, generator: torch.nn.Module,
                      discriminator: torch.nn.Module, g_extra=(), d_extra=(), providers=(), meta=None,
-                     reference: torch.nn.Module | None = None) -> Trainer:
+                     reference=None) -> Trainer:
     """The adversarial objectives plus any extra (distillation) terms, optimizers and loop
     settings around a generator and discriminator. Learned parts of loss terms (feature
     adapters) train with the generator."""

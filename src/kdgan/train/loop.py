@@ -107,7 +107,7 @@ class Trainer:
     # outputs into ctx.extra here. Each is `provide(ctx) -> None`.
     providers: list = field(default_factory=list)
     # Drawn left of the samples on the same inputs (the teacher, when distilling).
-    reference: nn.Module | None = None
+    reference: Callable[..., torch.Tensor] | None = None
     dist: DistInfo = DistInfo()
     precision: str = "fp32"
     channels_last: bool = False
