@@ -3,7 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from kdgan.data import load_dataset, to_float, to_uint8
+from kdgan.config import load_config
+from kdgan.data import Reading, load_dataset, to_float, to_uint8
 from kdgan.data.sampling import EpochSampler, LatentTask
 from kdgan.errors import UserError
 
@@ -121,7 +122,7 @@ def test_grey_image_where_rgb_is_expected_is_named_unless_allowed(tmp_path):
     _write_images(tmp_path, ["scan.png"], mode="L")
     with pytest.raises(UserError, match=r"scan.png is a grey image but data.channels is 3.*grey_to_rgb"):
         load_dataset("folder", tmp_path, 8, 3)
-    ds = load_dataset("folder", tmp_path, 8, 3, grey_to_rgb=True)
+    ds = load_dataset("folder", tmp_path, 8, 3, Reading(grey_to_rgb=True))
     grey = ds.images[2]
     assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
     assert load_dataset("folder", tmp_path, 8, 1).images.shape == (3, 1, 8, 8)  # grey runs take any image
@@ -135,3 +136,31 @@ def test_non_image_files_are_ignored_but_a_fake_image_is_named(tmp_path):
     (tmp_path / "c.jpg").write_text("not an image either")
     with pytest.raises(UserError, match=r"cannot read image .*c\.jpg"):
         load_dataset("folder", tmp_path, 8, 3)
+
+
+def test_transparent_pixels_are_composited_over_the_background(tmp_path):
+    """An emoji-like RGBA file: a red disc on a transparent square whose hidden colour is
+    black. The background shows through (white by default, data.background otherwise), and
+    half-transparent pixels blend; grey + alpha (LA) and palette transparency too."""
+    rgba = np.zeros((8, 8, 4), np.uint8)  # transparent black
+    rgba[2:6, 2:6] = (255, 0, 0, 255)  # opaque red
+    rgba[0, 0] = (0, 0, 255, 128)  # half-transparent blue
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "emoji.png")
+    la = np.zeros((8, 8, 2), np.uint8)
+    Image.fromarray(la, "LA").save(tmp_path / "grey_alpha.png")
+    palette = Image.new("P", (8, 8), 0)
+    palette.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    palette.paste(1, (2, 2, 6, 6))
+    palette.save(tmp_path / "palette.png", transparency=0)
+    ds = load_dataset("folder", tmp_path, 8, 3, Reading(grey_to_rgb=True))
+    emoji, grey_alpha, pal = (ds.images[i].permute(1, 2, 0).numpy() for i in range(3))
+    assert (emoji[7, 7] == 255).all() and tuple(emoji[3, 3]) == (255, 0, 0)
+    assert tuple(emoji[0, 0]) == (127, 127, 255)  # 50% blue over white
+    assert (grey_alpha == 255).all()
+    assert (pal[0, 0] == 255).all() and tuple(pal[3, 3]) == (10, 200, 30)
+    black = load_dataset("folder", tmp_path, 8, 3, Reading(grey_to_rgb=True, background=(0, 0, 0)))
+    assert (black.images[0].permute(1, 2, 0).numpy()[7, 7] == 0).all()
+    cfg = load_config(None, ["data.background='#102030'"])  # quoted: YAML reads a bare # as a comment
+    assert cfg.data.reading.background == (16, 32, 48)
+    with pytest.raises(UserError, match="data.background: unknown colour 'nope'"):
+        load_config(None, ["data.background=nope"])

@@ -129,6 +129,30 @@ def test_damaged_checkpoint_is_skipped_on_resume(run_cli, tmp_path):
     assert code == 0 and "skipping damaged checkpoint" in err
 
 
+@pytest.mark.parametrize("damage,reason", [
+    ("json", "its JSON does not parse"),
+    ("no sha256 + truncated tensors", "its JSON records no sha256 of the tensors"),
+])
+def test_each_kind_of_damage_is_named_and_the_older_checkpoint_used(run_cli, tmp_path, damage, reason):
+    out = tmp_path / "run"
+    assert run_cli("train", "--config", ROOT / "configs/glyph_teacher.yaml", "--out", out,
+                   *set_args(tiny_overrides(**{"log.keep_checkpoints": 3})))[0] == 0
+    newest = out / "checkpoints/step_0000020.json"
+    if damage == "json":
+        newest.write_text(newest.read_text()[:-40])  # cut mid-file
+    else:
+        meta = json.loads(newest.read_text())
+        del meta["sha256"]
+        newest.write_text(json.dumps(meta))
+        tensors = newest.with_suffix(".safetensors")
+        tensors.write_bytes(tensors.read_bytes()[: tensors.stat().st_size // 2])
+    with pytest.raises(UserError, match=f"damaged checkpoint: {reason}"):
+        load_checkpoint(newest)
+    assert load_checkpoint(out)[0]["step"] == 10  # falls back to the intact older one
+    code, _, err = run_cli("evaluate", out, "--samples", 2, "--features", "digits", "--no-profile")
+    assert f"skipping damaged checkpoint {newest}: {reason}" in err
+
+
 def test_mode_collapse_is_flagged(run_cli, tmp_path):
     same = torch.zeros(4, 1, 8, 8)
     spread = torch.linspace(-1, 1, 4)[:, None, None, None].expand(4, 1, 8, 8)
@@ -141,28 +165,38 @@ def test_mode_collapse_is_flagged(run_cli, tmp_path):
     assert [e["step"] for e in events] == [10, 20] and all(e["collapse"] for e in events)
 
 
-def test_disk_full_during_checkpoint_write(tmp_path, monkeypatch):
-    import errno
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 6 MB filesystem (tmpfs) at tmp_path/disk; skipped where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
 
-    import kdgan.train.checkpoint as ckpt
 
-    cfg = load_config(ROOT / "configs/glyph_teacher.yaml", tiny_overrides(**{
-        "train.steps": 6, "log.checkpoint_every": 2, "log.tensorboard": "false"}))
-    trainer = start_run(cfg, tmp_path / "run", resume=False, overwrite=False)
-    real_save = ckpt.save_file
-    calls = {"n": 0}
-
-    def filling_disk(tensors, path):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the second checkpoint: half a file, then ENOSPC
-            with open(path, "wb") as f:
-                f.write(b"partial")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(tensors, path)
-
-    monkeypatch.setattr(ckpt, "save_file", filling_disk)
-    with pytest.raises(TrainingStopped, match="cannot write the checkpoint of step 4 .*No space left on device; "
-                                              "the earlier checkpoints are intact"):
-        trainer.fit(tmp_path / "run")
-    assert load_checkpoint(tmp_path / "run")[0]["step"] == 2  # the earlier one, complete and intact
-    assert not list((tmp_path / "run").rglob("*.tmp"))
+def test_disk_full_during_checkpoint_write(run_cli, tmp_path, small_disk):
+    """The disk fills up during the second checkpoint: one line, exit 2, the first checkpoint
+    intact and no temporary file left; once space is freed the run resumes to the end."""
+    args = ["--config", ROOT / "configs/glyph_teacher.yaml", *set_args(tiny_overrides(**{
+        "train.steps": 6, "log.log_every": 2, "log.checkpoint_every": 2, "log.sample_every": 100,
+        "log.tensorboard": "false"}))]
+    probe = tmp_path / "probe"
+    assert run_cli("train", *args, "--out", probe, "--set", "train.steps=2")[0] == 0
+    size = sum(p.stat().st_size for p in (probe / "checkpoints").iterdir())
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (free - size * 3 // 2 - 64 * 1024))  # room for one checkpoint and a half
+    run = small_disk / "run"
+    code, _, err = run_cli("train", *args, "--out", run)
+    assert code == 2, err
+    assert err.strip().splitlines()[1:] == [f"kdgan: cannot write the checkpoint of step 4 to {run / 'checkpoints'}: "
+                                        "No space left on device; the earlier checkpoints are intact"]
+    assert load_checkpoint(run)[0]["step"] == 2  # the earlier one, complete and intact
+    assert not list(run.rglob("*.tmp"))
+    filler.unlink()
+    code, _, err = run_cli("train", "--resume", "--out", run)
+    assert code == 0, err
+    assert load_checkpoint(run)[0]["step"] == 6

@@ -68,3 +68,28 @@ def test_cli_refuses_pickled_teacher_with_exit_2(run_cli, tmp_path):
     code, _, err = run_cli("distill", "--config", ROOT / "configs/distill_l1.yaml", "--teacher", tmp_path / "evil.pt",
                            "--out", tmp_path / "run")
     assert code == 2 and "could run code" in err and not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_loading_messages_say_what_the_file_is(tmp_path):
+    noise = tmp_path / "random_bytes.pt"
+    noise.write_bytes(bytes(range(7, 256)) * 20)
+    for trust in (False, True):
+        with pytest.raises(UserError, match=r"is not a file written by torch.save \(neither a zip archive nor a "
+                                            r"pickle\)") as err:
+            load_teacher(noise, trust_pickle=trust)
+        assert "--trust-pickle" not in str(err.value)
+    broken = tmp_path / "broken.pt"  # a pickle's first byte, then garbage
+    broken.write_bytes(b"\x80" + bytes(range(200, 256)) * 20)
+    with pytest.raises(UserError, match="is damaged or not a torch.save file") as err:
+        load_teacher(broken)
+    assert "--trust-pickle" not in str(err.value)
+    with pytest.raises(UserError, match="cannot read .*broken.pt: unsupported pickle protocol") as err:
+        load_teacher(broken, trust_pickle=True)
+    assert "--trust-pickle" not in str(err.value)
+    torch.save({"generator_spec": SPEC.model_dump(), "generator": RunsCode(tmp_path / "x")}, tmp_path / "evil.pt")
+    with pytest.raises(UserError, match=r"holds a pickled object \(posix.system\)"):  # named whole, not cut
+        load_teacher(tmp_path / "evil.pt")
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.trace(build_generator(SPEC).eval(), torch.randn(2, 8)).save(str(scripted))
+    with pytest.raises(UserError, match="is a TorchScript file"):
+        load_teacher(scripted)

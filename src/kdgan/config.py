@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kdgan.data import DATASETS
+from kdgan.data import DATASETS, Reading
 from kdgan.errors import UserError
 from kdgan.losses import ADVERSARIAL_LOSSES
 from kdgan.nets import DISCRIMINATORS, GENERATORS, IMAGE_TO_IMAGE
@@ -36,6 +36,27 @@ class DataConfig(Strict):
     conditional: bool = False  # feed class labels to G and D
     # folder, channels 3: a grey image is an error naming it, unless this replicates its channel
     grey_to_rgb: bool = False
+    # folders: transparent pixels are composited over this colour (a name or #rrggbb)
+    background: str = "white"
+
+    @field_validator("background", mode="before")
+    @classmethod
+    def _background(cls, v) -> str:
+        from PIL import ImageColor
+
+        if v is None:  # `background: #fff` unquoted: YAML reads the rest of the line as a comment
+            raise ValueError("give a colour name or a quoted '#rrggbb' (YAML reads a bare # as a comment)")
+        try:
+            ImageColor.getrgb(v)
+        except ValueError:
+            raise ValueError(f"unknown colour {v!r}; give a colour name (white, black, ...) or #rrggbb") from None
+        return v
+
+    @property
+    def reading(self) -> Reading:
+        from PIL import ImageColor
+
+        return Reading(self.grey_to_rgb, ImageColor.getrgb(self.background)[:3])
 
     @field_validator("name")
     @classmethod

@@ -9,6 +9,26 @@ import torch
 from PIL import Image
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How user image files become pixels: a grey file in an RGB run is refused unless
+    `grey_to_rgb` replicates its channel; transparent pixels (RGBA, LA, palette transparency)
+    are composited over `background` (RGB), since dropping alpha would show whatever colour
+    the file happens to store under it (black, for most emoji and icons)."""
+
+    grey_to_rgb: bool = False
+    background: tuple[int, int, int] = (255, 255, 255)
+
+
+def flatten_alpha(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """`img` without transparency: composited over `background` when it has any."""
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return img
+    return Image.alpha_composite(Image.new("RGBA", img.size, (*background, 255)), img.convert("RGBA")).convert("RGB")
+
+
 @dataclass
 class ImageDataset:
     """All images of a dataset, held as uint8 (N, C, H, W) so that a step's batch is one

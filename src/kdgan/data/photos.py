@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from kdgan.data.images import ImageDataset
+from kdgan.data.images import ImageDataset, Reading, flatten_alpha
 from kdgan.data.user import IMAGE_SUFFIXES
 from kdgan.errors import UserError
 
@@ -76,14 +76,14 @@ def image_files(folder: Path, field: str = "data.path") -> list[Path]:
     return files
 
 
-def read_photo(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False) -> torch.Tensor:
+def read_photo(path: Path, channels: int, max_side: int, reading: Reading = Reading()) -> torch.Tensor:
     from kdgan.data.user import check_colour
 
     try:
         with Image.open(path) as img:
             img.load()
-            check_colour(img, path, channels, grey_to_rgb)
-            return to_pixels(shrink(img, max_side), channels)
+            check_colour(img, path, channels, reading.grey_to_rgb)
+            return to_pixels(shrink(flatten_alpha(img, reading.background), max_side), channels)
     except (UnidentifiedImageError, OSError) as err:
         raise UserError(f"data.path: cannot read image {path}: {err}") from None
 
@@ -94,15 +94,15 @@ def held_out_split(items: list) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i not in held], [items[i] for i in held]
 
 
-def read_folder(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False,
+def read_folder(path: Path, channels: int, max_side: int, reading: Reading = Reading(),
                 field: str = "data.path") -> list[Photo]:
     """Every image under `path` as a Photo named by its relative path, in sorted order."""
-    return [Photo(str(f.relative_to(path)), read_photo(f, channels, max_side, grey_to_rgb))
+    return [Photo(str(f.relative_to(path)), read_photo(f, channels, max_side, reading))
             for f in image_files(path, field)]
 
 
-def load_folder(path: Path, channels: int, max_side: int, grey_to_rgb: bool = False) -> tuple[list[Photo], list[Photo]]:
-    return held_out_split(read_folder(path, channels, max_side, grey_to_rgb))
+def load_folder(path: Path, channels: int, max_side: int, reading: Reading = Reading()) -> tuple[list[Photo], list[Photo]]:
+    return held_out_split(read_folder(path, channels, max_side, reading))
 
 
 def cut_to_multiple(x: torch.Tensor, multiple: int = 8) -> torch.Tensor:

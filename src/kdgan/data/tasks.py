@@ -17,7 +17,7 @@ def load_photos(cfg) -> tuple[list[Photo], list[Photo]]:
         return load_embedded(d.channels, t.max_side)
     if d.path is None:
         raise UserError("data.path: a folder of photos is needed for data.name folder")
-    return load_folder(d.path, d.channels, t.max_side, d.grey_to_rgb)
+    return load_folder(d.path, d.channels, t.max_side, d.reading)
 
 
 def with_edges(photos: list[Photo], sigma: float) -> list[Photo]:
@@ -65,7 +65,7 @@ def unpaired_task(cfg) -> Unpaired:
                         d.channels, 1)
 
     def domain(side: str, channels: int) -> list[Photo]:
-        return read_folder(d.path / side, channels, t.max_side, d.grey_to_rgb, f"data.path ({side}/)")
+        return read_folder(d.path / side, channels, t.max_side, d.reading, f"data.path ({side}/)")
 
     train_a, held_a = held_out_split(domain("A", t.input_channels))
     pool_b = random_crops(domain("B", d.channels), t.crops, d.resolution, cfg.seed)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from kdgan.data.images import ImageDataset, fit_array, fit_image
+from kdgan.data.images import ImageDataset, Reading, fit_array, fit_image, flatten_alpha
 from kdgan.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -31,7 +31,7 @@ def check_colour(img: Image.Image, file: Path, channels: int, grey_to_rgb: bool)
                         "data.channels: 1, or set data.grey_to_rgb: true to replicate its grey channel")
 
 
-def load_folder(path: Path, resolution: int, channels: int, grey_to_rgb: bool = False) -> ImageDataset:
+def load_folder(path: Path, resolution: int, channels: int, reading: Reading = Reading()) -> ImageDataset:
     """Every PNG/JPEG under `path`, recursively, in sorted order (other files are ignored).
 
     When every image sits in a sub-folder of `path`, the first-level sub-folder names are the
@@ -42,7 +42,7 @@ def load_folder(path: Path, resolution: int, channels: int, grey_to_rgb: bool = 
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"data.path: no .png/.jpg/.jpeg images found under {path}")
-    arrays = [_read(f, resolution, channels, grey_to_rgb) for f in files]
+    arrays = [_read(f, resolution, channels, reading) for f in files]
     parts = [f.relative_to(path).parts for f in files]
     if all(len(p) > 1 for p in parts):
         class_names = sorted({p[0] for p in parts})
@@ -54,12 +54,12 @@ def load_folder(path: Path, resolution: int, channels: int, grey_to_rgb: bool = 
     return ImageDataset(images, torch.tensor(labels, dtype=torch.int64), class_names, path.name)
 
 
-def _read(file: Path, resolution: int, channels: int, grey_to_rgb: bool) -> np.ndarray:
+def _read(file: Path, resolution: int, channels: int, reading: Reading) -> np.ndarray:
     try:
         with Image.open(file) as img:
             img.load()  # decode now: a truncated file fails here, not later
-            check_colour(img, file, channels, grey_to_rgb)
-            return fit_image(img, resolution, channels)
+            check_colour(img, file, channels, reading.grey_to_rgb)
+            return fit_image(flatten_alpha(img, reading.background), resolution, channels)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise UserError(f"data.path: cannot read image {file}: {err}") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,23 +61,7 @@ def load_torch_file(path: Path, trust_pickle: bool = False) -> Teacher:
     refused before anything runs. Accepted without opt-in: a dict with `generator_spec` and
     `generator` (a state dict), optionally `discriminator_spec` and `discriminator`. A whole
     pickled nn.Module needs trust_pickle=True (`--trust-pickle`): only for files you trust."""
-    import pickle
-
-    import torch
-
-    try:
-        if trust_pickle:  # the user's explicit opt-in (--trust-pickle): a full unpickle can run code
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise UserError(
-            f"--teacher: {path} holds more than tensors (a pickled object: {str(err).splitlines()[0][:120]}); "
-            "loading it could run code. Save a state dict with its generator_spec instead, or pass "
-            "--trust-pickle if you trust where the file came from"
-        ) from None
-    except (OSError, RuntimeError, EOFError) as err:
-        raise UserError(f"--teacher: cannot read {path}: {err}") from None
+    obj = read_torch_file(path, trust_pickle)
     if isinstance(obj, nn.Module):
         return Teacher(obj, source=str(path)).freeze()
     if isinstance(obj, dict) and "generator_spec" in obj and "generator" in obj:
@@ -91,6 +76,43 @@ def load_torch_file(path: Path, trust_pickle: bool = False) -> Teacher:
         return Teacher(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
     raise UserError(f"--teacher: {path} is neither a module nor a dict with generator_spec + generator "
                     "(a bare state dict does not say which network it belongs to)")
+
+
+def read_torch_file(path: Path, trust_pickle: bool) -> object:
+    """torch.load with weights_only=True unless the user trusts the file, each failure as one
+    line that says what the file is and what would work."""
+    import pickle
+    import zipfile
+
+    from kdgan.exported import is_torchscript
+
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if not zipfile.is_zipfile(path) and head != b"\x80":  # torch.save: a zip, or (legacy) a pickle
+        raise UserError(f"--teacher: {path} is not a file written by torch.save (neither a zip archive nor a "
+                        "pickle); give a torch.save file, a run folder, a checkpoint or a pretrained folder")
+    if is_torchscript(path):
+        raise UserError(f"--teacher: {path} is a TorchScript file; load it with torch.jit.load and pass the "
+                        "module from Python (kdgan.distill.Teacher(module))")
+    try:
+        if trust_pickle:  # the user's explicit opt-in (--trust-pickle): a full unpickle can run code
+            return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if trust_pickle:
+            raise UserError(f"--teacher: cannot unpickle {path}: {err}") from None
+        refused = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if refused is None:
+            why = re.search(r"WeightsUnpickler error: \s*(.+)", str(err))
+            raise UserError(f"--teacher: {path} is damaged or not a torch.save file (the weights-only unpickler "
+                            f"stopped at: {why.group(1).strip() if why else 'an unknown opcode'})") from None
+        raise UserError(
+            f"--teacher: {path} holds a pickled object ({refused.group(1)}), not only tensors; loading it could "
+            "run code. Save a dict with generator_spec + generator state dict instead, or pass --trust-pickle "
+            "if you trust where the file came from") from None
+    except Exception as err:  # unpickling damaged bytes can raise nearly anything (EOFError, ValueError, ...)
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise UserError(f"--teacher: cannot read {path}: {first}") from None
 
 
 def _load_named(net: nn.Module, state: dict, path: Path, what: str) -> None:

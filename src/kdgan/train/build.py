@@ -74,7 +74,7 @@ def load_task(cfg: Config) -> LatentTask | ImageToImageTask:
     if cfg.task.name != "generation":
         return image_task(cfg)
     dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
-                           cfg.data.grey_to_rgb)
+                           cfg.data.reading)
     return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
 
 

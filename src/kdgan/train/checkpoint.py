@@ -19,29 +19,33 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from kdgan.errors import UserError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name, fsync, rename: `path` is either the old file or the whole
+    new one. A failed write (a full disk) removes its temporary file and raises the OSError."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
-    """Write, fsync, rename; returns the file's sha256 (as written to disk)."""
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    digest = file_sha256(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return digest
+    """Tensors as one safetensors file, written atomically; returns its sha256. Serialised in
+    memory and written by Python, so that a full disk is an OSError with its errno
+    (safetensors' own writer raises a SafetensorError wrapping the message)."""
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -100,13 +104,21 @@ def complete_checkpoints(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("step_*.json") if p.with_suffix(".safetensors").is_file())
 
 
-def intact(json_path: Path) -> bool:
-    """The checkpoint's JSON parses and its tensors match the recorded checksum."""
+def damage(json_path: Path) -> str | None:
+    """Why a checkpoint cannot be trusted, or None when it is intact: its JSON parses and
+    records the tensors' sha256, and the tensors match it (a missing checksum proves nothing)."""
     try:
-        digest = json.loads(json_path.read_text()).get("sha256")
-    except (json.JSONDecodeError, OSError):
-        return False
-    return digest is None or file_sha256(json_path.with_suffix(".safetensors")) == digest
+        meta = json.loads(json_path.read_text())
+    except json.JSONDecodeError as err:
+        return f"its JSON does not parse ({err.msg}, line {err.lineno})"
+    except (OSError, UnicodeDecodeError) as err:
+        return f"its JSON cannot be read ({getattr(err, 'strerror', None) or err})"
+    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    if not isinstance(digest, str):
+        return "its JSON records no sha256 of the tensors"
+    if file_sha256(json_path.with_suffix(".safetensors")) != digest:
+        return "its tensors do not match the recorded sha256"
+    return None
 
 
 def resolve_checkpoint(path: Path) -> Path:
@@ -116,9 +128,10 @@ def resolve_checkpoint(path: Path) -> Path:
         for folder in (path / "checkpoints", path):
             found = complete_checkpoints(folder)
             for candidate in reversed(found):
-                if intact(candidate):
+                why = damage(candidate)
+                if why is None:
                     return candidate
-                print(f"kdgan: skipping damaged checkpoint {candidate} (checksum mismatch)", file=sys.stderr)
+                print(f"kdgan: skipping damaged checkpoint {candidate}: {why}", file=sys.stderr)
         raise UserError(f"{path}: no complete, intact checkpoint (step_*.json + step_*.safetensors) found")
     json_path = path.with_suffix(".json")
     if not json_path.is_file() or not json_path.with_suffix(".safetensors").is_file():
@@ -128,8 +141,9 @@ def resolve_checkpoint(path: Path) -> Path:
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     json_path = resolve_checkpoint(Path(path))
-    if not intact(json_path):
-        raise UserError(f"{json_path}: damaged checkpoint: its tensors do not match the recorded sha256")
+    why = damage(json_path)
+    if why is not None:
+        raise UserError(f"{json_path}: damaged checkpoint: {why}")
     try:
         meta = json.loads(json_path.read_text())
         tensors = load_file(str(json_path.with_suffix(".safetensors")))

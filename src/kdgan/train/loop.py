@@ -238,6 +238,9 @@ class Trainer:
                     signum = signals.requested(self.dist) if boundary or not self.dist.enabled else None
                     if signum is not None and not done:
                         self.stop_for_signal(signum, run_dir, log)
+        except OSError as err:  # a full disk while writing a sample grid, a log line, eval.json
+            raise TrainingStopped(f"cannot write {err.filename or run_dir}: {err.strerror or err}; the last "
+                                  f"checkpoint in {run_dir / 'checkpoints'} is intact", 2) from None
         finally:
             log.close()
 
@@ -331,10 +334,8 @@ class Trainer:
         try:
             return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
         except OSError as err:  # a full disk, a lost mount: the earlier checkpoints are untouched
-            for tmp in folder.glob("*.tmp"):
-                tmp.unlink(missing_ok=True)
             raise TrainingStopped(f"cannot write the checkpoint of step {self.step} to {folder}: "
-                                  f"{err.strerror or err}; the earlier checkpoints are intact") from None
+                                  f"{err.strerror or err}; the earlier checkpoints are intact", 2) from None
 
     def load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.generator.load_state_dict(unprefixed("generator", tensors))
