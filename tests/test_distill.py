@@ -113,6 +113,61 @@ def test_user_defined_teacher_and_discriminator_through_the_loop(tmp_path):
     assert any(k.startswith("g_objective.") and "adapters" in k for k in tensors)
 
 
+def test_a_teacher_returning_a_tuple_gives_its_first_element(tmp_path):
+    """(images, features), as many codebases return: the images are distilled; any other
+    output is one line saying what the forward must return."""
+
+    class TupleTeacher(UserTeacher):
+        def forward(self, z):
+            h = self.body(z)
+            return self.up(h.view(-1, 32, 4, 4)), h
+
+    class DictTeacher(UserTeacher):
+        def forward(self, z):
+            return {"images": super().forward(z)}
+
+    cfg = load_config(None, tiny(**{"distill.terms": "[{name: l1, weight: 5}]"}))
+    trainer = build_distill_trainer(cfg, Teacher(TupleTeacher()))
+    trainer.fit(tmp_path)
+    assert "l1" in json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    with pytest.raises(UserError, match=r"returned a dict; its forward must return the images \(B, C, H, W\), "
+                                        r"or a tuple/list whose first element is the images"):
+        build_distill_trainer(cfg, Teacher(DictTeacher()))
+
+
+def test_progress_shows_the_distillation_terms(tmp_path, capsys):
+    """stderr that is not a terminal gets plain lines (no carriage-return bar) naming every
+    term of L_G and L_D; a terminal gets them in the bar's postfix."""
+    import io
+    import sys
+
+    from kdgan.train.runlog import RunLog
+
+    cfg = load_config(None, tiny(**{"log.progress": True, "distill.terms": "[{name: l1}, {name: l2}]"}))
+    build_distill_trainer(cfg, Teacher(UserTeacher())).fit(tmp_path / "plain")
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    last = [line for line in err.splitlines() if line.startswith("step 4/4")]
+    assert len(last) == 1 and all(f" {term} " in last[0] for term in ("d_adv", "g_adv", "l1", "l2")), err
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    import unittest.mock
+
+    with unittest.mock.patch.object(sys, "stderr", screen):
+        log = RunLog(tmp_path / "tty", 0, 10, progress=True, tensorboard=False, terms=["d_adv", "g_adv", "l1"])
+        log.accumulate({"d_adv": torch.tensor(1.0), "g_adv": torch.tensor(2.0), "l1": torch.tensor(0.25),
+                        "d_real_logit": torch.tensor(0.5)})
+        log.advance()
+        log.flush(1)
+        log.close()
+    assert "d_adv=1.000, g_adv=2.000, l1=0.250" in screen.getvalue()
+    assert "d_real_logit" not in screen.getvalue()
+
+
 def test_wrong_tap_path_fails_clearly():
     cfg = load_config(None, tiny(**{"distill.terms": "[{name: feature, taps: [[stages.9, body.1]]}]"}))
     with pytest.raises(UserError, match=r"distill.terms.0.taps: the student has no module 'stages.9'; some of its modules: stem, stem.conv"):

@@ -111,6 +111,13 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(out)[0]["step"] == stopped + 3
+    # the same log as a run never stopped: no extra line at the stop, no shorter interval after it
+    straight = tmp_path / "straight"
+    args[args.index(str(out))] = str(straight)
+    done = subprocess.run(args + ["--set", f"train.steps={stopped + 3}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (out / "log.jsonl").read_text() == (straight / "log.jsonl").read_text()
 
 
 def test_damaged_checkpoint_is_skipped_on_resume(run_cli, tmp_path):

@@ -115,6 +115,8 @@ class Trainer:
     # log.eval_checkpoints: evaluate(generator, step) -> dict, run at each checkpoint (rank 0)
     evaluate: Callable[[nn.Module, int], dict] | None = None
     step: int = 0
+    # (loss sums, step count) since the last log line, from the checkpoint a run resumed from
+    log_state: tuple = ({}, 0)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -200,7 +202,10 @@ class Trainer:
 
     def fit(self, run_dir: Path) -> None:
         s, main = self.settings, self.dist.main
-        log = RunLog(run_dir, self.step, s.steps, s.progress and main, s.tensorboard and main, write=main)
+        terms = [t.name for objective in (self.d_objective, self.g_objective) for t in objective.terms]
+        log = RunLog(run_dir, self.step, s.steps, s.progress and main, s.tensorboard and main, write=main,
+                     terms=terms)
+        log.restore(*self.log_state)
         rollbacks = 0
         try:
             with StopSignals() as signals:
@@ -222,7 +227,7 @@ class Trainer:
                             self.recover(bad, run_dir, log, rollbacks)
                             continue
                     if self.step % s.log_every == 0 or done:
-                        log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
+                        log.flush(self.step, reduce=self.reduce_mean)
                     if main and (self.step % s.sample_every == 0 or done):
                         grid, spread = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
                         log.image("samples", grid, self.step)
@@ -231,10 +236,12 @@ class Trainer:
                         if collapsed:
                             print(f"kdgan: possible mode collapse at step {self.step}: sample diversity "
                                   f"{spread:.4f} < {s.collapse_threshold}", file=sys.stderr)
-                    if main and (self.step % s.checkpoint_every == 0 or done):
-                        saved = self.save(run_dir / "checkpoints")
-                        if self.evaluate is not None:
-                            self.evaluate_checkpoint(saved, run_dir, log)
+                    if self.step % s.checkpoint_every == 0 or done:
+                        log_state = log.pending(reduce=self.reduce_mean)  # every process: a collective
+                        if main:
+                            saved = self.save(run_dir / "checkpoints", log_state)
+                            if self.evaluate is not None:
+                                self.evaluate_checkpoint(saved, run_dir, log)
                     signum = signals.requested(self.dist) if boundary or not self.dist.enabled else None
                     if signum is not None and not done:
                         self.stop_for_signal(signum, run_dir, log)
@@ -256,12 +263,15 @@ class Trainer:
         write_eval(run_dir / "eval.json", {**result, "checkpoint": str(checkpoint)})
         log.event({"step": self.step, "eval": {k: v for k, v in result.items() if isinstance(v, float)}})
 
+    def reduce_mean(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        return distributed.all_reduce_mean(tensors, self.dist)
+
     def stop_for_signal(self, signum: int, run_dir: Path, log: RunLog) -> None:
-        """Pre-emption or Ctrl-C: a checkpoint at this step boundary, then a clear exit."""
-        if self.step % self.settings.log_every:
-            log.flush(self.step, reduce=lambda ts: distributed.all_reduce_mean(ts, self.dist))
+        """Pre-emption or Ctrl-C: a checkpoint at this step boundary, then a clear exit. The
+        log's partial interval goes into the checkpoint, not into log.jsonl."""
+        log_state = log.pending(reduce=self.reduce_mean)
         if self.dist.main:
-            self.save(run_dir / "checkpoints")
+            self.save(run_dir / "checkpoints", log_state)
         name = signal.Signals(signum).name
         raise TrainingStopped(f"stopped by {name} after step {self.step}; checkpoint saved in "
                               f"{run_dir / 'checkpoints'}; continue with --resume --out {run_dir}", 128 + signum)
@@ -280,13 +290,13 @@ class Trainer:
         except Exception:
             raise TrainingStopped(f"training diverged: {bad}; no checkpoint to roll back to yet") from None
         self.load_state(meta, tensors)
+        log.restore(*self.log_state)
         self.watch.reset()
         lower = s.rollback_lr_factor ** attempt
         self.base_lrs = [[lr * lower for lr in base] for base in self.base_lrs]
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] *= lower
-        log.discard()
         log.event({"step": self.step, "event": "rollback", "reason": str(bad),
                    "lr_factor": s.rollback_lr_factor ** attempt})
         print(f"kdgan: {bad}; rolled back to step {self.step}, learning rates x{s.rollback_lr_factor ** attempt:g}",
@@ -309,8 +319,10 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------
 
-    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+    def state_tensors(self, log_state=({}, 0)) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = {
+            # loss sums since the last log line: a resumed run writes the same next line
+            **prefixed("runlog", log_state[0]),
             **prefixed("generator", self.generator.state_dict()),
             **prefixed("discriminator", self.discriminator.state_dict()),
             # learned parts of loss terms (feature adapters); empty for plain GAN training
@@ -327,10 +339,10 @@ class Trainer:
             opt_meta[name] = groups
         return tensors, opt_meta
 
-    def save(self, folder: Path) -> Path:
-        tensors, opt_meta = self.state_tensors()
+    def save(self, folder: Path, log_state=({}, 0)) -> Path:
+        tensors, opt_meta = self.state_tensors(log_state)
         meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay, "grad_scalers": self.amp.state(),
-                "base_lrs": self.base_lrs}
+                "base_lrs": self.base_lrs, "runlog_count": log_state[1]}
         try:
             return save_checkpoint(folder, self.step, tensors, meta, self.settings.keep_checkpoints)
         except OSError as err:  # a full disk, a lost mount: the earlier checkpoints are untouched
@@ -349,6 +361,7 @@ class Trainer:
         self.noise.set_state(tensors["rng.noise"])
         self.amp.load_state(meta.get("grad_scalers", {}))
         self.step = int(meta["step"])
+        self.log_state = (unprefixed("runlog", tensors), int(meta.get("runlog_count", 0)))
         # The rates before the schedule's factor, rollbacks' reductions included; checkpoints
         # from before the schedule existed hold them as the optimizers' rates.
         self.base_lrs = meta.get("base_lrs") or self.optimizer_rates()

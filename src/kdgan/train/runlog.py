@@ -1,9 +1,12 @@
-"""Where a run reports: a JSON-lines log of every loss term, TensorBoard, a progress bar."""
+"""Where a run reports: a JSON-lines log of every loss term, TensorBoard, and progress on
+stderr: a bar in a terminal, plain periodic lines in a log file (a bar redrawn with carriage
+returns becomes one huge line there)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -14,9 +17,13 @@ class RunLog:
     """Loss terms are accumulated as tensors and averaged over each logging interval, so the
     step itself never synchronises with the device; only `flush` reads values."""
 
+    PLAIN_EVERY_S = 10.0  # at most one plain progress line per this many seconds (and the last)
+
     def __init__(self, run_dir: Path, start: int, total: int, progress: bool, tensorboard: bool,
-                 write: bool = True):
+                 write: bool = True, terms: list[str] = ()):
         self.path, self.write = run_dir / "log.jsonl", write  # write: False on ranks other than 0
+        self.terms = list(terms)  # the loss terms of L_D and L_G, shown as progress
+        self.total, self.start = total, start
         if write:  # fit() may be called from Python on a folder that does not exist yet
             run_dir.mkdir(parents=True, exist_ok=True)
         self._sums: dict[str, torch.Tensor] = {}
@@ -26,14 +33,17 @@ class RunLog:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(run_dir / "tb"), purge_step=start)
-        # redraw at most every 5 s when stderr is a log file rather than a terminal
-        self._bar = tqdm(total=total, initial=start, disable=not progress, unit="step", dynamic_ncols=True,
-                         file=sys.stderr, mininterval=0.1 if sys.stderr.isatty() else 5.0)
+        terminal = sys.stderr.isatty()
+        self._bar = tqdm(total=total, initial=start, disable=not (progress and terminal), unit="step",
+                         dynamic_ncols=True, file=sys.stderr, mininterval=0.1)
+        self._plain = progress and not terminal
+        self._started, self._last_plain = time.monotonic(), float("-inf")
 
     def accumulate(self, values: dict[str, torch.Tensor]) -> None:
         for name, v in values.items():
             v = v.detach().float()
-            self._sums[name] = self._sums[name] + v if name in self._sums else v
+            # pop + insert keeps the log's keys in the step's order, also after `restore`
+            self._sums[name] = self._sums.pop(name) + v if name in self._sums else v
         self._count += 1
 
     def flush(self, step: int, reduce=None) -> dict:
@@ -51,19 +61,37 @@ class RunLog:
         if self._writer is not None:
             for k, v in record.items():
                 if k != "step" and isinstance(v, (int, float)):
-                    self._writer.add_scalar(f"loss/{k}" if k.startswith(("g_", "d_")) else k, v, step)
-        self._bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("g_", "d_"))})
+                    self._writer.add_scalar(f"loss/{k}" if k in self.terms else k, v, step)
+        shown = {k: f"{record[k]:.3f}" for k in self.terms if k in record}
+        self._bar.set_postfix(shown)
+        now = time.monotonic()
+        if self._plain and (now - self._last_plain >= self.PLAIN_EVERY_S or step == self.total):
+            self._last_plain = now
+            rate = (step - self.start) / max(now - self._started, 1e-9)
+            eta = (self.total - step) / rate if rate > 0 else 0.0
+            terms = "  ".join(f"{k} {v}" for k, v in shown.items())
+            print(f"step {step}/{self.total}  {terms}  ({rate:.1f} steps/s, {eta:.0f} s left)", file=sys.stderr,
+                  flush=True)
         return record
+
+    def pending(self, reduce=None) -> tuple[dict[str, torch.Tensor], int]:
+        """What was accumulated since the last flush (sums averaged over processes by
+        `reduce`; every process must call it), for a checkpoint: a run resumed from it then
+        writes the same log lines as one that was never stopped."""
+        names, sums = list(self._sums), list(self._sums.values())
+        if reduce is not None:
+            sums = reduce(sums)
+        return {n: s.detach().float().cpu() for n, s in zip(names, sums)}, self._count
+
+    def restore(self, sums: dict[str, torch.Tensor], count: int) -> None:
+        """Continue accumulating from a checkpoint's `pending` state."""
+        self._sums, self._count = dict(sums), count
 
     def event(self, record: dict) -> None:
         """A line in events.jsonl: what is not a loss average (sample diversity, a rollback)."""
         if self.write:
             with open(self.path.with_name("events.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
-
-    def discard(self) -> None:
-        """Forget what was accumulated since the last flush (after a rollback)."""
-        self._sums, self._count = {}, 0
 
     def image(self, tag: str, grid_path: Path, step: int) -> None:
         if self._writer is not None:
