@@ -203,19 +203,30 @@ def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):
     for name, width in (("teacher", 8), ("student", 4)):
         run = tmp_path / name
         code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
-                               *set_args(tiny_overrides(**{"model.latent_dim": 8, "train.steps": 10,
+                               *set_args(tiny_overrides(**{"model.latent_dim": 8, "train.steps": 12,
                                                            "model.generator.width": width,
+                                                           "log.checkpoint_every": 4,
                                                            "log.keep_checkpoints": 5})))
         assert code == 0, err
-        for ckpt in sorted((run / "checkpoints").glob("*.json")):  # two points on the quality curve
+        for ckpt in sorted((run / "checkpoints").glob("*.json"))[:2]:  # two points: too few for a curve
             assert run_cli("evaluate", ckpt, "--samples", 32, "--features", feats)[0] == 0
         runs.append(run)
     code, out, err = run_cli("compare", *runs, "--out", tmp_path / "report")
     assert code == 0, err
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "| teacher | 10 | 32 |" in md and "| student | 10 | 32 |" in md and "1.0x" in md
+    assert "| teacher | 8 | 32 |" in md and "| student | 8 | 32 |" in md and "1.0x" in md
+    assert "| real vs real (two halves of 898) |  | 898 |" in md  # every metric's scale, from the data itself
+    assert "No quality-over-training plot" in md and not (tmp_path / "report" / "quality.png").exists()
+    assert "KID: unbiased squared MMD" in md and "3-nearest-neighbour balls" in md
     page = (tmp_path / "report" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "<table>" in page
+    assert page.count("data:image/png;base64,") == 1 and "<table>" in page and "`" not in page
+    assert "<code>log.eval_checkpoints: true</code>" in page
+    for run in runs:  # a third point: the curve is drawn
+        assert run_cli("evaluate", run, "--samples", 32, "--features", feats)[0] == 0
+    code, out, err = run_cli("compare", *runs, "--out", tmp_path / "report")
+    assert code == 0, err
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "No quality-over-training plot" not in page
     for png in ("quality.png", "samples.png"):
         assert Image.open(tmp_path / "report" / png).size[0] > 100
     code, _, err = run_cli("compare", tmp_path / "feats", "--out", tmp_path / "r2")

@@ -215,11 +215,19 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     if samples < 2:
         raise UserError("--samples: need at least 2")
     result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
-    shown = {k: round(v, 4) for k, v in result.items() if k in ("fid", "kid", "is", "precision", "recall", "psnr", "ssim", "lpips")}
+
+    def shown(values: dict) -> str:
+        keys = ("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall")
+        return ", ".join(f"{k} {values[k]:.4g}" for k in keys if k in values)
+
     if "fake_samples" in result:
-        click.echo(f"step {result['step']}: {shown} ({result['fake_samples']} samples vs {result['real_samples']} real)")
+        click.echo(f"step {result['step']}: {shown(result)} ({result['fake_samples']} samples vs "
+                   f"{result['real_samples']} real)")
     else:
-        click.echo(f"step {result['step']}: {shown} ({len(result['photos'])} held-out photos)")
+        click.echo(f"step {result['step']}: {shown(result)} ({len(result['photos'])} held-out photos)")
+    reference = result.get("real_vs_real")
+    if reference:
+        click.echo(f"real vs real (two halves of {reference['half_samples']}): {shown(reference)}")
 
 
 @cli.command()

@@ -13,21 +13,38 @@ import json
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from kdgan.errors import UserError
 from kdgan.train.checkpoint import atomic_write_bytes
-from kdgan.train.grid import image_grid
+from kdgan.train.grid import image_grid, with_label
 
 COLUMNS = [  # (key, header, format)
     ("fid", "FID", "{:.2f}"),
-    ("kid", "KID", "{:.4f}"),
+    ("kid", "KID", "{:.2f}"),
     ("is", "IS", "{:.2f}"),
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
 ]
 IMAGE_TASK_COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("fid", "patch FID", "{:.2f}"),
-                      ("kid", "patch KID", "{:.4f}")]
+                      ("kid", "patch KID", "{:.2f}")]
+LOWER_IS_BETTER = ("fid", "kid", "lpips")
+
+# What each number means, printed under the table: a reader should not need the docs.
+METRIC_NOTES = {
+    "fid": "FID: Fréchet distance between Gaussians fitted to real and generated features (0 = same "
+           "statistics; it is biased upwards at small sample sizes, so compare runs at equal sample counts).",
+    "kid": "KID: unbiased squared MMD with a cubic polynomial kernel, in the extractor's squared feature "
+           "units (not multiplied by 1000), mean ± std over 100 subsets; its size depends on the feature space, "
+           "so read it against the real-vs-real row.",
+    "is": "IS: exp of the mean KL between the extractor's class posterior per sample and its average (high: "
+          "confident and varied classes; at most the number of classes).",
+    "precision": "Precision / recall (Kynkäänniemi et al.): the share of generated samples inside the union of "
+                 "the real features' 3-nearest-neighbour balls, and the share of real ones inside the generated "
+                 "balls. A classifier's features pack each class tightly, so those balls are small: low "
+                 "precision with high recall means the samples cover the data but few land where a real image "
+                 "does in that feature space.",
+}
 
 
 def is_image_task(runs: list[dict]) -> bool:
@@ -89,6 +106,12 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
             g64, ref_g64 = _gpu64(prof), _gpu64(ref)
             row += [_fmt(g64 and g64 * 1e3, "{:.3f}"), f"{ref_g64 / g64:.1f}x" if g64 and ref_g64 else "-"]
         rows.append(row)
+    reference = runs[0]["latest"].get("real_vs_real")
+    if reference:
+        row = [f"real vs real (two halves of {reference['half_samples']:,})", "", str(reference["half_samples"])]
+        for key, _, spec in columns:
+            row.append(_fmt(reference.get(key), spec))
+        rows.append(row + [""] * (len(headers) - len(row)))
     return headers, rows
 
 
@@ -97,21 +120,32 @@ def _gpu64(profile: dict) -> float | None:
     return profile.get("gpu", {}).get("latency", {}).get("64", {}).get("median_s")
 
 
-def quality_plot(runs: list[dict]) -> bytes:
+def quality_plot(runs: list[dict]) -> bytes | None:
+    """Quality over training steps, one panel per metric, for runs with at least 3 evaluated
+    checkpoints (two points make any difference look like a trend); error bars where the
+    metric has a spread, the real-vs-real value as a dashed line. None when no run has 3."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in ("psnr", "ssim", "lpips", "fid", "kid") if any(k in e for r in runs for e in r["history"])]
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(5 * max(1, len(keys)), 3.5), squeeze=False)
+    curves = [r for r in runs if len(r["history"]) >= 3]
+    keys = [k for k in ("psnr", "ssim", "lpips", "fid", "kid") if any(k in e for r in curves for e in r["history"])]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for r in runs:
-            pts = [(e["step"], e[key]) for e in r["history"] if key in e]
+        for r in curves:
+            pts = [(e["step"], e[key], e.get(f"{key}_std") or 0.0) for e in r["history"] if key in e]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=r["name"])
+                steps, values, spread = zip(*pts)
+                ax.errorbar(steps, values, yerr=spread if any(spread) else None, marker="o", capsize=3,
+                            label=r["name"])
+        reference = runs[0]["latest"].get("real_vs_real", {}).get(key)
+        if reference is not None:
+            ax.axhline(reference, color="grey", linestyle="--", label="real vs real")
         ax.set_xlabel("training step")
-        ax.set_ylabel(key.upper() + (" (higher is better)" if key in ("psnr", "ssim") else " (lower is better)"))
+        ax.set_ylabel(key.upper() + (" (lower is better)" if key in LOWER_IS_BETTER else " (higher is better)"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -147,18 +181,14 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     names = [r["name"] for r in runs]
     if is_image_task(runs):
         columns = task.panels(batch, outputs)
-        names = ["input", *names, "ground truth"][: len(columns)]
+        names = task.panel_names(names)
         nrow = 4
     else:
         columns, nrow = outputs, 8
     grids = []
     for name, images in zip(names, columns):
         grid = image_grid(images, nrow=nrow).convert("RGB")
-        grid = grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST)
-        labelled = Image.new("RGB", (grid.width, grid.height + 18), (255, 255, 255))
-        labelled.paste(grid, (0, 18))
-        ImageDraw.Draw(labelled).text((4, 3), name, fill=(0, 0, 0))
-        grids.append(labelled)
+        grids.append(with_label(grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST), name, height=18))
     gap = 10
     out = Image.new("RGB", (sum(g.width for g in grids) + gap * (len(grids) - 1), max(g.height for g in grids)),
                     (255, 255, 255))
@@ -171,41 +201,72 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
+def protocol_text(runs: list[dict]) -> str:
+    first, ref = runs[0]["latest"], runs[0]["name"]
+    threads = first.get("profile", {}).get("threads", "?")
+    if is_image_task(runs):
+        return (f"Quality: task {first['task']}, {len(first['photos'])} held-out whole photos "
+                f"({', '.join(p['photo'] for p in first['photos'])}), tiled inference ({first.get('tile')} px); "
+                f"patch FID/KID in features `{first.get('features')}`. Ratios are relative to `{ref}`; latency is "
+                f"the median over repeated CPU runs at the training crop size ({threads} threads).")
+    accuracy = first.get("features_test_accuracy")
+    accuracy = f" (held-out classification accuracy {accuracy:.3f})" if accuracy is not None else ""
+    return (f"Quality: {first.get('fake_samples')} generated vs {first.get('real_samples')} real images in the "
+            f"features of `{first.get('features')}`{accuracy}, sample seed {first.get('seed')}. Ratios are relative "
+            f"to `{ref}`; latency is the median over repeated CPU runs ({threads} threads).")
+
+
+def notes_text(runs: list[dict], plotted: bool) -> list[str]:
+    """One paragraph per metric in the table, plus what the plot shows (or why it is absent)."""
+    present = {k for r in runs for k in r["latest"]} | ({"precision"} if any("recall" in r["latest"] for r in runs) else set())
+    notes = [text for key, text in METRIC_NOTES.items() if key in present]
+    if any("real_vs_real" in r["latest"] for r in runs):
+        notes.append("The real-vs-real row scores two random halves of the real data against each other: the value "
+                     "each metric gives two samples of the same distribution, at half the data's size.")
+    if not plotted:
+        notes.append("No quality-over-training plot: it needs at least 3 evaluated checkpoints of a run (evaluate "
+                     "more checkpoints, or train with `log.eval_checkpoints: true`).")
+    return notes
+
+
+def _html_text(text: str) -> str:
+    """Escaped text with Markdown's `code` spans as <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int = 0) -> Path:
     runs = [load_run(p) for p in runs_paths]
     headers, rows = table_rows(runs)
     plot, panel = quality_plot(runs), sample_panel(runs, samples, seed)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "quality.png", plot)
-    atomic_write_bytes(out / "samples.png", panel)
-    first = runs[0]["latest"]
-    if is_image_task(runs):
-        protocol = (f"Quality: task {first['task']}, {len(first['photos'])} held-out whole photos "
-                    f"({', '.join(p['photo'] for p in first['photos'])}), tiled inference ({first.get('tile')} px); "
-                    f"patch FID/KID in features `{first.get('features')}`. Ratios are relative to "
-                    f"`{runs[0]['name']}`; latency is the median over repeated CPU runs at the training crop size "
-                    f"({first.get('profile', {}).get('threads', '?')} threads).")
+    if plot is not None:
+        atomic_write_bytes(out / "quality.png", plot)
     else:
-        protocol = (f"Quality: {first.get('fake_samples')} generated vs {first.get('real_samples')} real images, "
-                    f"features `{first.get('features')}` (held-out accuracy {first.get('features_test_accuracy')}), "
-                    f"sample seed {first.get('seed')}. Ratios are relative to `{runs[0]['name']}`; latency is the "
-                    f"median over repeated CPU runs ({first.get('profile', {}).get('threads', '?')} threads).")
+        (out / "quality.png").unlink(missing_ok=True)  # a stale curve from an earlier report would mislead
+    atomic_write_bytes(out / "samples.png", panel)
+    protocol, notes = protocol_text(runs), notes_text(runs, plot is not None)
     md = ["# kdgan comparison", "", protocol, "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     md += ["| " + " | ".join(row) + " |" for row in rows]
-    md += ["", "## Quality over training", "", "![quality](quality.png)", "",
-           "## Samples from the same inputs", "", "![samples](samples.png)", ""]
+    md += [""] + [line for note in notes for line in (note, "")]
+    if plot is not None:
+        md += ["## Quality over training", "", "![quality](quality.png)", ""]
+    md += ["## Samples from the same inputs", "", "![samples](samples.png)", ""]
     atomic_write_bytes(out / "report.md", "\n".join(md).encode())
 
     def img(data: bytes) -> str:
         return f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
     cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
+    curve = f"<h2>Quality over training</h2>{img(plot)}" if plot is not None else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>kdgan comparison</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>
-<body><h1>kdgan comparison</h1><p>{html.escape(protocol)}</p>
+<style>body{{font-family:sans-serif;margin:2em;max-width:90em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}
+p.note{{color:#444;font-size:0.9em}}</style></head>
+<body><h1>kdgan comparison</h1><p>{_html_text(protocol)}</p>
 <table><tr>{cells(headers, "th")}</tr>{"".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)}</table>
-<h2>Quality over training</h2>{img(plot)}<h2>Samples from the same inputs</h2>{img(panel)}</body></html>"""
+{"".join(f'<p class="note">{_html_text(n)}</p>' for n in notes)}
+{curve}<h2>Samples from the same inputs</h2>{img(panel)}</body></html>"""
     atomic_write_bytes(out / "report.html", page.encode())
     return out

@@ -76,6 +76,10 @@ class ImageToImageTask:
         right = [batch.real.to(outputs[-1].device)] if self.has_ground_truth else []
         return [self.view_input(batch.g_inputs[0].to(outputs[-1].device), size), *outputs, *right]
 
+    def panel_names(self, output_names: list[str]) -> list[str]:
+        """Labels of `panels`' columns."""
+        return ["input", *output_names, *(["ground truth"] if self.has_ground_truth else [])]
+
     def photo_example(self, photo: Photo, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(input (1, ...), target (1, C, H, W)) for a whole held-out photo, its size cut down to
         a multiple of 8 so every degradation and network divides it. The input's randomness

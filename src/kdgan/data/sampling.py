@@ -95,6 +95,10 @@ class LatentTask:
         """Sample-grid columns: the outputs (teacher, student) on the same codes."""
         return outputs
 
+    def panel_names(self, output_names: list[str]) -> list[str]:
+        """Labels of `panels`' columns."""
+        return output_names
+
     def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
         """The same inputs at every sample grid, so grids show progress, not noise.
         Conditional grids cycle through the classes along each row."""

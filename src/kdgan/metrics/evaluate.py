@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from kdgan.data.images import to_float
 from kdgan.exported import exported_file, load_exported
 from kdgan.metrics.classifier import FeatureClassifier
-from kdgan.metrics.quality import quality_metrics
+from kdgan.metrics.quality import quality_metrics, real_vs_real
 from kdgan.train.checkpoint import atomic_save_tensors
 
 PROTOCOL = 1  # bump when anything above changes: old cache entries then miss
@@ -90,6 +90,8 @@ def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: 
     inputs = task.fixed_inputs(samples, seed)
     fake, logits = generator_features(generator, inputs, classifier, batch_size, device)
     result = quality_metrics(real, fake, logits, metrics, seed)
+    head = getattr(classifier, "head", None)  # features -> class logits, for the reals' own IS
+    result["real_vs_real"] = real_vs_real(real, metrics, seed, head)
     result.update({"seed": seed, "protocol": PROTOCOL})
     return result
 

@@ -20,7 +20,7 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from kdgan.data.images import to_float
-from kdgan.metrics.quality import fid, kid
+from kdgan.metrics.quality import fid, kid, real_vs_real
 
 
 @torch.no_grad()
@@ -124,4 +124,6 @@ def evaluate_image_task(generator, task, classifier=None, metrics=("psnr", "ssim
             result["fid"] = fid(f_real, f_fake)
         if "kid" in wanted:
             result["kid"], result["kid_std"] = kid(f_real, f_fake, seed)
+        if len(f_real) >= 4:
+            result["real_vs_real"] = real_vs_real(f_real, wanted, seed)
     return result

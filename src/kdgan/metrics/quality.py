@@ -129,3 +129,18 @@ def quality_metrics(real: torch.Tensor, fake: torch.Tensor, fake_logits: torch.T
         elif name == "pr":
             out["precision"], out["recall"] = precision_recall(real, fake)
     return out
+
+
+@torch.no_grad()
+def real_vs_real(real: torch.Tensor, metrics: Iterable[str], seed: int = 0,
+                 logits_of: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict:
+    """The metrics between two random halves of the real features: what each metric gives for
+    two samples of one distribution at half this sample size, the scale a model's number is
+    read against (FID/KID near their floor, precision/recall near their ceiling). IS is the
+    second half's own score, when `logits_of` maps features to class logits."""
+    perm = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
+    half = len(real) // 2
+    a, b = real[perm[:half]], real[perm[half : 2 * half]]
+    chosen = [m for m in metrics if m in METRICS and (m != "is" or logits_of is not None)]
+    out = quality_metrics(a, b, logits_of(b) if "is" in chosen else None, chosen, seed)
+    return {k: v for k, v in out.items() if k not in ("real_samples", "fake_samples")} | {"half_samples": half}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from kdgan.data.images import to_uint8
 
@@ -37,13 +37,27 @@ def side_by_side(grids: list[Image.Image], gap: int = 8) -> Image.Image:
     return out
 
 
-def save_grid(images: torch.Tensor | list[torch.Tensor], path: Path, nrow: int | None = None, scale: int = 1) -> Path:
-    """One grid, or several side by side (e.g. [teacher, student] on the same inputs)."""
+def with_label(grid: Image.Image, text: str, height: int = 14) -> Image.Image:
+    """The grid under a white strip naming it."""
+    white = 255 if grid.mode == "L" else (255,) * len(grid.getbands())
+    out = Image.new(grid.mode, (grid.width, grid.height + height), white)
+    out.paste(grid, (0, height))
+    ImageDraw.Draw(out).text((3, 1), text, fill=0 if grid.mode == "L" else (0,) * len(grid.getbands()))
+    return out
+
+
+def save_grid(images: torch.Tensor | list[torch.Tensor], path: Path, nrow: int | None = None, scale: int = 1,
+              labels: list[str] | None = None) -> Path:
+    """One grid, or several side by side (e.g. [teacher, student] on the same inputs), each
+    under its label when `labels` are given."""
     path.parent.mkdir(parents=True, exist_ok=True)
     batches = images if isinstance(images, list) else [images]
-    img = side_by_side([image_grid(b, nrow) for b in batches])
+    grids = [image_grid(b, nrow) for b in batches]
     if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        grids = [g.resize((g.width * scale, g.height * scale), Image.NEAREST) for g in grids]
+    if labels:
+        grids = [with_label(g, text) for g, text in zip(grids, labels)]
+    img = side_by_side(grids)
     tmp = path.with_name(path.name + ".tmp")
     img.save(tmp, format="PNG")
     tmp.replace(path)

@@ -311,11 +311,14 @@ class Trainer:
         inputs = tuple(t.to(self.device) for t in self.fixed.g_inputs)
         images = [G(*inputs)]
         G.train(was_training)
+        names = [f"step {self.step}"]
         if self.reference is not None:
             images.insert(0, self.reference(*inputs))
+            names = ["teacher", f"student, step {self.step}"]
         nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
         panels = self.task.panels(self.fixed, images)  # image-to-image: input | outputs | ground truth
-        return save_grid(panels, path, nrow=nrow, scale=2), diversity(images[-1])
+        labels = self.task.panel_names(names)
+        return save_grid(panels, path, nrow=nrow, scale=2, labels=labels), diversity(images[-1])
 
     # -- state -----------------------------------------------------------------------------
 
