@@ -201,3 +201,11 @@ def test_deterministic_flag_selects_deterministic_kernels(cwd_root, monkeypatch)
     finally:
         torch.use_deterministic_algorithms(False)
         torch.backends.cudnn.deterministic = False
+
+
+def test_top_level_help_lists_every_command_untruncated(run_cli):
+    code, out, _ = run_cli("--help")
+    commands = out.split("Commands:")[1]
+    assert code == 0 and "..." not in commands
+    for command in ("train", "distill", "evaluate", "compare", "export", "sample", "features"):
+        assert f"  {command} " in out

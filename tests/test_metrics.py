@@ -1,6 +1,7 @@
 """Quality metrics against closed forms and constructed cases; efficiency against hand counts."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -272,3 +273,23 @@ def test_report_shows_gpu_latency_columns_only_when_profiled_on_a_gpu():
     headers, rows = table_rows([run("teacher", 0.04, 0.002), run("student", 0.01, 0.0005)])
     assert headers[-2:] == ["GPU ms (b=64)", "GPU speed-up (b=64)"]
     assert rows[1][-2:] == ["0.500", "4.0x"] and rows[1][headers.index("speed-up (b=64)")] == "4.0x"
+
+
+def test_evaluate_writes_no_profiler_lines_to_stderr(tmp_path):
+    """The CPU profiler's tracing library prints `USDT: ... profiler_start` to file descriptor
+    2 at each session; a user's terminal (and `make demo`'s output) must not show them."""
+    import subprocess
+
+    run = tmp_path / "run"
+    kdgan = [sys.executable, "-m", "kdgan"]
+    subprocess.run([*kdgan, "train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
+                    *set_args(tiny_overrides(**{"train.steps": 2, "log.checkpoint_every": 2}))], check=True,
+                   capture_output=True)
+    features = tmp_path / "feats"
+    subprocess.run([*kdgan, "features", "train", "digits", "--resolution", "16", "--epochs", "1", "--out", features],
+                   check=True, capture_output=True)
+    done = subprocess.run([*kdgan, "evaluate", run, "--samples", "16", "--features", features], capture_output=True,
+                          text=True, env={**os.environ, "KDGAN_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    assert "profile" in json.loads((run / "eval.json").read_text())["evaluations"][0]
+    assert "USDT" not in done.stderr and "profiler_start" not in done.stderr, done.stderr

@@ -41,7 +41,7 @@ def run_options(command):
     return command
 
 
-@cli.command()
+@cli.command(short_help="Train a GAN (e.g. a teacher) from a config.")
 @run_options
 def train(config, overrides, out, resume, overwrite, dry_run) -> None:
     """Train a GAN (e.g. a teacher) from a config."""
@@ -83,7 +83,7 @@ def _run(config, overrides, out, resume, overwrite, dry_run, distill: bool) -> N
         click.echo(f"done: {steps} steps; samples in {out / 'samples'}, checkpoints in {out / 'checkpoints'}")
 
 
-@cli.command()
+@cli.command(short_help="Distil a teacher into a smaller student.")
 @click.option("--teacher", help="Shipped name (glyph_teacher), pretrained folder, run folder, checkpoint or .pt file.")
 @run_options
 @click.option("--trust-pickle", is_flag=True,
@@ -95,7 +95,7 @@ def distill(teacher, config, overrides, out, resume, overwrite, dry_run, trust_p
     _run(config, overrides, out, resume, overwrite, dry_run, distill=True)
 
 
-@cli.command()
+@cli.command(short_help="Write a generator as safetensors, ONNX or TorchScript.")
 @click.argument("source")
 @click.option("--format", "fmt", type=click.Choice(["safetensors", "onnx", "torchscript"]), default="safetensors",
               show_default=True)
@@ -137,7 +137,7 @@ def export(source, fmt, out) -> None:
     click.echo(f"wrote {target}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
 
 
-@cli.command()
+@cli.command(short_help="Generate images (or translate --input images).")
 @click.argument("source")
 @click.option("-n", "--num", default=64, show_default=True, help="Number of images.")
 @click.option("--seed", default=0, show_default=True)
@@ -148,7 +148,8 @@ def export(source, fmt, out) -> None:
               help="Image-to-image generators: an image or a folder of images to translate (whole images, "
                    "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole).")
 def sample(source, num, seed, out, scale, inputs) -> None:
-    """Generate images from a run, checkpoint, pretrained folder, shipped name or .onnx file;
+    """Generate images from a run, checkpoint, pretrained folder, shipped name or exported
+    file (.onnx, TorchScript .pt, or the folder `kdgan export` wrote it into);
     image-to-image generators translate the images given with --input."""
     import torch
 
@@ -189,7 +190,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     click.echo(f"wrote {num} images to {out}")
 
 
-@cli.command()
+@cli.command(short_help="Quality and efficiency of a generator -> eval.json.")
 @click.argument("source")
 @click.option("--samples", default=10000, show_default=True, help="Generated samples (reals: the whole dataset).")
 @click.option("--metrics", default="auto", show_default=True,
@@ -202,7 +203,9 @@ def sample(source, num, seed, out, scale, inputs) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for eval.json [default: the run folder].")
 def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     """Quality (and efficiency) of a generator: a run folder, a checkpoint, a pretrained
-    folder or a shipped name (glyph_teacher, with --out). Writes eval.json."""
+    folder, a shipped name (glyph_teacher, with --out) or an exported file (scored as its
+    runtime runs it; eval.json beside it). Writes eval.json, with a real-vs-real reference
+    (two halves of the data) for every metric."""
     from kdgan.metrics.evaluate import evaluate_source
     from kdgan.metrics.quality import METRICS
 
@@ -230,7 +233,7 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
         click.echo(f"real vs real (two halves of {reference['half_samples']}): {shown(reference)}")
 
 
-@cli.command()
+@cli.command(short_help="Report comparing evaluated runs (Markdown + HTML).")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Report folder.")
 @click.option("--samples", default=32, show_default=True, help="Images per run in the sample panel.")
