@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -90,6 +91,8 @@ def test_loading_messages_say_what_the_file_is(tmp_path):
     with pytest.raises(UserError, match=r"holds a pickled object \(posix.system\)"):  # named whole, not cut
         load_teacher(tmp_path / "evil.pt")
     scripted = tmp_path / "scripted.pt"
-    torch.jit.trace(build_generator(SPEC).eval(), torch.randn(2, 8)).save(str(scripted))
+    with warnings.catch_warnings():  # torch.jit is deprecated upstream; users still have such files
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.trace(build_generator(SPEC).eval(), torch.randn(2, 8)).save(str(scripted))
     with pytest.raises(UserError, match="is a TorchScript file"):
         load_teacher(scripted)
