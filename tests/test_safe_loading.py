@@ -96,3 +96,13 @@ def test_loading_messages_say_what_the_file_is(tmp_path):
         torch.jit.trace(build_generator(SPEC).eval(), torch.randn(2, 8)).save(str(scripted))
     with pytest.raises(UserError, match="is a TorchScript file"):
         load_teacher(scripted)
+
+
+def test_sample_names_its_own_argument_and_a_cut_archive(run_cli, tmp_path):
+    g = build_generator(SPEC)
+    torch.save({"generator_spec": SPEC.model_dump(), "generator": g.state_dict()}, tmp_path / "t.pt")
+    data = (tmp_path / "t.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])  # a download or copy that stopped halfway
+    code, _, err = run_cli("sample", tmp_path / "cut.pt", "--out", tmp_path / "x.png")
+    assert code == 2 and err.startswith("kdgan: SOURCE: ") and "is a damaged zip archive" in err
+    assert run_cli("sample", tmp_path / "t.pt", "-n", 4, "--out", tmp_path / "x.png")[0] == 0

@@ -124,7 +124,7 @@ def export(source, fmt, out) -> None:
         return
     target = export_target(out, fmt)
     check_writable_file(target)
-    gan = load_teacher(source)
+    gan = load_teacher(source, field="SOURCE")
     if gan.generator_spec is None:
         raise UserError(f"SOURCE: {source} is a pickled module without a kdgan generator spec; export it with "
                         "torch.onnx / torch.jit directly")
@@ -170,7 +170,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
             raise UserError(f"SOURCE: {source} was exported with a fixed input size; export it again with this "
                             "kdgan (H and W are dynamic now), or sample from the run or checkpoint")
     else:
-        gan = load_teacher(source)
+        gan = load_teacher(source, field="SOURCE")
         spec, generator = gan.generator_spec, gan.generator
         multiple = getattr(generator, "size_multiple", 8)
     if spec is not None and spec.in_channels:

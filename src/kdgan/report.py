@@ -123,7 +123,8 @@ def _gpu64(profile: dict) -> float | None:
 def quality_plot(runs: list[dict]) -> bytes | None:
     """Quality over training steps, one panel per metric, for runs with at least 3 evaluated
     checkpoints (two points make any difference look like a trend); error bars where the
-    metric has a spread, the real-vs-real value as a dashed line. None when no run has 3."""
+    metric has a spread; the other runs' latest values (a teacher's) as dotted lines and the
+    real-vs-real value as a dashed one. None when no run has 3."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,6 +142,10 @@ def quality_plot(runs: list[dict]) -> bytes | None:
                 steps, values, spread = zip(*pts)
                 ax.errorbar(steps, values, yerr=spread if any(spread) else None, marker="o", capsize=3,
                             label=r["name"])
+        for r in runs:  # runs without a curve (a teacher evaluated once): their latest value as a line
+            if r not in curves and key in r["latest"]:
+                ax.axhline(r["latest"][key], linestyle=":", color="black",
+                           label=f"{r['name']} (step {r['latest']['step']})")
         reference = runs[0]["latest"].get("real_vs_real", {}).get(key)
         if reference is not None:
             ax.axhline(reference, color="grey", linestyle="--", label="real vs real")

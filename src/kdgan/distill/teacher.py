@@ -55,30 +55,30 @@ def images_of(output) -> torch.Tensor:
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
-def load_torch_file(path: Path, trust_pickle: bool = False) -> Teacher:
+def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teacher") -> Teacher:
     """A teacher saved with torch.save. By default it is read with weights_only=True, which
     unpickles tensors and plain containers only, so a file crafted to run code on loading is
     refused before anything runs. Accepted without opt-in: a dict with `generator_spec` and
     `generator` (a state dict), optionally `discriminator_spec` and `discriminator`. A whole
     pickled nn.Module needs trust_pickle=True (`--trust-pickle`): only for files you trust."""
-    obj = read_torch_file(path, trust_pickle)
+    obj = read_torch_file(path, trust_pickle, field)
     if isinstance(obj, nn.Module):
         return Teacher(obj, source=str(path)).freeze()
     if isinstance(obj, dict) and "generator_spec" in obj and "generator" in obj:
         g_spec = GeneratorSpec(**obj["generator_spec"])
         generator = build_generator(g_spec)
-        _load_named(generator, obj["generator"], path, "generator")
+        _load_named(generator, obj["generator"], path, "generator", field)
         discriminator, d_spec = None, None
         if "discriminator_spec" in obj and "discriminator" in obj:
             d_spec = DiscriminatorSpec(**obj["discriminator_spec"])
             discriminator = build_discriminator(d_spec)
-            _load_named(discriminator, obj["discriminator"], path, "discriminator")
+            _load_named(discriminator, obj["discriminator"], path, "discriminator", field)
         return Teacher(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
-    raise UserError(f"--teacher: {path} is neither a module nor a dict with generator_spec + generator "
+    raise UserError(f"{field}: {path} is neither a module nor a dict with generator_spec + generator "
                     "(a bare state dict does not say which network it belongs to)")
 
 
-def read_torch_file(path: Path, trust_pickle: bool) -> object:
+def read_torch_file(path: Path, trust_pickle: bool, field: str = "--teacher") -> object:
     """torch.load with weights_only=True unless the user trusts the file, each failure as one
     line that says what the file is and what would work."""
     import pickle
@@ -87,12 +87,14 @@ def read_torch_file(path: Path, trust_pickle: bool) -> object:
     from kdgan.exported import is_torchscript
 
     with open(path, "rb") as f:
-        head = f.read(1)
-    if not zipfile.is_zipfile(path) and head != b"\x80":  # torch.save: a zip, or (legacy) a pickle
-        raise UserError(f"--teacher: {path} is not a file written by torch.save (neither a zip archive nor a "
+        head = f.read(2)
+    if head == b"PK" and not zipfile.is_zipfile(path):
+        raise UserError(f"{field}: {path} is a damaged zip archive (truncated or cut short?); copy it again")
+    if not zipfile.is_zipfile(path) and head[:1] != b"\x80":  # torch.save: a zip, or (legacy) a pickle
+        raise UserError(f"{field}: {path} is not a file written by torch.save (neither a zip archive nor a "
                         "pickle); give a torch.save file, a run folder, a checkpoint or a pretrained folder")
     if is_torchscript(path):
-        raise UserError(f"--teacher: {path} is a TorchScript file; load it with torch.jit.load and pass the "
+        raise UserError(f"{field}: {path} is a TorchScript file; load it with torch.jit.load and pass the "
                         "module from Python (kdgan.distill.Teacher(module))")
     try:
         if trust_pickle:  # the user's explicit opt-in (--trust-pickle): a full unpickle can run code
@@ -100,47 +102,49 @@ def read_torch_file(path: Path, trust_pickle: bool) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if trust_pickle:
-            raise UserError(f"--teacher: cannot unpickle {path}: {err}") from None
+            raise UserError(f"{field}: cannot unpickle {path}: {err}") from None
         refused = re.search(r"GLOBAL ([\w.]+)", str(err))
         if refused is None:
             why = re.search(r"WeightsUnpickler error: \s*(.+)", str(err))
-            raise UserError(f"--teacher: {path} is damaged or not a torch.save file (the weights-only unpickler "
+            raise UserError(f"{field}: {path} is damaged or not a torch.save file (the weights-only unpickler "
                             f"stopped at: {why.group(1).strip() if why else 'an unknown opcode'})") from None
+        opt_in = (", or pass --trust-pickle if you trust where the file came from" if field == "--teacher"
+                  else " (kdgan distill --trust-pickle loads it as a teacher, if you trust where it came from)")
         raise UserError(
-            f"--teacher: {path} holds a pickled object ({refused.group(1)}), not only tensors; loading it could "
-            "run code. Save a dict with generator_spec + generator state dict instead, or pass --trust-pickle "
-            "if you trust where the file came from") from None
+            f"{field}: {path} holds a pickled object ({refused.group(1)}), not only tensors; loading it could "
+            f"run code. Save a dict with generator_spec + generator state dict instead{opt_in}") from None
     except Exception as err:  # unpickling damaged bytes can raise nearly anything (EOFError, ValueError, ...)
         first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise UserError(f"--teacher: cannot read {path}: {first}") from None
+        raise UserError(f"{field}: cannot read {path}: {first}") from None
 
 
-def _load_named(net: nn.Module, state: dict, path: Path, what: str) -> None:
+def _load_named(net: nn.Module, state: dict, path: Path, what: str, field: str = "--teacher") -> None:
     """load_state_dict with one clear line naming the first mismatched parameter."""
     own = net.state_dict()
     for key, value in state.items():
         if key not in own:
-            raise UserError(f"--teacher: {path}: {what} has no parameter {key!r} (wrong architecture?)")
+            raise UserError(f"{field}: {path}: {what} has no parameter {key!r} (wrong architecture?)")
         if tuple(own[key].shape) != tuple(value.shape):
-            raise UserError(f"--teacher: {path}: {what}.{key} has shape {tuple(value.shape)}, the spec's network "
+            raise UserError(f"{field}: {path}: {what}.{key} has shape {tuple(value.shape)}, the spec's network "
                             f"expects {tuple(own[key].shape)}")
     missing = [k for k in own if k not in state]
     if missing:
-        raise UserError(f"--teacher: {path}: {what} is missing parameter {missing[0]!r}")
+        raise UserError(f"{field}: {path}: {what} is missing parameter {missing[0]!r}")
     net.load_state_dict(state)
 
 
-def load_teacher(source: str | Path, trust_pickle: bool = False) -> Teacher:
+def load_teacher(source: str | Path, trust_pickle: bool = False, field: str = "--teacher") -> Teacher:
+    """Any generator source as a frozen Teacher; `field` names the argument in error lines."""
     path = Path(source)
     if path.suffix in TORCH_SUFFIXES and path.is_file():
-        return load_torch_file(path, trust_pickle)
+        return load_torch_file(path, trust_pickle, field)
     if str(source) in SHIPPED or (path / "config.json").is_file():
         g, d, config = load_pretrained(source)
         return Teacher(g, d, GeneratorSpec(**config["generator"]), DiscriminatorSpec(**config["discriminator"]),
                        config.get("class_names", []), str(source)).freeze()
     if not path.exists():
         raise UserError(
-            f"--teacher: {source} does not exist; give a run folder, a checkpoint, a pretrained "
+            f"{field}: {source} does not exist; give a run folder, a checkpoint, a pretrained "
             f"folder or a shipped teacher ({', '.join(SHIPPED)})"
         )
     meta, tensors = load_checkpoint(path)
@@ -148,6 +152,6 @@ def load_teacher(source: str | Path, trust_pickle: bool = False) -> Teacher:
     d_spec = DiscriminatorSpec(**meta["discriminator_spec"])
     g_key = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
-    _load_named(generator, unprefixed(g_key, tensors), path, "generator")
-    _load_named(discriminator, unprefixed("discriminator", tensors), path, "discriminator")
+    _load_named(generator, unprefixed(g_key, tensors), path, "generator", field)
+    _load_named(discriminator, unprefixed("discriminator", tensors), path, "discriminator", field)
     return Teacher(generator, discriminator, g_spec, d_spec, meta.get("class_names", []), str(source)).freeze()

@@ -154,7 +154,10 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     if out is None:
         raise UserError(f"--out: {source} is not a run folder; give a folder for eval.json")
     check_writable_folder(out)
-    generator = exported.generator if exported is not None else load_teacher(loadable).generator
+    if exported is not None:
+        generator = exported.generator
+    else:
+        generator = load_teacher(loadable, field="SOURCE").generator
     cfg = validate(train_config)
     task = load_task(cfg)
     result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
