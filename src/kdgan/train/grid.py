@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from kdgan.data.images import to_uint8
+from kdgan.train.checkpoint import atomic_write_bytes
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Image.Image:
@@ -58,9 +60,9 @@ def save_grid(images: torch.Tensor | list[torch.Tensor], path: Path, nrow: int |
     if labels:
         grids = [with_label(g, text) for g, text in zip(grids, labels)]
     img = side_by_side(grids)
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())  # a full disk leaves the old grid, and no .tmp file
     return path
 
 
