@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -39,6 +40,9 @@ def test_twenty_steps_write_every_artifact(run_cli, cwd_root, tmp_path):
     grids = sorted((out / "samples").glob("*.png"))
     assert [g.name for g in grids] == ["step_0000010.png", "step_0000020.png"]
     assert Image.open(grids[-1]).size[0] > 16 * 4
+    # the grid sits under a white strip that names it (teacher | student when distilling)
+    top = np.asarray(Image.open(grids[-1]).convert("L"))[:14]
+    assert top[0].min() == 255 and top.min() < 128  # a white strip with dark text in it
     meta = json.loads((out / "checkpoints" / "step_0000020.json").read_text())
     assert meta["step"] == 20 and meta["generator_spec"]["arch"] == "dcgan"
     assert meta["config"]["train"]["steps"] == 20 and meta["objectives"][0] == "L_G = 1*g_adv"
@@ -209,3 +213,11 @@ def test_top_level_help_lists_every_command_untruncated(run_cli):
     assert code == 0 and "..." not in commands
     for command in ("train", "distill", "evaluate", "compare", "export", "sample", "features"):
         assert f"  {command} " in out
+
+
+def test_package_metadata_uses_the_spdx_licence_string():
+    """A `license = {text = ...}` table makes setuptools print a deprecation warning at install."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"

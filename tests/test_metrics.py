@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -219,6 +220,7 @@ def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):
     assert "| real vs real (two halves of 898) |  | 898 |" in md  # every metric's scale, from the data itself
     assert "No quality-over-training plot" in md and not (tmp_path / "report" / "quality.png").exists()
     assert "KID: unbiased squared MMD" in md and "3-nearest-neighbour balls" in md
+    assert re.search(r"held-out classification accuracy \d\.\d{3}\)", md)  # not 0.9384288747346072
     page = (tmp_path / "report" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 1 and "<table>" in page and "`" not in page
     assert "<code>log.eval_checkpoints: true</code>" in page
