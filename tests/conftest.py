@@ -50,3 +50,15 @@ def run_cli(monkeypatch, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def digits16_features(tmp_path_factory):
+    """A feature classifier for 16 px digits, trained once per session (3 epochs: held-out
+    accuracy about 0.9; 1 epoch stays near chance and is refused by `features train`)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("features") / "digits16"
+    subprocess.run([sys.executable, "-m", "kdgan", "features", "train", "digits", "--resolution", "16",
+                    "--epochs", "3", "--out", str(out)], check=True, capture_output=True)
+    return out

@@ -173,11 +173,10 @@ def test_console_script_exit_status(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("kdgan: --config:")
 
 
-def test_same_config_and_seed_give_identical_weights_and_metrics(run_cli, cwd_root, tmp_path, monkeypatch):
+def test_same_config_and_seed_give_identical_weights_and_metrics(run_cli, cwd_root, tmp_path, monkeypatch, digits16_features):
     """Determinism on CPU: two runs of one config are bit-identical, and so is their evaluation."""
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
-    feats = tmp_path / "feats"
-    assert run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)[0] == 0
+    feats = digits16_features
     evals = []
     for name in ("a", "b"):
         run = tmp_path / name

@@ -160,11 +160,9 @@ def test_side_by_side_speedup_alternates_both_runtimes():
         assert r["rounds"] == 3 and r["batch"] == 4 and 0 < r["min"] <= r["speedup"] <= r["max"]
 
 
-def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):
+def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch, digits16_features):
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
-    feats = tmp_path / "feats"
-    code, _, err = run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)
-    assert code == 0, err
+    feats = digits16_features
     run = tmp_path / "run"
     code, _, err = run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
                            *set_args(tiny_overrides(**{"model.latent_dim": 8, "train.steps": 10})))
@@ -197,10 +195,9 @@ def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch):
     assert code == 2 and "--features inception" in err and len(err.strip().splitlines()) == 1
 
 
-def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):
+def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch, digits16_features):
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
-    feats = tmp_path / "feats"
-    assert run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)[0] == 0
+    feats = digits16_features
     runs = []
     for name, width in (("teacher", 8), ("student", 4)):
         run = tmp_path / name
@@ -232,16 +229,15 @@ def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch):
     assert page.count("data:image/png;base64,") == 2 and "No quality-over-training plot" not in page
     for png in ("quality.png", "samples.png"):
         assert Image.open(tmp_path / "report" / png).size[0] > 100
-    code, _, err = run_cli("compare", tmp_path / "feats", "--out", tmp_path / "r2")
+    code, _, err = run_cli("compare", feats, "--out", tmp_path / "r2")
     assert code == 2 and "kdgan evaluate" in err
 
 
-def test_checkpoints_evaluated_during_training_without_changing_it(run_cli, tmp_path, monkeypatch):
+def test_checkpoints_evaluated_during_training_without_changing_it(run_cli, tmp_path, monkeypatch, digits16_features):
     from safetensors.torch import load_file
 
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
-    feats = tmp_path / "feats"
-    assert run_cli("features", "train", "digits", "--resolution", 16, "--epochs", 1, "--out", feats)[0] == 0
+    feats = digits16_features
     runs = {}
     for name, extra in (("plain", {}), ("evaluated", {"log.eval_checkpoints": "true", "log.eval_samples": 64,
                                                        "log.eval_features": str(feats)})):
@@ -277,7 +273,7 @@ def test_report_shows_gpu_latency_columns_only_when_profiled_on_a_gpu():
     assert rows[1][-2:] == ["0.500", "4.0x"] and rows[1][headers.index("speed-up (b=64)")] == "4.0x"
 
 
-def test_evaluate_writes_no_profiler_lines_to_stderr(tmp_path):
+def test_evaluate_writes_no_profiler_lines_to_stderr(tmp_path, digits16_features):
     """The CPU profiler's tracing library prints `USDT: ... profiler_start` to file descriptor
     2 at each session; a user's terminal (and `make demo`'s output) must not show them."""
     import subprocess
@@ -287,9 +283,7 @@ def test_evaluate_writes_no_profiler_lines_to_stderr(tmp_path):
     subprocess.run([*kdgan, "train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
                     *set_args(tiny_overrides(**{"train.steps": 2, "log.checkpoint_every": 2}))], check=True,
                    capture_output=True)
-    features = tmp_path / "feats"
-    subprocess.run([*kdgan, "features", "train", "digits", "--resolution", "16", "--epochs", "1", "--out", features],
-                   check=True, capture_output=True)
+    features = digits16_features
     done = subprocess.run([*kdgan, "evaluate", run, "--samples", "16", "--features", features], capture_output=True,
                           text=True, env={**os.environ, "KDGAN_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr

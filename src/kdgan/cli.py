@@ -194,7 +194,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
 @click.argument("source")
 @click.option("--samples", default=10000, show_default=True, help="Generated samples (reals: the whole dataset).")
 @click.option("--metrics", default="auto", show_default=True,
-              help="Comma-separated: fid, kid, is, pr, psnr, ssim, lpips. auto: fid,kid,is,pr for generation, "
+              help="Comma-separated: fid, kid, is, pr, c2st, psnr, ssim, lpips. auto: fid,kid,is,pr,c2st for generation, "
                    "psnr,ssim,fid,kid for image-to-image tasks (lpips needs the lpips package and its AlexNet "
                    "weights on this machine).")
 @click.option("--features", help="Feature extractor: glyphs, digits, inception (torch-fidelity) or a `kdgan features train` folder [default: the run's dataset].")
@@ -209,7 +209,7 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     from kdgan.metrics.evaluate import evaluate_source
     from kdgan.metrics.quality import METRICS
 
-    valid = (*METRICS, "psnr", "ssim", "lpips")
+    valid = (*METRICS, "c2st", "psnr", "ssim", "lpips")
     chosen = None if metrics == "auto" else [m.strip() for m in metrics.split(",") if m.strip()]
     bad = [m for m in chosen or [] if m not in valid]
     if bad or chosen == []:
@@ -220,7 +220,7 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
 
     def shown(values: dict) -> str:
-        keys = ("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall")
+        keys = ("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st")
         return ", ".join(f"{k} {values[k]:.4g}" for k in keys if k in values)
 
     if "fake_samples" in result:
@@ -231,6 +231,12 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     reference = result.get("real_vs_real")
     if reference:
         click.echo(f"real vs real (two halves of {reference['half_samples']}): {shown(reference)}")
+    if result.get("features_warning"):
+        click.echo(f"kdgan: warning: {result['features_warning']}", err=True)
+    fidelity = result.get("fidelity")
+    if fidelity:
+        click.echo(f"fidelity to the teacher on the same inputs: output L1 {fidelity['l1']:.4g}, feature L2 "
+                   f"{fidelity['feature_l2']:.4g}, FID to the teacher's samples {fidelity['fid']:.4g}")
 
 
 @cli.command(short_help="Report comparing evaluated runs (Markdown + HTML).")
@@ -260,15 +266,22 @@ def features() -> None:
 @click.option("--path", type=click.Path(path_type=Path), help="For folder/npz datasets.")
 @click.option("--resolution", default=32, show_default=True)
 @click.option("--channels", default=1, show_default=True)
-@click.option("--epochs", default=10, show_default=True)
+@click.option("--self-supervised", is_flag=True,
+              help="No labels needed: a contrastive (SimCLR) encoder trained on the images themselves.")
+@click.option("--epochs", type=int, help="[default: 10 for a classifier, 60 self-supervised]")
 @click.option("--batch-size", default=128, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-def features_train(dataset, path, resolution, channels, epochs, batch_size, seed, out) -> None:
-    """Train the classifier whose features score generated samples of DATASET."""
+def features_train(dataset, path, resolution, channels, self_supervised, epochs, batch_size, seed, out) -> None:
+    """Train the feature extractor that scores generated samples of DATASET: a classifier of
+    its labels (refused unless it clearly beats the majority-class rate), or with
+    --self-supervised a contrastive encoder that needs no labels. Either is checked on the
+    data before it is written."""
     from kdgan.config import DataConfig
     from kdgan.data import load_dataset
+    from kdgan.metrics.c2st import wilson_interval
     from kdgan.metrics.classifier import save_classifier, train_classifier
+    from kdgan.metrics.selfsup import train_self_supervised
     from pydantic import ValidationError
 
     try:
@@ -278,11 +291,49 @@ def features_train(dataset, path, resolution, channels, epochs, batch_size, seed
         raise UserError(f"{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}") from None
     check_writable_folder(out)
     data = load_dataset(dataset, path, resolution, channels)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    if self_supervised:
+        model, report = train_self_supervised(data, epochs or 60, batch_size, seed, log=say)
+        check_self_supervised(report)
+        save_classifier(model, out, report)
+        knn = (f", 10-NN held-out accuracy {report['knn_accuracy']:.3f} (majority class "
+               f"{report['majority_rate']:.3f})" if "knn_accuracy" in report else "")
+        click.echo(f"wrote {out}: real-vs-real FID {report['real_vs_real_fid']:.3g} vs real-vs-noise "
+                   f"{report['real_vs_noise_fid']:.3g}{knn}")
+        return
     if data.num_classes < 2:
-        raise UserError(f"DATASET: {dataset} has no class labels to train a classifier on")
-    model, report = train_classifier(data, epochs, batch_size, seed, log=lambda m: click.echo(m, err=True))
+        raise UserError(f"DATASET: {dataset} has no class labels (a folder's labels are its sub-folders); train "
+                        "features without labels with --self-supervised")
+    model, report = train_classifier(data, epochs or 10, batch_size, seed, log=say)
+    majority = float(data.labels.bincount().max()) / len(data)
+    needed = majority + CLEAR_MARGIN * (1 - majority)
+    accuracy, tested = report["test_accuracy"], report["test_images"]
+    low = wilson_interval(round(accuracy * tested), tested)[0]
+    report["majority_rate"] = majority
+    if accuracy < needed or low <= majority:
+        raise UserError(f"DATASET: the classifier's held-out accuracy {accuracy:.3f} (95% interval from {low:.3f}, "
+                        f"{tested} images) does not clearly beat the majority-class rate {majority:.3f} (needs >= "
+                        f"{needed:.3f}, interval above it), so its features would not measure these images; use "
+                        "--self-supervised (or more epochs, more images per class)")
     save_classifier(model, out, report)
-    click.echo(f"wrote {out}: held-out accuracy {report['test_accuracy']:.4f}")
+    click.echo(f"wrote {out}: held-out accuracy {report['test_accuracy']:.3f} (majority class {majority:.3f})")
+
+
+# A labelled classifier's features are used only when its held-out accuracy covers at least
+# this share of the way from the majority-class rate to 1, and its 95% interval lies above
+# that rate.
+CLEAR_MARGIN = 0.25
+# A self-supervised space is used only when two halves of the real images are at most this
+# share of the real-vs-noise FID apart.
+MAX_FID_RATIO = 0.1
+
+
+def check_self_supervised(report: dict) -> None:
+    if report["fid_ratio"] > MAX_FID_RATIO:
+        raise UserError(f"DATASET: the self-supervised features do not separate these images from noise: two halves "
+                        f"of the real images are {report['real_vs_real_fid']:.3g} apart, real vs noise "
+                        f"{report['real_vs_noise_fid']:.3g} (the first must be below {MAX_FID_RATIO:g} x the "
+                        "second); train longer (--epochs) or on more images")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ COLUMNS = [  # (key, header, format)
     ("is", "IS", "{:.2f}"),
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
+    ("c2st", "C2ST accuracy", "{:.3f}"),
 ]
 IMAGE_TASK_COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("fid", "patch FID", "{:.2f}"),
                       ("kid", "patch KID", "{:.2f}")]
@@ -44,6 +45,9 @@ METRIC_NOTES = {
                  "balls. A classifier's features pack each class tightly, so those balls are small: low "
                  "precision with high recall means the samples cover the data but few land where a real image "
                  "does in that feature space.",
+    "c2st": "C2ST accuracy [95% interval]: a small CNN trained on half of the real and generated samples to tell "
+            "them apart, scored on the other half (Lopez-Paz & Oquab); 0.5 = indistinguishable, 1 = every sample "
+            "gives itself away. It needs no feature network, so it reads the same on any data.",
 }
 
 
@@ -56,7 +60,10 @@ def load_run(run: Path) -> dict:
     if not path.is_file():
         raise UserError(f"RUN: {run} has no eval.json; run `kdgan evaluate {run}` first")
     entries = json.loads(path.read_text())["evaluations"]
-    return {"name": run.name, "path": run, "latest": entries[-1], "history": entries}
+    events = run / "events.jsonl"  # a distillation run's distance to its teacher at each sample grid
+    fidelity = [e for e in map(json.loads, events.read_text().splitlines()) if "teacher_l1" in e] \
+        if events.is_file() else []
+    return {"name": run.name, "path": run, "latest": entries[-1], "history": entries, "fidelity": fidelity}
 
 
 def _fmt(value, spec: str) -> str:
@@ -77,6 +84,9 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
         "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
         "ONNX Runtime ms (b=64)", "ORT speed-up (b=64)"]
+    fidelity = any("fidelity" in r["latest"] for r in runs)
+    if fidelity:
+        headers += ["L1 to teacher", "FID to teacher"]
     gpu = any("gpu" in r["latest"].get("profile", {}) for r in runs)
     if gpu:
         headers += ["GPU ms (b=64)", "GPU speed-up (b=64)"]
@@ -91,7 +101,9 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         for key, _, spec in columns:
             value = _fmt(e.get(key), spec)
             std = e.get(f"{key}_std")
-            row.append(value + (f" ± {spec.format(std)}" if std is not None and key in ("kid", "is") else ""))
+            ci = e.get(f"{key}_ci95")
+            row.append(value + (f" ± {spec.format(std)}" if std is not None and key in ("kid", "is") else "")
+                       + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
         row += [
             f"{prof['params']:,}" if "params" in prof else "-",
             f"{prof['macs_per_sample'] / 1e6:.2f}M" if "macs_per_sample" in prof else "-",
@@ -102,6 +114,9 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         ]
         ort, ref_ort = _ort64(prof), _ort64(ref)
         row += [_fmt(ort and ort * 1e3, "{:.2f}"), f"{ref_ort / ort:.1f}x" if ort and ref_ort else "-"]
+        if fidelity:
+            f = e.get("fidelity", {})
+            row += [_fmt(f.get("l1"), "{:.4f}"), _fmt(f.get("fid"), "{:.2f}")]
         if gpu:
             g64, ref_g64 = _gpu64(prof), _gpu64(ref)
             row += [_fmt(g64 and g64 * 1e3, "{:.3f}"), f"{ref_g64 / g64:.1f}x" if g64 and ref_g64 else "-"]
@@ -110,7 +125,8 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     if reference:
         row = [f"real vs real (two halves of {reference['half_samples']:,})", "", str(reference["half_samples"])]
         for key, _, spec in columns:
-            row.append(_fmt(reference.get(key), spec))
+            ci = reference.get(f"{key}_ci95")
+            row.append(_fmt(reference.get(key), spec) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
         rows.append(row + [""] * (len(headers) - len(row)))
     return headers, rows
 
@@ -132,9 +148,21 @@ def quality_plot(runs: list[dict]) -> bytes | None:
 
     curves = [r for r in runs if len(r["history"]) >= 3]
     keys = [k for k in ("psnr", "ssim", "lpips", "fid", "kid") if any(k in e for r in curves for e in r["history"])]
-    if not keys:
+    followers = [r for r in runs if len(r["fidelity"]) >= 3]
+    if not keys and not followers:
         return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    panels = len(keys) + bool(followers)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
+    if followers:  # the student's distance to its teacher at each sample grid (events.jsonl)
+        ax = axes[0][-1]
+        for r in followers:
+            ax.plot([e["step"] for e in r["fidelity"]], [e["teacher_l1"] for e in r["fidelity"]], marker="o",
+                    label=r["name"])
+        ax.set_xlabel("training step")
+        ax.set_ylabel("L1 to the teacher (lower: closer)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     for ax, key in zip(axes[0], keys):
         for r in curves:
             pts = [(e["step"], e[key], e.get(f"{key}_std") or 0.0) for e in r["history"] if key in e]
@@ -228,6 +256,14 @@ def notes_text(runs: list[dict], plotted: bool) -> list[str]:
     if any("real_vs_real" in r["latest"] for r in runs):
         notes.append("The real-vs-real row scores two random halves of the real data against each other: the value "
                      "each metric gives two samples of the same distribution, at half the data's size.")
+    for r in runs:
+        if r["latest"].get("features_warning"):
+            notes.append(f"Warning, {r['name']}: {r['latest']['features_warning']}.")
+    if any("fidelity" in r["latest"] for r in runs):
+        notes.append("Fidelity: the student against its own teacher on the same inputs: the mean L1 between their "
+                     "outputs (in [-1, 1] units) and the FID between their sample sets. A distilled student should "
+                     "be closer to its teacher than to the data; the plot shows the L1 at each sample grid of "
+                     "training (events.jsonl).")
     if not plotted:
         notes.append("No quality-over-training plot: it needs at least 3 evaluated checkpoints of a run (evaluate "
                      "more checkpoints, or train with `log.eval_checkpoints: true`).")

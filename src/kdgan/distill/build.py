@@ -124,5 +124,23 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     terms, provider = build_terms(cfg.distill.terms, teacher, student, cfg.train.loss.name, probe)
     g_terms = [t for t in terms if t.phase == "g"]
     d_terms = [t for t in terms if t.phase == "d"]
-    return assemble_trainer(cfg, task, device, student, student_discriminator, g_terms, d_terms,
-                            providers=[provider], meta=meta, reference=teacher.generate)
+    trainer = assemble_trainer(cfg, task, device, student, student_discriminator, g_terms, d_terms,
+                               providers=[provider], meta=meta, reference=teacher.generate)
+    trainer.fidelity_features = fidelity_features(cfg)
+    return trainer
+
+
+def fidelity_features(cfg: Config):
+    """images -> features of the run's extractor (log.eval_features, or the one shipped for its
+    dataset), so the sample grids also measure the student's distance to the teacher in a
+    feature space; None when the run has no extractor (the output-space distance remains)."""
+    from kdgan.metrics.evaluate import generation_extractor
+
+    if cfg.task.name != "generation":
+        return None
+    try:
+        classifier, _, _ = generation_extractor(cfg, cfg.log.eval_features, "log.eval_features")
+    except UserError:
+        return None
+    classifier.eval()
+    return lambda images: classifier.features_and_logits(images.float().cpu())[0]

@@ -123,6 +123,7 @@ def train_classifier(dataset, epochs: int, batch_size: int, seed: int, lr: float
     perm = torch.randperm(n, generator=gen)
     n_test = max(1, n // 10)
     test_idx, train_idx = perm[:n_test], perm[n_test:]
+    batch_size = min(batch_size, len(train_idx))  # a small folder still gets a step per epoch
     spec = ClassifierSpec(dataset=dataset.name, resolution=dataset.resolution, channels=dataset.channels,
                           num_classes=dataset.num_classes)
     model = FeatureClassifier(spec)

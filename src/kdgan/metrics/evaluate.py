@@ -23,11 +23,15 @@ from safetensors.torch import load_file
 
 from kdgan.data.images import to_float
 from kdgan.exported import exported_file, load_exported
+from kdgan.metrics.c2st import c2st
 from kdgan.metrics.classifier import FeatureClassifier
 from kdgan.metrics.quality import quality_metrics, real_vs_real
 from kdgan.train.checkpoint import atomic_save_tensors
 
 PROTOCOL = 1  # bump when anything above changes: old cache entries then miss
+# A feature space is flagged when two halves of the real data are more than this share of the
+# samples' FID apart: real-vs-generated is then not far above the noise floor.
+FLAT_SPACE = 0.25
 
 
 def cache_dir() -> Path:
@@ -71,29 +75,70 @@ def real_features(images: torch.Tensor, classifier: FeatureClassifier, batch_siz
 
 @torch.no_grad()
 def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: FeatureClassifier,
-                       batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and logits of generator(*inputs), generated and extracted in batches."""
+                       batch_size: int, device: torch.device, keep_samples: bool = False):
+    """Features and logits of generator(*inputs), generated and extracted in batches, and
+    with `keep_samples` the samples themselves as uint8 (else None)."""
+    from kdgan.data.images import to_uint8
+
     generator.eval()
     classifier.eval()
-    feats, logits = [], []
+    feats, logits, kept = [], [], []
     for chunk in zip(*(t.split(batch_size) for t in inputs)):
         images = generator(*(t.to(device) for t in chunk)).float().cpu()
         f, l = features_of(images, classifier)
         feats.append(f)
         logits.append(l)
-    return torch.cat(feats), torch.cat(logits)
+        if keep_samples:
+            kept.append(to_uint8(images))
+    return torch.cat(feats), torch.cat(logits), torch.cat(kept) if keep_samples else None
 
 
 def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: int, metrics, seed: int = 0,
                        batch_size: int = 250, device: torch.device = torch.device("cpu")) -> dict:
     real = real_features(task.dataset.images, classifier)
     inputs = task.fixed_inputs(samples, seed)
-    fake, logits = generator_features(generator, inputs, classifier, batch_size, device)
+    fake, logits, images = generator_features(generator, inputs, classifier, batch_size, device,
+                                              keep_samples="c2st" in metrics)
     result = quality_metrics(real, fake, logits, metrics, seed)
     head = getattr(classifier, "head", None)  # features -> class logits, for the reals' own IS
     result["real_vs_real"] = real_vs_real(real, metrics, seed, head)
+    floor, value = result["real_vs_real"].get("fid"), result.get("fid")
+    if floor is not None and value is not None and floor > FLAT_SPACE * value:
+        result["features_warning"] = (f"two halves of the real data are FID {floor:.3g} apart in these features, "
+                                      f"the samples {value:.3g}: this feature space barely tells them apart, so its "
+                                      "FID/KID/precision/recall say little here (see C2ST)")
+    if "c2st" in metrics:  # on the samples themselves: no feature network involved
+        reals = task.dataset.images
+        test = c2st(to_float(reals), to_float(images), seed)
+        result["c2st"], result["c2st_ci95"] = test["accuracy"], test["ci95"]
+        perm = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))
+        halves = c2st(to_float(reals[perm[: len(reals) // 2]]), to_float(reals[perm[len(reals) // 2 :]]), seed)
+        result["real_vs_real"]["c2st"], result["real_vs_real"]["c2st_ci95"] = halves["accuracy"], halves["ci95"]
     result.update({"seed": seed, "protocol": PROTOCOL})
     return result
+
+
+@torch.no_grad()
+def teacher_fidelity(student, teacher, inputs: tuple[torch.Tensor, ...], classifier, batch_size: int = 250,
+                     device: torch.device = torch.device("cpu")) -> dict:
+    """How closely a student reproduces its teacher on the same inputs: the mean L1 between
+    their outputs, the mean L2 between their features, and the FID between the two sample sets
+    (the student's FID with the teacher's samples as the reference)."""
+    from kdgan.distill.teacher import images_of
+    from kdgan.metrics.quality import fid
+
+    student.eval()
+    l1, count, f_student, f_teacher = 0.0, 0, [], []
+    for chunk in zip(*(t.split(batch_size) for t in inputs)):
+        chunk = tuple(t.to(device) for t in chunk)
+        s, t = student(*chunk).float().cpu(), images_of(teacher(*chunk)).float().cpu()
+        l1 += float((s - t).abs().flatten(1).mean(1).sum())
+        count += len(s)
+        f_student.append(features_of(s, classifier)[0])
+        f_teacher.append(features_of(t, classifier)[0])
+    f_student, f_teacher = torch.cat(f_student), torch.cat(f_teacher)
+    return {"l1": l1 / count, "feature_l2": float((f_student - f_teacher).norm(dim=1).mean()),
+            "fid": fid(f_teacher, f_student), "samples": count}
 
 
 def run_folder_of(path: Path) -> Path:
@@ -162,21 +207,26 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     task = load_task(cfg)
     result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
     image_to_image = cfg.task.name != "generation"
-    metrics = metrics or (["psnr", "ssim", "fid", "kid"] if image_to_image else ["fid", "kid", "is", "pr"])
-    unsupported = set(metrics) & ({"is", "pr"} if image_to_image else {"psnr", "ssim", "lpips"})
+    chosen = metrics or []
+    metrics = metrics or (["psnr", "ssim", "fid", "kid"] if image_to_image else ["fid", "kid", "is", "pr", "c2st"])
+    unsupported = set(metrics) & ({"is", "pr", "c2st"} if image_to_image else {"psnr", "ssim", "lpips"})
     if unsupported:
         raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}")
     if image_to_image:
         result.update(evaluate_image_source(generator, task, cfg, metrics, features, seed))
     else:
-        name = features or cfg.data.name
-        classifier, info = load_classifier(name)
-        spec = classifier.spec  # None: the extractor takes any size (Inception resizes)
-        if spec is not None and (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
-            raise UserError(f"--features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
-                            f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
-        result.update({"features": name, "features_test_accuracy": info.get("test_accuracy")})
+        classifier, info, name = generation_extractor(cfg, features, "--features")
+        if info.get("objective") == "simclr":  # a contrastive encoder has no class posterior
+            if "is" in chosen:
+                raise UserError(f"--metrics: is needs class probabilities; {name} is a self-supervised extractor")
+            metrics = [m for m in metrics if m != "is"]
+        result.update({"features": name, "features_test_accuracy": info.get("test_accuracy"),
+                       "features_kind": "self-supervised" if info.get("objective") == "simclr" else "classifier"})
         result.update(evaluate_generator(generator, task, classifier, samples, metrics, seed))
+        if cfg.distill is not None and cfg.distill.teacher:  # how faithfully the student follows its teacher
+            teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher")
+            result["fidelity"] = teacher_fidelity(generator, teacher.generator, task.fixed_inputs(samples, seed),
+                                                  classifier)
     if profile and exported is not None:
         result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
     elif profile:
@@ -229,15 +279,7 @@ def checkpoint_evaluator(cfg, task):
                     **evaluate_image_task(generator, task, classifier, ("psnr", "ssim", "fid", "kid"), seed=0)}
 
         return evaluate_images
-    name = cfg.log.eval_features or cfg.data.name
-    try:
-        classifier, info = load_classifier(name)
-    except UserError as err:
-        raise UserError(f"log.eval_features: {err}; set log.eval_features to a `kdgan features train` folder") from None
-    spec = classifier.spec
-    if spec is not None and (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
-        raise UserError(f"log.eval_features: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
-                        f"{cfg.data.channels}x{cfg.data.resolution}px")
+    classifier, info, name = generation_extractor(cfg, cfg.log.eval_features, "log.eval_features")
 
     def evaluate_samples(generator, step: int) -> dict:
         result = evaluate_generator(generator, task, classifier, cfg.log.eval_samples, ["fid", "kid"], seed=0)
@@ -245,6 +287,28 @@ def checkpoint_evaluator(cfg, task):
                 "features_test_accuracy": info.get("test_accuracy"), **result}
 
     return evaluate_samples
+
+
+def generation_extractor(cfg, features: str | None, field: str):
+    """(extractor, its config, its name) scoring a generation run: `features`, or the one
+    shipped for the run's dataset. A user's folder has none: the line says what to run."""
+    from kdgan.errors import UserError
+    from kdgan.metrics.classifier import SHIPPED_FEATURES, load_classifier
+
+    name = features or cfg.data.name
+    if features is None and name not in SHIPPED_FEATURES:
+        data = f" --path {cfg.data.path}" if cfg.data.path else ""
+        raise UserError(f"{field}: no feature extractor ships for data.name {name}; train one on the run's images "
+                        f"with `kdgan features train {name}{data} --resolution {cfg.data.resolution} --channels "
+                        f"{cfg.data.channels} --self-supervised --out FEATURES` (or without --self-supervised when "
+                        f"its sub-folders are classes), then pass {field if field.startswith('--') else field + ':'} "
+                        "FEATURES")
+    classifier, info = load_classifier(name)
+    spec = classifier.spec  # None: the extractor takes any size (Inception resizes)
+    if spec is not None and (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
+        raise UserError(f"{field}: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "
+                        f"{cfg.data.channels}x{cfg.data.resolution}px; train one with `kdgan features train`")
+    return classifier, info, name
 
 
 def write_eval(path: Path, result: dict) -> None:

@@ -91,3 +91,31 @@ class StopSignals:
         flag = torch.tensor([self.received or 0], dtype=torch.int64)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return int(flag) or None
+
+
+class FidelityWatch:
+    """How closely the sampling generator follows its reference (the teacher, when
+    distilling): mean |G(z) - T(z)| on the fixed inputs at each sample grid. A distillation
+    whose student drifts away from the teacher while the terms pulling it there are on is
+    learning the data, not the teacher; `observe` says so once per rise: when the distance has
+    grown at `patience` grids in a row and stands `rise` x above its best."""
+
+    def __init__(self, patience: int = 3, rise: float = 1.1):
+        self.patience, self.rise = patience, rise
+        self.history: list[float] = []
+        self.warned = False
+
+    def observe(self, step: int, distance: float) -> str | None:
+        self.history.append(distance)
+        recent = self.history[-(self.patience + 1):]
+        rising = len(recent) == self.patience + 1 and all(b > a for a, b in zip(recent, recent[1:]))
+        if not rising or distance < self.rise * min(self.history):
+            self.warned = self.warned and rising
+            return None
+        if self.warned:
+            return None
+        self.warned = True
+        return (f"the student is drifting away from its teacher: output L1 to the teacher rose at the last "
+                f"{self.patience} sample grids to {distance:.4f} at step {step} (best {min(self.history):.4f}); "
+                "it is following the data rather than the teacher: raise the distillation weights or lower the "
+                "adversarial one")

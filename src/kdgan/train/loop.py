@@ -37,7 +37,7 @@ from kdgan.train.checkpoint import (
 )
 from kdgan.errors import TrainingStopped
 from kdgan.train.grid import save_grid
-from kdgan.train.guards import FiniteWatch, StopSignals, diversity
+from kdgan.train.guards import FidelityWatch, FiniteWatch, StopSignals, diversity
 from kdgan.train.precision import Precision
 from kdgan.train.runlog import RunLog
 
@@ -114,6 +114,8 @@ class Trainer:
     compile: bool = False
     # log.eval_checkpoints: evaluate(generator, step) -> dict, run at each checkpoint (rank 0)
     evaluate: Callable[[nn.Module, int], dict] | None = None
+    # images -> (B, D) features, for the samples' distance to the reference in a feature space
+    fidelity_features: Callable[[torch.Tensor], torch.Tensor] | None = None
     step: int = 0
     # (loss sums, step count) since the last log line, from the checkpoint a run resumed from
     log_state: tuple = ({}, 0)
@@ -141,6 +143,7 @@ class Trainer:
             self.g_forward, self.d_forward = torch.compile(self.g_forward), torch.compile(self.d_forward)
         self.amp = Precision(self.precision, self.device)
         self.watch = FiniteWatch()
+        self.fidelity = FidelityWatch()
         self.base_lrs = self.optimizer_rates()
 
     @property
@@ -229,13 +232,7 @@ class Trainer:
                     if self.step % s.log_every == 0 or done:
                         log.flush(self.step, reduce=self.reduce_mean)
                     if main and (self.step % s.sample_every == 0 or done):
-                        grid, spread = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
-                        log.image("samples", grid, self.step)
-                        collapsed = spread < s.collapse_threshold
-                        log.event({"step": self.step, "sample_diversity": round(spread, 6), "collapse": collapsed})
-                        if collapsed:
-                            print(f"kdgan: possible mode collapse at step {self.step}: sample diversity "
-                                  f"{spread:.4f} < {s.collapse_threshold}", file=sys.stderr)
+                        self.sample_and_check(run_dir, log)
                     if self.step % s.checkpoint_every == 0 or done:
                         log_state = log.pending(reduce=self.reduce_mean)  # every process: a collective
                         if main:
@@ -250,6 +247,27 @@ class Trainer:
                                   f"checkpoint in {run_dir / 'checkpoints'} is intact", 2) from None
         finally:
             log.close()
+
+    def sample_and_check(self, run_dir: Path, log: RunLog) -> None:
+        """The sample grid, with what it tells: diversity (mode collapse) and, beside a
+        reference, how far the samples are from it (in output space, and in a feature space
+        when the run has one)."""
+        s = self.settings
+        grid, spread, fidelity = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
+        log.image("samples", grid, self.step)
+        collapsed = spread < s.collapse_threshold
+        record = {"step": self.step, "sample_diversity": round(spread, 6), "collapse": collapsed}
+        if collapsed:
+            print(f"kdgan: possible mode collapse at step {self.step}: sample diversity "
+                  f"{spread:.4f} < {s.collapse_threshold}", file=sys.stderr)
+        if fidelity:
+            record.update({f"teacher_{k}": round(v, 6) for k, v in fidelity.items()})
+            log.scalars({f"fidelity/{k}": v for k, v in fidelity.items()}, self.step)
+            warning = self.fidelity.observe(self.step, fidelity["l1"])
+            if warning:
+                record["fidelity_warning"] = warning
+                print(f"kdgan: {warning}", file=sys.stderr)
+        log.event(record)
 
     def evaluate_checkpoint(self, checkpoint: Path, run_dir: Path, log: RunLog) -> None:
         """Quality of the sampling generator into eval.json (what `kdgan evaluate` would write
@@ -303,8 +321,9 @@ class Trainer:
               file=sys.stderr)
 
     @torch.no_grad()
-    def save_samples(self, path: Path) -> tuple[Path, float]:
-        """The sample grid of the fixed inputs, and the samples' diversity."""
+    def save_samples(self, path: Path) -> tuple[Path, float, dict]:
+        """The sample grid of the fixed inputs, the samples' diversity and their distances to
+        the reference's (empty without a reference)."""
         G = self.sampling_generator
         was_training = G.training
         G.eval()
@@ -318,7 +337,13 @@ class Trainer:
         nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
         panels = self.task.panels(self.fixed, images)  # image-to-image: input | outputs | ground truth
         labels = self.task.panel_names(names)
-        return save_grid(panels, path, nrow=nrow, scale=2, labels=labels), diversity(images[-1])
+        fidelity = {}
+        if self.reference is not None:
+            fidelity["l1"] = float((images[-1].float() - images[0].float()).abs().mean())
+            if self.fidelity_features is not None:
+                f_s, f_t = self.fidelity_features(images[-1].float()), self.fidelity_features(images[0].float())
+                fidelity["feature_l2"] = float((f_s - f_t).norm(dim=1).mean())
+        return save_grid(panels, path, nrow=nrow, scale=2, labels=labels), diversity(images[-1]), fidelity
 
     # -- state -----------------------------------------------------------------------------
 

@@ -93,6 +93,12 @@ class RunLog:
             with open(self.path.with_name("events.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """Measurements that are not loss averages (e.g. fidelity to the teacher) to TensorBoard."""
+        if self._writer is not None:
+            for k, v in values.items():
+                self._writer.add_scalar(k, v, step)
+
     def image(self, tag: str, grid_path: Path, step: int) -> None:
         if self._writer is not None:
             import numpy as np
