@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# the FID Inception-v3 network (--features inception); --no-deps: it needs only torch, and
+	# its torchvision dependency cannot load beside a CPU-only torch
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt torch-fidelity
 	touch $(STAMP)
 
 # The main job: distil the shipped glyph teacher into an 18x cheaper student, evaluate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -197,11 +198,14 @@ def sample(source, num, seed, out, scale, inputs) -> None:
               help="Comma-separated: fid, kid, is, pr, c2st, psnr, ssim, lpips. auto: fid,kid,is,pr,c2st for generation, "
                    "psnr,ssim,fid,kid for image-to-image tasks (lpips needs the lpips package and its AlexNet "
                    "weights on this machine).")
-@click.option("--features", help="Feature extractor: glyphs, digits, inception (torch-fidelity) or a `kdgan features train` folder [default: the run's dataset].")
+@click.option("--features", help="Feature extractor: glyphs, digits, photos, inception (torch-fidelity's "
+              "Inception-v3) or a `kdgan features train` folder [default: the one shipped for the run's dataset].")
+@click.option("--inception-weights", type=click.Path(path_type=Path),
+              help="The FID Inception-v3 weights file for --features inception (or $KDGAN_INCEPTION_WEIGHTS).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated samples.")
 @click.option("--no-profile", is_flag=True, help="Skip params/MACs/latency.")
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for eval.json [default: the run folder].")
-def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
+def evaluate(source, samples, metrics, features, inception_weights, seed, no_profile, out) -> None:
     """Quality (and efficiency) of a generator: a run folder, a checkpoint, a pretrained
     folder, a shipped name (glyph_teacher, with --out) or an exported file (scored as its
     runtime runs it; eval.json beside it). Writes eval.json, with a real-vs-real reference
@@ -217,6 +221,10 @@ def evaluate(source, samples, metrics, features, seed, no_profile, out) -> None:
     _check_source(source)
     if samples < 2:
         raise UserError("--samples: need at least 2")
+    if inception_weights is not None:
+        if not inception_weights.is_file():
+            raise UserError(f"--inception-weights: {inception_weights} does not exist")
+        os.environ["KDGAN_INCEPTION_WEIGHTS"] = str(inception_weights)  # read where the extractor loads
     result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
 
     def shown(values: dict) -> str:

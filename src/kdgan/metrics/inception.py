@@ -1,10 +1,17 @@
-"""The standard Inception-v3 FID features (pool3, 2048-d) and logits, through torch-fidelity.
+"""The standard Inception-v3 FID features (pool3, 2048-d) and logits: torch-fidelity's port
+of the TensorFlow FID network, without torchvision.
 
 These are the features every published FID uses; they describe natural photographs, so
-they suit RGB image-to-image work more than 32x32 glyphs. torch-fidelity and its weights
-are optional: on a machine without them (or offline) the user gets one line saying how to
-get them. The weights download is bounded in time, so an offline machine fails fast
-instead of hanging in DNS or TCP.
+they suit RGB image-to-image work more than 32x32 glyphs. torch-fidelity's package imports
+torchvision for its other extractors, and torchvision's wheels cannot load beside a CPU-only
+torch; its Inception module itself needs only torch, so kdgan imports that module alone
+(`pip install --no-deps torch-fidelity`, which `make` does).
+
+The weights are the standard FID file (`pt_inception-2015-12-05`, converted by
+torch-fidelity): `--inception-weights PATH`, $KDGAN_INCEPTION_WEIGHTS, or torch.hub's cache,
+where a bounded download puts it when the machine is online (an offline machine fails fast
+with one line instead of hanging). kdgan reads the file with weights-only unpickling or as
+safetensors, so a crafted file cannot run code.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from kdgan.errors import UserError
 
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 DOWNLOAD_TIMEOUT_S = 20.0
-HOW = ("install it with `pip install torch-fidelity torchvision` (a torchvision built for your torch); "
-       "the features are then available as --features inception")
+HOW = ("install it with `pip install --no-deps torch-fidelity` (kdgan needs only its Inception module, "
+       "not torchvision); the features are then available as --features inception")
 
 
 def weights_path() -> Path:
@@ -81,14 +88,71 @@ class InceptionFeatures(nn.Module):
         return feats.float(), logits.float()
 
 
-def load_inception() -> InceptionFeatures:
+def inception_module():
+    """torch-fidelity's Inception-v3 module, imported without running the package's __init__
+    (which imports torchvision for its CLIP and DINOv2 extractors)."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    name = "torch_fidelity.feature_extractor_inceptionv3"
+    if sys.modules.get(name) is not None:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("torch_fidelity") if sys.modules.get("torch_fidelity", 0) is not None else None
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("no module named torch_fidelity")
+    stub = "torch_fidelity" not in sys.modules
+    if stub:  # an empty package object, so that its submodules import without its __init__
+        package = types.ModuleType("torch_fidelity")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["torch_fidelity"] = package
     try:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    except Exception as err:  # ImportError, or torchvision failing to load its operators
+        return importlib.import_module(name)
+    finally:
+        if stub:
+            del sys.modules["torch_fidelity"]
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a .safetensors file or a torch.save file of tensors, never unpickling code."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged or foreign file: say which and why, in one line
+        raise UserError(f"--inception-weights: cannot read {path} as Inception-v3 weights "
+                        f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserError(f"--inception-weights: {path} is not a state dict of tensors")
+    return state
+
+
+def load_inception(weights: Path | None = None) -> InceptionFeatures:
+    try:
+        module = inception_module()
+    except Exception as err:  # ImportError, or a broken install
         raise UserError(f"--features inception: torch-fidelity is not usable here ({err}); {HOW}") from None
-    path = weights_path()
+    path = Path(weights) if weights is not None else weights_path()
     if not path.is_file():
+        if weights is not None or os.environ.get("KDGAN_INCEPTION_WEIGHTS"):
+            raise UserError(f"--inception-weights: {path} does not exist; give the FID Inception-v3 weights file "
+                            f"({WEIGHTS_URL.rsplit('/', 1)[1]}, from {WEIGHTS_URL})")
         download(WEIGHTS_URL, path)
-    extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                            feature_extractor_weights_path=str(path))
+    state = read_weights(path)
+    # torch-fidelity's constructor unpickles its weights file in full; hand it a file kdgan
+    # wrote itself from the tensors read above, so the user's file is never fully unpickled.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        safe = Path(tmp) / "inception.pt"
+        torch.save(state, safe)
+        try:
+            extractor = module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                                           feature_extractor_weights_path=str(safe))
+        except RuntimeError as err:  # load_state_dict: missing or mis-shaped parameters
+            raise UserError(f"--inception-weights: {path} does not fit torch-fidelity's Inception-v3 "
+                            f"({str(err).splitlines()[0][:200]})") from None
     return InceptionFeatures(extractor)
