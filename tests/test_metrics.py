@@ -191,6 +191,7 @@ def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch, digits16_features
     code, _, err = run_cli("evaluate", run, "--samples", 10)  # 16px run, shipped digits extractor is 32px
     assert code == 2 and "--features" in err
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as on a machine without torch-fidelity
+    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
     code, _, err = run_cli("evaluate", run, "--samples", 10, "--features", "inception")
     assert code == 2 and "--features inception" in err and len(err.strip().splitlines()) == 1
 

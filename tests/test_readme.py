@@ -5,8 +5,8 @@
 - Every command line of every ```bash block is checked: `kdgan ...` lines are parsed by the
   real CLI (options, choices, configs that exist), `python benchmarks/...` lines use only
   flags the script accepts, `make X` names a Makefile target.
-- The demo's and the image-to-image section's command blocks are run end to end, with tiny
-  step and sample counts, in the order the README gives them.
+- The demo's, the image-to-image section's and the own-images section's command blocks are
+  run end to end, with tiny step, sample and image counts, in the order the README gives them.
 - The `$ kdgan ...` example in a plain block prints exactly the line the README shows.
 """
 
@@ -83,7 +83,7 @@ def test_every_command_line_is_valid(block):
             for i, arg in enumerate(rest[:-1]):
                 if arg == "--config":
                     assert (ROOT / rest[i + 1]).is_file(), f"README names a missing config {rest[i + 1]}"
-        elif args[0] == "python" and args[1].startswith("benchmarks/"):
+        elif args[0] == "python" and args[1].startswith(("benchmarks/", "scripts/")):
             accepted = subprocess.run([sys.executable, args[1], "--help"], cwd=ROOT, capture_output=True, text=True,
                                       check=True).stdout
             for flag in (a.split("=")[0] for a in args[2:] if a.startswith("--")):
@@ -125,9 +125,11 @@ def test_python_blocks_run(scratch, monkeypatch, index):
 
 
 def shrunk(args: list[str]) -> list[str]:
-    """A documented command made CI-sized: tiny training runs, few samples."""
+    """A documented kdgan command made CI-sized: tiny training runs, few samples and epochs."""
     if args[0] in ("train", "distill"):
         return [*args, *(a for o in TINY_RUN for a in ("--set", o))]
+    if args[:2] == ["features", "train"]:
+        return [*args, "--epochs", "8"]
     if args[0] == "evaluate":
         args = [*args, "--no-profile"]
         if "--samples" in args:
@@ -137,9 +139,13 @@ def shrunk(args: list[str]) -> list[str]:
     return args
 
 
-@pytest.mark.parametrize("marker", ["configs/demo.yaml", "configs/sr_distill.yaml"])
+@pytest.mark.parametrize("marker", ["configs/demo.yaml", "configs/sr_distill.yaml", "configs/folder_teacher.yaml"])
 def test_documented_command_sequences_run(scratch, run_cli, marker):
     block = next(b for b in bash_blocks() if marker in b)
     for args in command_lines(block):
+        if args[0] == "python":  # a data script: fewer images
+            args = [*args[:2], *(a if prev != "--per-class" else "40" for prev, a in zip(args[1:], args[2:]))]
+            subprocess.run([sys.executable, ROOT / args[1], *args[2:]], check=True, capture_output=True)
+            continue
         code, out, err = run_cli(*shrunk(kdgan_args(args)))
         assert code == 0, f"{shlex.join(args)}\n{err}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -221,11 +220,10 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
     _check_source(source)
     if samples < 2:
         raise UserError("--samples: need at least 2")
-    if inception_weights is not None:
-        if not inception_weights.is_file():
-            raise UserError(f"--inception-weights: {inception_weights} does not exist")
-        os.environ["KDGAN_INCEPTION_WEIGHTS"] = str(inception_weights)  # read where the extractor loads
-    result = evaluate_source(source, samples, chosen, features, seed, profile=not no_profile, out=out)
+    if inception_weights is not None and not inception_weights.is_file():
+        raise UserError(f"--inception-weights: {inception_weights} does not exist")
+    result = evaluate_source(source, samples, chosen, features, seed, inception_weights, profile=not no_profile,
+                             out=out)
 
     def shown(values: dict) -> str:
         keys = ("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st")

@@ -91,13 +91,14 @@ def save_classifier(model: FeatureClassifier, out: Path, report: dict) -> None:
 SHIPPED_FEATURES = {"glyphs": "features_glyphs", "digits": "features_digits", "photos": "features_photos"}
 
 
-def load_classifier(name_or_path: str | Path) -> tuple[nn.Module, dict]:
+def load_classifier(name_or_path: str | Path, inception_weights: Path | None = None) -> tuple[nn.Module, dict]:
     """A shipped extractor by dataset name (glyphs, digits), `inception` (torch-fidelity's
-    Inception-v3, when installed) or a folder from save_classifier."""
+    Inception-v3, when installed; weights from `inception_weights` or the usual places) or a
+    folder from save_classifier."""
     if str(name_or_path) == "inception":
         from kdgan.metrics.inception import load_inception
 
-        return load_inception(), {"test_accuracy": None}
+        return load_inception(inception_weights), {"test_accuracy": None}
     if str(name_or_path) in SHIPPED_FEATURES:
         folder = Path(str(resources.files("kdgan.pretrained").joinpath(SHIPPED_FEATURES[str(name_or_path)])))
     else:

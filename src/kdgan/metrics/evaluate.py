@@ -177,6 +177,7 @@ def exported_config(exported) -> dict:
 
 
 def evaluate_source(source: str | Path, samples: int, metrics, features: str | None, seed: int = 0,
+                    inception_weights: Path | None = None,
                     profile: bool = True, out: Path | None = None) -> dict:
     """Evaluate a run folder, checkpoint, pretrained folder or shipped generator; the result
     is also merged into OUT/eval.json (default: the run folder), one entry per step."""
@@ -213,9 +214,9 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     if unsupported:
         raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}")
     if image_to_image:
-        result.update(evaluate_image_source(generator, task, cfg, metrics, features, seed))
+        result.update(evaluate_image_source(generator, task, cfg, metrics, features, seed, inception_weights))
     else:
-        classifier, info, name = generation_extractor(cfg, features, "--features")
+        classifier, info, name = generation_extractor(cfg, features, "--features", inception_weights)
         if info.get("objective") == "simclr":  # a contrastive encoder has no class posterior
             if "is" in chosen:
                 raise UserError(f"--metrics: is needs class probabilities; {name} is a self-supervised extractor")
@@ -236,7 +237,8 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     return result
 
 
-def evaluate_image_source(generator, task, cfg, metrics, features: str | None, seed: int) -> dict:
+def evaluate_image_source(generator, task, cfg, metrics, features: str | None, seed: int,
+                          inception_weights: Path | None = None) -> dict:
     """PSNR/SSIM (and LPIPS when asked for) on the held-out photos; FID/KID on patches when an
     extractor fits the channels (the shipped `photos` extractor is RGB)."""
     from kdgan.distill.features import load_lpips
@@ -252,7 +254,7 @@ def evaluate_image_source(generator, task, cfg, metrics, features: str | None, s
 
     classifier, name = None, features or ("photos" if cfg.data.channels == 3 else None)
     if {"fid", "kid"} & set(metrics) and name is not None:
-        classifier, _ = load_classifier(name)
+        classifier, _ = load_classifier(name, inception_weights)
         if classifier.spec is not None and classifier.spec.channels != cfg.data.channels:
             raise UserError(f"--features: {name} takes {classifier.spec.channels}-channel images, the run makes "
                             f"{cfg.data.channels}; train one with `kdgan features train`")
@@ -289,7 +291,7 @@ def checkpoint_evaluator(cfg, task):
     return evaluate_samples
 
 
-def generation_extractor(cfg, features: str | None, field: str):
+def generation_extractor(cfg, features: str | None, field: str, inception_weights: Path | None = None):
     """(extractor, its config, its name) scoring a generation run: `features`, or the one
     shipped for the run's dataset. A user's folder has none: the line says what to run."""
     from kdgan.errors import UserError
@@ -303,7 +305,7 @@ def generation_extractor(cfg, features: str | None, field: str):
                         f"{cfg.data.channels} --self-supervised --out FEATURES` (or without --self-supervised when "
                         f"its sub-folders are classes), then pass {field if field.startswith('--') else field + ':'} "
                         "FEATURES")
-    classifier, info = load_classifier(name)
+    classifier, info = load_classifier(name, inception_weights)
     spec = classifier.spec  # None: the extractor takes any size (Inception resizes)
     if spec is not None and (spec.resolution, spec.channels) != (cfg.data.resolution, cfg.data.channels):
         raise UserError(f"{field}: {name} expects {spec.channels}x{spec.resolution}px images, the run makes "

@@ -89,29 +89,10 @@ class InceptionFeatures(nn.Module):
 
 
 def inception_module():
-    """torch-fidelity's Inception-v3 module, imported without running the package's __init__
-    (which imports torchvision for its CLIP and DINOv2 extractors)."""
+    """torch-fidelity's Inception-v3 module (importable without torchvision: kdgan.fidelity_shim)."""
     import importlib
-    import importlib.util
-    import sys
-    import types
 
-    name = "torch_fidelity.feature_extractor_inceptionv3"
-    if sys.modules.get(name) is not None:
-        return sys.modules[name]
-    spec = importlib.util.find_spec("torch_fidelity") if sys.modules.get("torch_fidelity", 0) is not None else None
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("no module named torch_fidelity")
-    stub = "torch_fidelity" not in sys.modules
-    if stub:  # an empty package object, so that its submodules import without its __init__
-        package = types.ModuleType("torch_fidelity")
-        package.__path__ = list(spec.submodule_search_locations)
-        sys.modules["torch_fidelity"] = package
-    try:
-        return importlib.import_module(name)
-    finally:
-        if stub:
-            del sys.modules["torch_fidelity"]
+    return importlib.import_module("torch_fidelity.feature_extractor_inceptionv3")
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
