@@ -63,3 +63,8 @@ def test_export_and_sample_from_the_cli(run_cli, tmp_path):
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["000000.png", "000001.png", "000002.png"]
     code, _, err = run_cli("sample", tmp_path / "missing.onnx", "--out", tmp_path / "x.png")
     assert code == 2 and "does not exist" in err
+    (tmp_path / "corrupt.onnx").write_bytes(bytes(range(256)) * 8)
+    for command in ("sample", "evaluate"):
+        code, _, err = run_cli(command, tmp_path / "corrupt.onnx", "--out", tmp_path / "y")
+        assert code == 2 and err.strip().splitlines() == [
+            f"kdgan: SOURCE: {tmp_path / 'corrupt.onnx'} is not a readable ONNX file (DecodeError)"]
