@@ -179,12 +179,12 @@ def exported_config(exported) -> dict:
 def evaluate_source(source: str | Path, samples: int, metrics, features: str | None, seed: int = 0,
                     inception_weights: Path | None = None,
                     profile: bool = True, out: Path | None = None) -> dict:
-    """Evaluate a run folder, checkpoint, pretrained folder or shipped generator; the result
-    is also merged into OUT/eval.json (default: the run folder), one entry per step."""
+    """Evaluate a run folder, checkpoint, pretrained folder, shipped generator or exported file;
+    the result is also merged into OUT/eval.json (default: the run folder, or the exported
+    file's folder), one entry per step."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
     from kdgan.errors import UserError
-    from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.efficiency import exported_profile, profile_generator
     from kdgan.outputs import check_writable_folder
     from kdgan.train.build import load_task
@@ -216,24 +216,37 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     if image_to_image:
         result.update(evaluate_image_source(generator, task, cfg, metrics, features, seed, inception_weights))
     else:
-        classifier, info, name = generation_extractor(cfg, features, "--features", inception_weights)
-        if info.get("objective") == "simclr":  # a contrastive encoder has no class posterior
-            if "is" in chosen:
-                raise UserError(f"--metrics: is needs class probabilities; {name} is a self-supervised extractor")
-            metrics = [m for m in metrics if m != "is"]
-        result.update({"features": name, "features_test_accuracy": info.get("test_accuracy"),
-                       "features_kind": "self-supervised" if info.get("objective") == "simclr" else "classifier"})
-        result.update(evaluate_generator(generator, task, classifier, samples, metrics, seed))
-        if cfg.distill is not None and cfg.distill.teacher:  # how faithfully the student follows its teacher
-            teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher")
-            result["fidelity"] = teacher_fidelity(generator, teacher.generator, task.fixed_inputs(samples, seed),
-                                                  classifier)
+        result.update(evaluate_generation(generator, task, cfg, metrics, chosen, features, samples, seed,
+                                          inception_weights))
     if profile and exported is not None:
         result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
     elif profile:
         result["profile"] = profile_generator(generator, lambda n: task.fixed_inputs(n, seed))
     out.mkdir(parents=True, exist_ok=True)
     write_eval(out / "eval.json", result)
+    return result
+
+
+def evaluate_generation(generator, task, cfg, metrics: list[str], chosen: list[str], features: str | None,
+                        samples: int, seed: int, inception_weights: Path | None) -> dict:
+    """Sample quality in the run's feature space and by C2ST, and for a distilled run its
+    fidelity to the teacher. `chosen`: the metrics the user named (empty: defaults)."""
+    from kdgan.distill.teacher import load_teacher
+    from kdgan.errors import UserError
+
+    classifier, info, name = generation_extractor(cfg, features, "--features", inception_weights)
+    self_supervised = info.get("objective") == "simclr"
+    if self_supervised:  # a contrastive encoder has no class posterior
+        if "is" in chosen:
+            raise UserError(f"--metrics: is needs class probabilities; {name} is a self-supervised extractor")
+        metrics = [m for m in metrics if m != "is"]
+    result = {"features": name, "features_test_accuracy": info.get("test_accuracy"),
+              "features_kind": "self-supervised" if self_supervised else "classifier",
+              **evaluate_generator(generator, task, classifier, samples, metrics, seed)}
+    if cfg.distill is not None and cfg.distill.teacher:  # how faithfully the student follows its teacher
+        teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher")
+        result["fidelity"] = teacher_fidelity(generator, teacher.generator, task.fixed_inputs(samples, seed),
+                                              classifier)
     return result
 
 
