@@ -236,17 +236,18 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
 
 def protocol_text(runs: list[dict]) -> str:
     first, ref = runs[0]["latest"], runs[0]["name"]
-    threads = first.get("profile", {}).get("threads", "?")
+    threads = first.get("profile", {}).get("threads")
+    latency = (f"; latency is the median over repeated CPU runs{' at the training crop size' if is_image_task(runs) else ''} "
+               f"({threads} threads)" if threads else " (no efficiency profile: evaluated with --no-profile)")
     if is_image_task(runs):
         return (f"Quality: task {first['task']}, {len(first['photos'])} held-out whole photos "
                 f"({', '.join(p['photo'] for p in first['photos'])}), tiled inference ({first.get('tile')} px); "
-                f"patch FID/KID in features `{first.get('features')}`. Ratios are relative to `{ref}`; latency is "
-                f"the median over repeated CPU runs at the training crop size ({threads} threads).")
+                f"patch FID/KID in features `{first.get('features')}`. Ratios are relative to `{ref}`{latency}.")
     accuracy = first.get("features_test_accuracy")
     accuracy = f" (held-out classification accuracy {accuracy:.3f})" if accuracy is not None else ""
     return (f"Quality: {first.get('fake_samples')} generated vs {first.get('real_samples')} real images in the "
             f"features of `{first.get('features')}`{accuracy}, sample seed {first.get('seed')}. Ratios are relative "
-            f"to `{ref}`; latency is the median over repeated CPU runs ({threads} threads).")
+            f"to `{ref}`{latency}.")
 
 
 def notes_text(runs: list[dict], plotted: bool) -> list[str]:
