@@ -170,6 +170,27 @@ def test_progress_shows_the_distillation_terms(tmp_path, capsys):
     assert "d_real_logit" not in screen.getvalue()
 
 
+def test_feature_taps_stay_off_the_ema_and_leave_the_networks_after_fit(tmp_path):
+    """The EMA copy does not carry the student's hooks (its forwards would overwrite what the
+    taps recorded of the student), and a user's teacher leaves fit() without kdgan's hooks;
+    a second fit hooks them again."""
+    cfg = load_config(None, tiny(**{"distill.terms": "[{name: l1}, {name: feature, taps: [[stages.0, body.3]]}]"}))
+    teacher = UserTeacher()
+    trainer = build_distill_trainer(cfg, Teacher(teacher))
+    taps = trainer.providers[0].student_taps
+    trainer.generator(torch.randn(2, 8))
+    recorded = taps.outputs["stages.0"]
+    trainer.ema.model(torch.randn(3, 8))
+    assert taps.outputs["stages.0"] is recorded
+    trainer.fit(tmp_path)
+    hooked = lambda net: [n for n, m in net.named_modules() if m._forward_hooks]  # noqa: E731
+    assert hooked(teacher) == [] and hooked(trainer.generator) == [] and hooked(trainer.ema.model) == []
+    trainer.settings.steps += 2
+    trainer.fit(tmp_path)
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 6 and last["feature_mse"] > 0 and hooked(teacher) == []
+
+
 def test_wrong_tap_path_fails_clearly():
     cfg = load_config(None, tiny(**{"distill.terms": "[{name: feature, taps: [[stages.9, body.1]]}]"}))
     with pytest.raises(UserError, match=r"distill.terms.0.taps: the student has no module 'stages.9'; some of its modules: stem, stem.conv"):

@@ -38,6 +38,19 @@ class TeacherProvider:
         self.teacher, self.needs = teacher, needs
         self.student_taps, self.teacher_taps, self.d_taps = student_taps, teacher_taps, d_taps
 
+    @property
+    def taps(self) -> list[Taps]:
+        return [t for t in (self.student_taps, self.teacher_taps, self.d_taps) if t is not None]
+
+    def on_fit_start(self) -> None:
+        for t in self.taps:
+            t.attach()
+
+    def on_fit_end(self) -> None:
+        """Unhook the networks: the user's teacher and the student leave training without kdgan's hooks."""
+        for t in self.taps:
+            t.remove()
+
     def __call__(self, ctx: StepContext) -> None:
         t, extra, batch = self.teacher, ctx.extra, ctx.batch
         if ctx.phase == "d":

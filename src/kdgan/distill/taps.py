@@ -25,7 +25,14 @@ class Taps:
                 )
         self.paths = list(paths)
         self.outputs: dict[str, torch.Tensor] = {}
-        self._handles = [modules[p].register_forward_hook(self._keeper(p)) for p in self.paths]
+        self._modules = [modules[p] for p in self.paths]
+        self._handles = []
+        self.attach()
+
+    def attach(self) -> None:
+        """Hook the modules (again, after `remove`)."""
+        if not self._handles:
+            self._handles = [m.register_forward_hook(self._keeper(p)) for p, m in zip(self.paths, self._modules)]
 
     def _keeper(self, path: str):
         def keep(module, inputs, output):
@@ -40,9 +47,12 @@ class Taps:
         return dict(self.outputs)
 
     def remove(self) -> None:
+        """Unhook the modules (a user's teacher leaves distillation as it came) and drop the
+        recorded tensors."""
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        self.outputs.clear()
 
 
 _STAGE = re.compile(r"^(stem|stages\.\d+)$")

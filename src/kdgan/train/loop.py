@@ -54,6 +54,10 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        # deepcopy copies forward hooks too: the student's feature taps would fire on every
+        # forward of the average and overwrite what they recorded of the student
+        for module in self.model.modules():
+            module._forward_hooks.clear()
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
@@ -210,6 +214,8 @@ class Trainer:
                      terms=terms)
         log.restore(*self.log_state)
         rollbacks = 0
+        for provider in self.providers:  # duck-typed: distillation's taps hook modules only while fitting
+            getattr(provider, "on_fit_start", lambda: None)()
         try:
             with StopSignals() as signals:
                 while self.step < s.steps:
@@ -247,6 +253,8 @@ class Trainer:
                                   f"checkpoint in {run_dir / 'checkpoints'} is intact", 2) from None
         finally:
             log.close()
+            for provider in self.providers:
+                getattr(provider, "on_fit_end", lambda: None)()
 
     def sample_and_check(self, run_dir: Path, log: RunLog) -> None:
         """The sample grid, with what it tells: diversity (mode collapse) and, beside a
