@@ -62,10 +62,6 @@ class Objective(nn.Module):
             raise ValueError(f"loss term names must be unique, got {names}")
         self.symbol, self.terms = symbol, nn.ModuleList(terms)
 
-    @property
-    def needs(self) -> set[str]:
-        return {n for t in self.terms for n in t.needs}
-
     def forward(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         values = {t.name: t(ctx) for t in self.terms}
         total = sum(t.weight * values[t.name] for t in self.terms)

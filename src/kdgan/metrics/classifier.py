@@ -62,26 +62,6 @@ class FeatureClassifier(nn.Module):
         return feats, self.head(feats)
 
 
-class FeatureExtractor(nn.Module):
-    """The interface torchmetrics expects of a custom feature network: images in, (B, D) out,
-    `num_features` set. mode='features' for FID/KID/PR, 'logits' for Inception Score.
-    Frozen and in eval mode: the features of an image must not depend on its batch."""
-
-    def __init__(self, classifier: FeatureClassifier, mode: str = "features"):
-        super().__init__()
-        self.classifier, self.mode = classifier.eval().requires_grad_(False), mode
-        spec = classifier.spec
-        self.num_features = spec.feature_dim if mode == "features" else spec.num_classes
-
-    def train(self, mode: bool = True) -> "FeatureExtractor":
-        return super().train(False)  # torchmetrics may call .train(); the extractor stays frozen
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
-        return self.classifier.features(x) if self.mode == "features" else self.classifier(x)
-
-
 def save_classifier(model: FeatureClassifier, out: Path, report: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(out / "model.safetensors", model.state_dict())

@@ -28,16 +28,6 @@ class Identity(nn.Module):
         return x
 
 
-@torch.no_grad()
-def extract(batches: Iterable[torch.Tensor], extractors: dict[str, Callable]) -> dict[str, torch.Tensor]:
-    """Run each extractor over image batches; -> {name: (N, D) float32 on CPU}."""
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in extractors}
-    for images in batches:
-        for name, fn in extractors.items():
-            out[name].append(fn(images).float().cpu())
-    return {k: torch.cat(v) for k, v in out.items()}
-
-
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 

@@ -16,7 +16,6 @@ statistics through differentiable collectives.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -157,8 +156,3 @@ def all_reduce_grads(params: list[nn.Parameter], info: DistInfo) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
-
-
-def warn(message: str, info: DistInfo) -> None:
-    if info.main:
-        print(f"kdgan: {message}", file=sys.stderr)
