@@ -153,7 +153,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     image-to-image generators translate the images given with --input."""
     import torch
 
-    from kdgan.deploy import example_inputs
+    from kdgan.deploy import example_inputs, size_multiple
     from kdgan.distill.teacher import load_teacher
     from kdgan.exported import exported_file, load_exported
     from kdgan.train.grid import save_grid, save_images
@@ -172,7 +172,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     else:
         gan = load_teacher(source, field="SOURCE")
         spec, generator = gan.generator_spec, gan.generator
-        multiple = getattr(generator, "size_multiple", 8)
+        multiple = size_multiple(generator)
     if spec is not None and spec.in_channels:
         from kdgan.translate import translate_files
 

@@ -51,7 +51,9 @@ def input_names(spec: GeneratorSpec) -> list[str]:
 
 
 def size_multiple(generator: nn.Module) -> int:
-    """What an image-to-image generator's H and W must be a multiple of (its downsamplings)."""
+    """What an image-to-image generator's H and W must be a multiple of (its downsamplings):
+    its `size_multiple` attribute, which kdgan's networks and exported files carry; 1 (any
+    size) for a module that declares none."""
     return getattr(generator, "size_multiple", 1)
 
 

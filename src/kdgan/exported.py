@@ -90,6 +90,8 @@ def load_exported(path: Path) -> Exported:
     if generator is None:
         generator = OnnxGenerator(path)
     multiple = props.get("kdgan.size_multiple")
+    if multiple is not None:  # read by tiled inference, as on kdgan's own image-to-image networks
+        generator.size_multiple = int(multiple)
     train_config, step = props.get("kdgan.train_config"), props.get("kdgan.step")
     return Exported(path, fmt, generator, GeneratorSpec(**json.loads(props["kdgan.generator_spec"])),
                     int(multiple) if multiple is not None else None,

@@ -20,6 +20,7 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from kdgan.data.images import to_float
+from kdgan.deploy import size_multiple
 from kdgan.metrics.quality import fid, kid, real_vs_real
 
 
@@ -87,7 +88,7 @@ def evaluate_image_task(generator, task, classifier=None, metrics=("psnr", "ssim
     """Per held-out photo and averaged: PSNR/SSIM against ground truth, LPIPS (with the given
     network: images in [-1, 1], grey repeated to RGB, lower is closer); FID/KID on patches."""
     generator.eval()
-    multiple = getattr(generator, "size_multiple", 8)
+    multiple = size_multiple(generator)
     scale = getattr(task, "scale", 1)
     per_photo, fake_patches, real_patches = [], [], []
     for k, photo in enumerate(task.held_out):
