@@ -78,6 +78,15 @@ def test_efficient_step_equals_the_seeds_literal_step():
         assert torch.allclose(ours.grad, theirs, rtol=1e-4, atol=1e-7)
     for ours, theirs in zip(trainer.generator.parameters(), student.parameters()):
         assert torch.allclose(ours.grad, theirs.grad, rtol=1e-4, atol=1e-7)
+    # The equality above holds because both steps see one latent draw: the seed draws a second
+    # z for its G step, kdgan reuses the D step's samples (one student forward per step). With
+    # two draws the G losses differ, so the comparison above is not vacuous.
+    other = torch.randn(z.shape, generator=torch.Generator().manual_seed(123))
+    two_draws = seed_step(copy.deepcopy(student), copy.deepcopy(disc), teacher.generator,
+                          torch.optim.SGD(student.parameters(), lr=0.0), torch.optim.SGD(disc.parameters(), lr=0.0),
+                          batch.real, z, other, alpha=0.7)
+    assert torch.allclose(two_draws["loss_d"], ref["loss_d"])
+    assert not torch.allclose(two_draws["loss_distill"], ref["loss_distill"], rtol=1e-3)
 
 
 def test_one_student_and_one_teacher_forward_per_step():

@@ -86,6 +86,23 @@ def test_gradient_penalty_by_hand():
     assert gp.item() == pytest.approx(16.0, rel=1e-5)
 
 
+def test_gradient_penalty_is_taken_between_real_and_fake():
+    """D(x) = ||x||^2 / 2 has gradient x, so the penalty reads ||x_hat|| at the mixed point:
+    a linear D (constant gradient) cannot tell where it was evaluated, this one can. The
+    mixing weights are one U(0, 1) per sample from the given generator."""
+
+    def quadratic(x):
+        return 0.5 * x.pow(2).flatten(1).sum(1)
+
+    real, fake = torch.randn(6, 1, 2, 2), 3 * torch.randn(6, 1, 2, 2)
+    gp = gradient_penalty(quadratic, real, fake, generator=torch.Generator().manual_seed(7))
+    alpha = torch.rand(6, generator=torch.Generator().manual_seed(7))
+    norms = [float((a * r + (1 - a) * f).norm()) for a, r, f in zip(alpha, real, fake)]
+    assert gp.item() == pytest.approx(sum((n - 1) ** 2 for n in norms) / 6, rel=1e-5)
+    at_real = sum((float(r.norm()) - 1) ** 2 for r in real) / 6
+    assert abs(gp.item() - at_real) > 0.1  # not the penalty at the real samples
+
+
 def test_penalties_are_differentiable_in_d_weights():
     w = torch.tensor([[[[0.6, 0.8]]]], requires_grad=True)
     gp = gradient_penalty(Linear(w), torch.randn(3, 1, 1, 2), torch.randn(3, 1, 1, 2))
