@@ -59,6 +59,30 @@ def test_nonfinite_rolls_back_with_lower_learning_rates(tmp_path):
     assert len(rollback) == 1 and rollback[0]["step"] == 4 and "nan_probe" in rollback[0]["reason"]
 
 
+class NaNFrom(NaNAt):
+    """NaN at every call from `at` on: a run that no rollback can save."""
+
+    def compute(self, ctx):
+        self.calls += 1
+        return ctx.fake.sum() * (float("nan") if self.calls >= self.at else 0.0)
+
+
+def test_rollbacks_run_out_then_the_run_stops(tmp_path):
+    trainer = trainer_with_probe(tmp_path, at=99, **{"guard.nonfinite": "rollback", "guard.max_rollbacks": 2})
+    trainer.g_objective.terms[-1] = NaNFrom(5)
+    with pytest.raises(TrainingStopped, match=r"nan_probe is NaN/Inf .*\(after 2 rollbacks\)"):
+        trainer.fit(tmp_path / "run")
+    events = [json.loads(l) for l in (tmp_path / "run/events.jsonl").read_text().splitlines()]
+    assert [e["lr_factor"] for e in events if e.get("event") == "rollback"] == [0.5, 0.25]
+    assert load_checkpoint(tmp_path / "run")[0]["step"] == 4  # still the last finite one
+
+
+def test_a_rollback_before_any_checkpoint_says_so(tmp_path):
+    trainer = trainer_with_probe(tmp_path, at=1, **{"guard.nonfinite": "rollback"})
+    with pytest.raises(TrainingStopped, match="no checkpoint to roll back to yet"):
+        trainer.fit(tmp_path / "run")
+
+
 def test_nonfinite_weights_are_named():
     good, bad = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     with torch.no_grad():
@@ -118,6 +142,22 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert (out / "log.jsonl").read_text() == (straight / "log.jsonl").read_text()
+
+
+def test_sigint_saves_a_checkpoint_like_sigterm(tmp_path):
+    """Ctrl-C: a checkpoint at the step boundary and exit status 130 (128 + SIGINT)."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "kdgan", "train", "--config", "configs/glyph_teacher.yaml", "--out", str(out),
+            *set_args(tiny_overrides(**{"train.steps": 100000, "log.checkpoint_every": 100000,
+                                        "log.sample_every": 100000, "log.tensorboard": "false"}))]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "log.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "stopped by SIGINT after step" in err and load_checkpoint(out)[0]["step"] >= 5
 
 
 def test_damaged_checkpoint_is_skipped_on_resume(run_cli, tmp_path):
