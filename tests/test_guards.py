@@ -115,8 +115,8 @@ def test_the_loop_reads_the_device_only_at_steps_that_log_or_save(tmp_path, monk
     assert checked == [4, 8, 9]
 
 
-def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
-    out = tmp_path / "run"
+def train_until_signalled(out, signum) -> tuple[list, str]:
+    """Start a long `kdgan train`, send `signum` once training runs; (its args, its stderr)."""
     args = [sys.executable, "-m", "kdgan", "train", "--config", "configs/glyph_teacher.yaml", "--out", str(out),
             *set_args(tiny_overrides(**{"train.steps": 100000, "log.checkpoint_every": 100000,
                                         "log.sample_every": 100000, "log.tensorboard": "false"}))]
@@ -124,10 +124,16 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
     deadline = time.time() + 120
     while not (out / "log.jsonl").exists() and time.time() < deadline:  # training has started
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "stopped by SIGTERM after step" in err and "--resume" in err
+    assert proc.returncode == 128 + signum, err
+    assert f"stopped by {signal.Signals(signum).name} after step" in err and "--resume" in err
+    return args, err
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    args, _ = train_until_signalled(out, signal.SIGTERM)
     meta, _ = load_checkpoint(out)
     stopped = meta["step"]
     assert stopped >= 5
@@ -146,18 +152,8 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path):
 
 def test_sigint_saves_a_checkpoint_like_sigterm(tmp_path):
     """Ctrl-C: a checkpoint at the step boundary and exit status 130 (128 + SIGINT)."""
-    out = tmp_path / "run"
-    args = [sys.executable, "-m", "kdgan", "train", "--config", "configs/glyph_teacher.yaml", "--out", str(out),
-            *set_args(tiny_overrides(**{"train.steps": 100000, "log.checkpoint_every": 100000,
-                                        "log.sample_every": 100000, "log.tensorboard": "false"}))]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "log.jsonl").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGINT, err
-    assert "stopped by SIGINT after step" in err and load_checkpoint(out)[0]["step"] >= 5
+    train_until_signalled(tmp_path / "run", signal.SIGINT)
+    assert load_checkpoint(tmp_path / "run")[0]["step"] >= 5
 
 
 def test_damaged_checkpoint_is_skipped_on_resume(run_cli, tmp_path):
