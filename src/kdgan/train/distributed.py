@@ -9,7 +9,7 @@ run with N processes computes what one process computes with the same global bat
 
 BatchNorm: per-process statistics would differ from single-process ones (each process sees
 B/N samples). On GPU, BatchNorm layers become nn.SyncBatchNorm. SyncBatchNorm has no CPU
-kernels, so on CPU they become `CrossProcessBatchNorm2d`, which all-reduces the batch
+kernels, so on CPU they become `CrossProcessBatchNorm1d/2d/3d`, which all-reduce the batch
 statistics through differentiable collectives.
 """
 
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from kdgan.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -85,43 +87,67 @@ def all_reduce(x: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(x)
 
 
-class CrossProcessBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d whose training statistics are those of the global batch across all
-    processes: mean and variance are all-reduced with differentiable collectives, so the
-    backward pass is exact too. Eval mode and state_dict keys are BatchNorm2d's."""
+class CrossProcessBatchNorm:
+    """Mixed into a BatchNorm class: training statistics are those of the global batch across
+    all processes (mean and variance all-reduced with differentiable collectives, so the
+    backward pass is exact too), over every dimension but the channels: (B, C), (B, C, L),
+    (B, C, H, W) and (B, C, D, H, W) alike. Eval mode and state_dict keys are the base class's."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not dist.is_initialized():
             return super().forward(x)
-        c = x.shape[1]
+        c, dims = x.shape[1], [0, *range(2, x.ndim)]
+        shape = (1, c) + (1,) * (x.ndim - 2)  # broadcast a per-channel vector over x
         count = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
-        total = all_reduce(torch.cat([x.sum((0, 2, 3)), count]))
+        total = all_reduce(torch.cat([x.sum(dims), count]))
         n = total[c]
         mean = total[:c] / n
-        centred = x - mean[None, :, None, None]
-        var = all_reduce(centred.pow(2).sum((0, 2, 3))) / n  # two passes: as exact as one process
+        centred = x - mean.view(shape)
+        var = all_reduce(centred.pow(2).sum(dims)) / n  # two passes: as exact as one process
         if self.track_running_stats:
             with torch.no_grad():
                 m = self.momentum
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
                 self.num_batches_tracked.add_(1)
-        y = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
+        y = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
-            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+            y = y * self.weight.view(shape) + self.bias.view(shape)
         return y
 
 
+class CrossProcessBatchNorm1d(CrossProcessBatchNorm, nn.BatchNorm1d):
+    pass
+
+
+class CrossProcessBatchNorm2d(CrossProcessBatchNorm, nn.BatchNorm2d):
+    pass
+
+
+class CrossProcessBatchNorm3d(CrossProcessBatchNorm, nn.BatchNorm3d):
+    pass
+
+
+CROSS_PROCESS = {nn.BatchNorm1d: CrossProcessBatchNorm1d, nn.BatchNorm2d: CrossProcessBatchNorm2d,
+                 nn.BatchNorm3d: CrossProcessBatchNorm3d}
+
+
 def sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
-    """Replace every BatchNorm2d by its cross-process version (weights and buffers kept)."""
+    """Replace every BatchNorm layer by its cross-process version (weights and buffers kept).
+    A BatchNorm kind this cannot convert is refused: its statistics would silently stay those
+    of each process's shard."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     for name, child in module.named_children():
-        if type(child) is nn.BatchNorm2d:
-            synced = CrossProcessBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                             child.track_running_stats).to(device)
+        if type(child) in CROSS_PROCESS:
+            synced = CROSS_PROCESS[type(child)](child.num_features, child.eps, child.momentum, child.affine,
+                                               child.track_running_stats).to(device)
             synced.load_state_dict(child.state_dict())
             setattr(module, name, synced)
+        elif isinstance(child, nn.modules.batchnorm._NormBase) and not isinstance(child, CrossProcessBatchNorm):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                raise UserError(f"{name}: {type(child).__name__} cannot be synchronised across CPU processes (kdgan "
+                                "converts BatchNorm1d/2d/3d); train it in one process or on GPUs (SyncBatchNorm)")
         else:
             sync_batchnorm(child, device)
     return module
