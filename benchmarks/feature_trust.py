@@ -52,7 +52,7 @@ def scores(source: str | Path, cfg_source: str | Path, extractors: dict, samples
     from kdgan.distill.teacher import load_teacher
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.evaluate import evaluate_generator, resolve_source
-    from kdgan.train.build import load_task
+    from kdgan.data.tasks import load_task
 
     _, config, step, _ = resolve_source(cfg_source)
     task = load_task(validate(config))

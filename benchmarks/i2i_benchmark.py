@@ -107,7 +107,7 @@ def bicubic_quality(teacher: str | Path) -> dict:
     from kdgan.config import validate
     from kdgan.metrics.evaluate import resolve_source
     from kdgan.metrics.image_task import evaluate_image_task
-    from kdgan.train.build import load_task
+    from kdgan.data.tasks import load_task
 
     _, train_config, _, _ = resolve_source(teacher)
     task = load_task(validate(train_config))
@@ -121,7 +121,7 @@ def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
     from kdgan.distill.teacher import load_teacher
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
     from kdgan.metrics.evaluate import resolve_source
-    from kdgan.train.build import load_task
+    from kdgan.data.tasks import load_task
 
     out, generators = {}, {}
     for name, run in (("teacher", teacher), ("student", student)):

@@ -132,7 +132,7 @@ def test_psnr_and_ssim_against_hand_computations():
 def test_lpips_is_measured_per_held_out_photo_and_averaged():
     from kdgan.config import load_config
     from kdgan.metrics.image_task import evaluate_image_task, lpips_distance
-    from kdgan.train.build import load_task
+    from kdgan.data.tasks import load_task
 
     class MeanAbs(nn.Module):
         """Stands in for the LPIPS network (the lpips package needs torchvision, which cannot

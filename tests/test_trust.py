@@ -115,7 +115,7 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
     teacher on the same inputs, checked against a direct computation."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
-    from kdgan.train.build import load_task
+    from kdgan.data.tasks import load_task
 
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
     small = {"data.resolution": 32, "model.latent_dim": 8, "model.generator.width": 4, "model.discriminator.width": 4}

@@ -196,7 +196,7 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     from kdgan.distill.teacher import load_teacher
     from kdgan.exported import exported_file, load_exported
     from kdgan.metrics.evaluate import exported_config, resolve_source
-    from kdgan.train.build import load_task
+    from kdgan.data.tasks import load_task
 
     outputs, task, batch = [], None, None
     for r in runs:

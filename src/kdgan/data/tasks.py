@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from kdgan.data import load_dataset
 from kdgan.data.degrade import canny_edges
 from kdgan.data.i2i import FromCondition, ImageToImageTask, Inpainting, SuperResolution, Unpaired
 from kdgan.data.photos import (Photo, held_out_split, load_embedded, load_folder, load_paired, random_crops,
                                read_folder)
+from kdgan.data.sampling import LatentTask
 from kdgan.errors import UserError
 
 
@@ -71,3 +73,13 @@ def unpaired_task(cfg) -> Unpaired:
     pool_b = random_crops(domain("B", d.channels), t.crops, d.resolution, cfg.seed)
     return Unpaired(pool_b, random_crops(train_a, t.crops, d.resolution, cfg.seed + 1), held_a or train_a[-1:],
                     d.channels, t.input_channels)
+
+
+def load_task(cfg) -> LatentTask | ImageToImageTask:
+    """What the run's config asks for: generation from latent codes over a dataset, or an
+    image-to-image task over photos."""
+    if cfg.task.name != "generation":
+        return image_task(cfg)
+    dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
+                           cfg.data.reading)
+    return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)

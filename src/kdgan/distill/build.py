@@ -23,7 +23,8 @@ from kdgan.distill.students import prune_init, scaled_width
 from kdgan.distill.teacher import Teacher, images_of, load_teacher
 from kdgan.errors import UserError
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
-from kdgan.train.build import apply_determinism, assemble_trainer, load_task, network_specs, resolve_device
+from kdgan.data.tasks import load_task
+from kdgan.train.build import apply_determinism, assemble_trainer, network_specs, resolve_device
 from kdgan.train import distributed
 from kdgan.train.loop import Trainer
 

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from kdgan.data.images import to_float
+from kdgan.data.tasks import load_task
 from kdgan.exported import exported_file, load_exported
 from kdgan.metrics.c2st import c2st
 from kdgan.metrics.classifier import FeatureClassifier
@@ -187,7 +188,6 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     from kdgan.errors import UserError
     from kdgan.metrics.efficiency import exported_profile, profile_generator
     from kdgan.outputs import check_writable_folder
-    from kdgan.train.build import load_task
 
     exported = exported_file(source)
     if exported is not None:

@@ -6,12 +6,12 @@ import torch
 
 from kdgan import __version__
 from kdgan.config import Config
-from kdgan.data import load_dataset
 from kdgan.data.i2i import ImageToImageTask
 from kdgan.data.sampling import LatentTask
-from kdgan.data.tasks import image_task
+from kdgan.data.tasks import load_task
 from kdgan.errors import UserError
 from kdgan.losses.terms import AdversarialD, AdversarialG, GradientPenalty, Objective, R1, Reconstruction
+from kdgan.metrics.evaluate import checkpoint_evaluator
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
 from kdgan.train import distributed
 from kdgan.train.loop import LoopSettings, Trainer
@@ -70,14 +70,6 @@ def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
     return Objective("L_G", g_terms), Objective("L_D", d_terms)
 
 
-def load_task(cfg: Config) -> LatentTask | ImageToImageTask:
-    if cfg.task.name != "generation":
-        return image_task(cfg)
-    dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
-                           cfg.data.reading)
-    return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
-
-
 def build_trainer(cfg: Config) -> Trainer:
     """Plain GAN training (e.g. a teacher). Everything that can fail on user input (data,
     shapes, device) fails here, before a run folder exists."""
@@ -133,8 +125,6 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
         "config": cfg.model_dump(mode="json"),
         "objectives": [g_objective.formula(), d_objective.formula()],
     }
-    from kdgan.metrics.evaluate import checkpoint_evaluator
-
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
                    settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
                    reference=reference, dist=info, precision=t.precision, channels_last=t.channels_last,
