@@ -127,11 +127,14 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
     code, _, err = run_cli("distill", "--config", ROOT / "configs/distill_l1.yaml", "--teacher", teacher,
                            "--out", student, *set_args(tiny_overrides(**{
                                **small, "train.steps": 6, "log.sample_every": 2, "data.name": "digits",
+                               "log.checkpoint_every": 2, "log.eval_checkpoints": "true", "log.eval_samples": 40,
                                "distill.student.width_multiplier": 0.5, "distill.discriminator.width_multiplier": 1.0})))
     assert code == 0, err
-    events = [json.loads(l) for l in (student / "events.jsonl").read_text().splitlines()]
+    events = [e for e in map(json.loads, (student / "events.jsonl").read_text().splitlines()) if "teacher_l1" in e]
     assert [e["step"] for e in events] == [2, 4, 6]
     assert all(e["teacher_l1"] > 0 and e["teacher_feature_l2"] > 0 for e in events)  # digits features ship
+    during = json.loads((student / "eval.json").read_text())["evaluations"]  # log.eval_checkpoints
+    assert [e["step"] for e in during] == [2, 4, 6] and all(e["fidelity"]["fid"] >= 0 for e in during)
     code, out, err = run_cli("evaluate", student, "--samples", 40, "--no-profile")
     assert code == 0 and "fidelity to the teacher" in out, err
     fidelity = json.loads((student / "eval.json").read_text())["evaluations"][-1]["fidelity"]
@@ -142,3 +145,8 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
         want = (load_teacher(student).generator(*inputs) - load_teacher(teacher).generator(*inputs)).abs().mean()
     assert fidelity["l1"] == pytest.approx(float(want), rel=1e-5) and fidelity["samples"] == 40
     assert fidelity["fid"] >= 0
+    assert run_cli("evaluate", teacher, "--samples", 40, "--no-profile")[0] == 0
+    code, _, err = run_cli("compare", teacher, student, "--out", tmp_path / "report")
+    assert code == 0, err
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| L1 to teacher | FID to teacher |" in md and "![quality](quality.png)" in md

@@ -149,10 +149,21 @@ def quality_plot(runs: list[dict]) -> bytes | None:
     curves = [r for r in runs if len(r["history"]) >= 3]
     keys = [k for k in ("psnr", "ssim", "lpips", "fid", "kid") if any(k in e for r in curves for e in r["history"])]
     followers = [r for r in runs if len(r["fidelity"]) >= 3]
-    if not keys and not followers:
+    teacher_fid = [r for r in runs if sum("fidelity" in e for e in r["history"]) >= 3]  # eval_checkpoints
+    if not keys and not followers and not teacher_fid:
         return None
-    panels = len(keys) + bool(followers)
+    panels = len(keys) + bool(followers) + bool(teacher_fid)
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
+    if teacher_fid:  # the student's FID to its teacher's samples at each evaluated checkpoint
+        ax = axes[0][len(keys)]
+        for r in teacher_fid:
+            points = [(e["step"], e["fidelity"]["fid"]) for e in r["history"] if "fidelity" in e]
+            ax.plot(*zip(*points), marker="o", label=r["name"])
+        ax.set_xlabel("training step")
+        ax.set_ylabel("FID to the teacher's samples (lower: closer)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     if followers:  # the student's distance to its teacher at each sample grid (events.jsonl)
         ax = axes[0][-1]
         for r in followers:

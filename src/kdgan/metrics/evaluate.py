@@ -277,8 +277,9 @@ def evaluate_image_source(generator, task, cfg, metrics, features: str | None, s
 
 
 def checkpoint_evaluator(cfg, task):
-    """`evaluate(generator, step) -> dict` for log.eval_checkpoints, or None. The extractor
-    is loaded here, at build time, so a missing one fails before the run starts."""
+    """`evaluate(generator, step, reference) -> dict` for log.eval_checkpoints, or None; with
+    a reference (the teacher, when distilling) generation runs also measure their fidelity to
+    it. The extractor is loaded here, at build time, so a missing one fails before the run."""
     from kdgan.errors import UserError
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.image_task import evaluate_image_task
@@ -289,15 +290,18 @@ def checkpoint_evaluator(cfg, task):
         name = cfg.log.eval_features or ("photos" if cfg.data.channels == 3 else None)
         classifier = load_classifier(name)[0] if name else None
 
-        def evaluate_images(generator, step: int) -> dict:
+        def evaluate_images(generator, step: int, reference=None) -> dict:
             return {"step": step, "task": cfg.task.name, "features": name,
                     **evaluate_image_task(generator, task, classifier, ("psnr", "ssim", "fid", "kid"), seed=0)}
 
         return evaluate_images
     classifier, info, name = generation_extractor(cfg, cfg.log.eval_features, "log.eval_features")
 
-    def evaluate_samples(generator, step: int) -> dict:
+    def evaluate_samples(generator, step: int, reference=None) -> dict:
         result = evaluate_generator(generator, task, classifier, cfg.log.eval_samples, ["fid", "kid"], seed=0)
+        if reference is not None:  # distilling: how far the student is from its teacher, FID included
+            result["fidelity"] = teacher_fidelity(generator, reference, task.fixed_inputs(cfg.log.eval_samples, 0),
+                                                  classifier)
         return {"step": step, "task": "generation", "features": name,
                 "features_test_accuracy": info.get("test_accuracy"), **result}
 

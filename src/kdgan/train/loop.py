@@ -116,8 +116,8 @@ class Trainer:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    # log.eval_checkpoints: evaluate(generator, step) -> dict, run at each checkpoint (rank 0)
-    evaluate: Callable[[nn.Module, int], dict] | None = None
+    # log.eval_checkpoints: evaluate(generator, step, reference) -> dict, at each checkpoint (rank 0)
+    evaluate: Callable[..., dict] | None = None
     # images -> (B, D) features, for the samples' distance to the reference in a feature space
     fidelity_features: Callable[[torch.Tensor], torch.Tensor] | None = None
     step: int = 0
@@ -284,7 +284,7 @@ class Trainer:
 
         G = self.sampling_generator
         was_training = G.training
-        result = self.evaluate(G, self.step)
+        result = self.evaluate(G, self.step, self.reference)
         G.train(was_training)
         write_eval(run_dir / "eval.json", {**result, "checkpoint": str(checkpoint)})
         log.event({"step": self.step, "eval": {k: v for k, v in result.items() if isinstance(v, float)}})
