@@ -168,10 +168,20 @@ def test_tiled_inference_equals_the_whole_image():
 def test_image_to_image_generators_export_verified(arch, extra, tmp_path):
     from kdgan.deploy import export_onnx, export_torchscript
 
+    from kdgan.deploy import run_onnx, size_multiple
+
     spec = i2i_spec(arch, 4, **extra)
     generator = build_generator(spec).eval()
     assert export_onnx(generator, spec, tmp_path / "g.onnx") < 1e-4
     assert export_torchscript(generator, spec, tmp_path / "g.pt") < 1e-4
+    # checked here, not only by export's own verification: another batch and a size it never saw
+    m = size_multiple(generator)
+    x = torch.rand(3, spec.in_channels, 5 * m if m > 1 else 21, 3 * m if m > 1 else 13) * 2 - 1
+    with torch.no_grad():
+        want = generator(x)
+        scripted = torch.jit.load(str(tmp_path / "g.pt"))(x)
+    assert torch.allclose(run_onnx(tmp_path / "g.onnx", (x,)), want, atol=1e-4)
+    assert torch.allclose(scripted, want, atol=1e-5)
 
 
 def test_patches_cut_without_overlap():
