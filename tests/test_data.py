@@ -164,3 +164,14 @@ def test_transparent_pixels_are_composited_over_the_background(tmp_path):
     assert cfg.data.reading.background == (16, 32, 48)
     with pytest.raises(UserError, match="data.background: unknown colour 'nope'"):
         load_config(None, ["data.background=nope"])
+
+
+def test_generation_on_photos_draws_its_crop_pool_from_the_config():
+    """seed, task.crops and task.max_side shape the pool, as they do for image-to-image tasks."""
+    from kdgan.data.tasks import load_task
+
+    base = ["data.name=photos", "data.channels=3", "data.resolution=16", "task.crops=10", "task.max_side=64"]
+    a = load_task(load_config(None, base)).dataset.images
+    b = load_task(load_config(None, [*base, "seed=1"])).dataset.images
+    assert a.shape == (10, 3, 16, 16) and not torch.equal(a, b)
+    assert torch.equal(a, load_task(load_config(None, base)).dataset.images)

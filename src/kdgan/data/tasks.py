@@ -80,6 +80,9 @@ def load_task(cfg) -> LatentTask | ImageToImageTask:
     image-to-image task over photos."""
     if cfg.task.name != "generation":
         return image_task(cfg)
-    dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
-                           cfg.data.reading)
+    if cfg.data.name == "photos":  # a pool of crops, drawn as the image-to-image tasks draw theirs
+        dataset = random_crops(load_photos(cfg)[0], cfg.task.crops, cfg.data.resolution, cfg.seed)
+    else:
+        dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
+                               cfg.data.reading)
     return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
