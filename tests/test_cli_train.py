@@ -220,3 +220,18 @@ def test_package_metadata_uses_the_spdx_licence_string():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "Apache-2.0"
+
+
+def test_compiled_training_matches_eager(run_cli, cwd_root, tmp_path):
+    """train.compile (torch.compile of G and D) computes the eager step: same weights after a
+    few steps, to float rounding (inductor may fuse ops in another order)."""
+    small = {"model.latent_dim": 8, "model.generator.width": 4, "model.discriminator.width": 4,
+             "train.steps": 3, "log.checkpoint_every": 3, "log.tensorboard": "false"}
+    assert _train(run_cli, tmp_path / "eager", **small)[0] == 0
+    code, _, err = _train(run_cli, tmp_path / "compiled", **small, **{"train.compile": "true"})
+    assert code == 0, err
+    a = load_file(tmp_path / "eager" / "checkpoints" / "step_0000003.safetensors")
+    b = load_file(tmp_path / "compiled" / "checkpoints" / "step_0000003.safetensors")
+    assert a.keys() == b.keys()
+    for key in (k for k in a if k.startswith(("generator.", "discriminator.")) and a[k].is_floating_point()):
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
