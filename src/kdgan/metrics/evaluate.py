@@ -26,7 +26,7 @@ from kdgan.data.tasks import load_task
 from kdgan.exported import exported_file, load_exported
 from kdgan.metrics.c2st import c2st
 from kdgan.metrics.classifier import FeatureClassifier
-from kdgan.metrics.quality import quality_metrics, real_vs_real
+from kdgan.metrics.quality import fid, quality_metrics, real_vs_real
 from kdgan.train.checkpoint import atomic_save_tensors
 
 PROTOCOL = 1  # bump when anything above changes: old cache entries then miss
@@ -76,31 +76,46 @@ def real_features(images: torch.Tensor, classifier: FeatureClassifier, batch_siz
 
 @torch.no_grad()
 def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: FeatureClassifier,
-                       batch_size: int, device: torch.device, keep_samples: bool = False):
-    """Features and logits of generator(*inputs), generated and extracted in batches, and
-    with `keep_samples` the samples themselves as uint8 (else None)."""
+                       batch_size: int, device: torch.device, keep_samples: bool = False, reference=None) -> dict:
+    """One pass over generator(*inputs), in batches: `features` and `logits`; with
+    `keep_samples` the samples as uint8 (`samples`); with a `reference` generator (the
+    teacher) its features on the same inputs and the mean L1 between the two outputs
+    (`reference_features`, `reference_l1`)."""
     from kdgan.data.images import to_uint8
+    from kdgan.distill.teacher import images_of
 
     generator.eval()
     classifier.eval()
-    feats, logits, kept = [], [], []
+    out: dict[str, list] = {"features": [], "logits": [], "samples": [], "reference_features": []}
+    l1 = 0.0
     for chunk in zip(*(t.split(batch_size) for t in inputs)):
-        images = generator(*(t.to(device) for t in chunk)).float().cpu()
+        chunk = tuple(t.to(device) for t in chunk)
+        images = generator(*chunk).float().cpu()
         f, l = features_of(images, classifier)
-        feats.append(f)
-        logits.append(l)
+        out["features"].append(f)
+        out["logits"].append(l)
         if keep_samples:
-            kept.append(to_uint8(images))
-    return torch.cat(feats), torch.cat(logits), torch.cat(kept) if keep_samples else None
+            out["samples"].append(to_uint8(images))
+        if reference is not None:
+            theirs = images_of(reference(*chunk)).float().cpu()
+            l1 += float((images - theirs).abs().flatten(1).mean(1).sum())
+            out["reference_features"].append(features_of(theirs, classifier)[0])
+    result = {k: torch.cat(v) if v else None for k, v in out.items()}
+    result["reference_l1"] = l1 / len(result["features"]) if reference is not None else None
+    return result
 
 
 def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: int, metrics, seed: int = 0,
-                       batch_size: int = 250, device: torch.device = torch.device("cpu")) -> dict:
+                       batch_size: int = 250, device: torch.device = torch.device("cpu"), reference=None) -> dict:
+    """The metrics of N samples against the task's real data, each with its real-vs-real
+    value; with a `reference` (the teacher), the samples' fidelity to it on the same inputs:
+    mean output L1, mean feature L2 and the FID between the two sample sets."""
     real = real_features(task.dataset.images, classifier)
     inputs = task.fixed_inputs(samples, seed)
-    fake, logits, images = generator_features(generator, inputs, classifier, batch_size, device,
-                                              keep_samples="c2st" in metrics)
-    result = quality_metrics(real, fake, logits, metrics, seed)
+    made = generator_features(generator, inputs, classifier, batch_size, device, keep_samples="c2st" in metrics,
+                              reference=reference)
+    fake = made["features"]
+    result = quality_metrics(real, fake, made["logits"], metrics, seed)
     head = getattr(classifier, "head", None)  # features -> class logits, for the reals' own IS
     result["real_vs_real"] = real_vs_real(real, metrics, seed, head)
     floor, value = result["real_vs_real"].get("fid"), result.get("fid")
@@ -110,36 +125,17 @@ def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: 
                                       "FID/KID/precision/recall say little here (see C2ST)")
     if "c2st" in metrics:  # on the samples themselves: no feature network involved
         reals = task.dataset.images
-        test = c2st(to_float(reals), to_float(images), seed)
+        test = c2st(to_float(reals), to_float(made["samples"]), seed)
         result["c2st"], result["c2st_ci95"] = test["accuracy"], test["ci95"]
         perm = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))
         halves = c2st(to_float(reals[perm[: len(reals) // 2]]), to_float(reals[perm[len(reals) // 2 :]]), seed)
         result["real_vs_real"]["c2st"], result["real_vs_real"]["c2st_ci95"] = halves["accuracy"], halves["ci95"]
+    if reference is not None:
+        theirs = made["reference_features"]
+        result["fidelity"] = {"l1": made["reference_l1"], "feature_l2": float((fake - theirs).norm(dim=1).mean()),
+                              "fid": fid(theirs, fake), "samples": len(fake)}
     result.update({"seed": seed, "protocol": PROTOCOL})
     return result
-
-
-@torch.no_grad()
-def teacher_fidelity(student, teacher, inputs: tuple[torch.Tensor, ...], classifier, batch_size: int = 250,
-                     device: torch.device = torch.device("cpu")) -> dict:
-    """How closely a student reproduces its teacher on the same inputs: the mean L1 between
-    their outputs, the mean L2 between their features, and the FID between the two sample sets
-    (the student's FID with the teacher's samples as the reference)."""
-    from kdgan.distill.teacher import images_of
-    from kdgan.metrics.quality import fid
-
-    student.eval()
-    l1, count, f_student, f_teacher = 0.0, 0, [], []
-    for chunk in zip(*(t.split(batch_size) for t in inputs)):
-        chunk = tuple(t.to(device) for t in chunk)
-        s, t = student(*chunk).float().cpu(), images_of(teacher(*chunk)).float().cpu()
-        l1 += float((s - t).abs().flatten(1).mean(1).sum())
-        count += len(s)
-        f_student.append(features_of(s, classifier)[0])
-        f_teacher.append(features_of(t, classifier)[0])
-    f_student, f_teacher = torch.cat(f_student), torch.cat(f_teacher)
-    return {"l1": l1 / count, "feature_l2": float((f_student - f_teacher).norm(dim=1).mean()),
-            "fid": fid(f_teacher, f_student), "samples": count}
 
 
 def run_folder_of(path: Path) -> Path:
@@ -240,14 +236,12 @@ def evaluate_generation(generator, task, cfg, metrics: list[str], chosen: list[s
         if "is" in chosen:
             raise UserError(f"--metrics: is needs class probabilities; {name} is a self-supervised extractor")
         metrics = [m for m in metrics if m != "is"]
-    result = {"features": name, "features_test_accuracy": info.get("test_accuracy"),
-              "features_kind": "self-supervised" if self_supervised else "classifier",
-              **evaluate_generator(generator, task, classifier, samples, metrics, seed)}
+    teacher = None
     if cfg.distill is not None and cfg.distill.teacher:  # how faithfully the student follows its teacher
-        teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher")
-        result["fidelity"] = teacher_fidelity(generator, teacher.generator, task.fixed_inputs(samples, seed),
-                                              classifier)
-    return result
+        teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator
+    return {"features": name, "features_test_accuracy": info.get("test_accuracy"),
+            "features_kind": "self-supervised" if self_supervised else "classifier",
+            **evaluate_generator(generator, task, classifier, samples, metrics, seed, reference=teacher)}
 
 
 def evaluate_image_source(generator, task, cfg, metrics, features: str | None, seed: int,
@@ -298,10 +292,9 @@ def checkpoint_evaluator(cfg, task):
     classifier, info, name = generation_extractor(cfg, cfg.log.eval_features, "log.eval_features")
 
     def evaluate_samples(generator, step: int, reference=None) -> dict:
-        result = evaluate_generator(generator, task, classifier, cfg.log.eval_samples, ["fid", "kid"], seed=0)
-        if reference is not None:  # distilling: how far the student is from its teacher, FID included
-            result["fidelity"] = teacher_fidelity(generator, reference, task.fixed_inputs(cfg.log.eval_samples, 0),
-                                                  classifier)
+        # distilling: the reference is the teacher, and the student's fidelity to it is measured too
+        result = evaluate_generator(generator, task, classifier, cfg.log.eval_samples, ["fid", "kid"], seed=0,
+                                    reference=reference)
         return {"step": step, "task": "generation", "features": name,
                 "features_test_accuracy": info.get("test_accuracy"), **result}
 
