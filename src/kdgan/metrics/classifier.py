@@ -128,8 +128,29 @@ def train_classifier(dataset, epochs: int, batch_size: int, seed: int, lr: float
         acc = accuracy(model, dataset, test_idx)
         log(f"epoch {epoch + 1}/{epochs}: loss {loss.item():.3f}, held-out accuracy {acc:.4f}")
     report = {"test_accuracy": accuracy(model, dataset, test_idx), "test_images": n_test,
-              "train_images": len(train_idx), "epochs": epochs, "seed": seed}
+              "train_images": len(train_idx), "epochs": epochs, "seed": seed,
+              "majority_rate": float(dataset.labels.bincount().max()) / n}
     return model.eval(), report
+
+
+# A labelled classifier's features are used only when its held-out accuracy covers at least
+# this share of the way from the majority-class rate to 1, and its 95% interval lies above
+# that rate: a classifier that cannot tell the classes apart has features that measure nothing.
+CLEAR_MARGIN = 0.25
+
+
+def check_classifier(report: dict) -> None:
+    """Refuse (one line) a classifier that does not clearly beat the majority-class rate."""
+    from kdgan.metrics.c2st import wilson_interval
+
+    accuracy, tested, majority = report["test_accuracy"], report["test_images"], report["majority_rate"]
+    needed = majority + CLEAR_MARGIN * (1 - majority)
+    low = wilson_interval(round(accuracy * tested), tested)[0]
+    if accuracy < needed or low <= majority:
+        raise UserError(f"DATASET: the classifier's held-out accuracy {accuracy:.3f} (95% interval from {low:.3f}, "
+                        f"{tested} images) does not clearly beat the majority-class rate {majority:.3f} (needs >= "
+                        f"{needed:.3f}, interval above it), so its features would not measure these images; use "
+                        "--self-supervised (or more epochs, more images per class)")
 
 
 @torch.no_grad()

@@ -131,3 +131,20 @@ def feature_space_check(model: FeatureClassifier, dataset, seed: int) -> dict:
         out["knn_accuracy"] = float((predicted == dataset.labels[test]).float().mean())
         out["majority_rate"] = float(dataset.labels.bincount().max()) / len(dataset.labels)
     return out
+
+
+# A self-supervised space is used only when two halves of the real images are at most this
+# share of the real-vs-noise FID apart.
+MAX_FID_RATIO = 0.1
+
+
+def check_self_supervised(report: dict) -> None:
+    """Refuse (one line) features in which the real images are not far closer to each other
+    than to noise."""
+    from kdgan.errors import UserError
+
+    if report["fid_ratio"] > MAX_FID_RATIO:
+        raise UserError(f"DATASET: the self-supervised features do not separate these images from noise: two halves "
+                        f"of the real images are {report['real_vs_real_fid']:.3g} apart, real vs noise "
+                        f"{report['real_vs_noise_fid']:.3g} (the first must be below {MAX_FID_RATIO:g} x the "
+                        "second); train longer (--epochs) or on more images")
