@@ -52,10 +52,10 @@ def scores(source: str | Path, cfg_source: str | Path, extractors: dict, samples
     from kdgan.distill.teacher import load_teacher
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.evaluate import evaluate_generator, resolve_source
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks import build_task
 
     _, config, step, _ = resolve_source(cfg_source)
-    task = load_task(validate(config))
+    task = build_task(validate(config))
     generator = load_teacher(source).generator
     out = {"step": step}
     for i, (kind, path) in enumerate(extractors.items()):

@@ -90,13 +90,13 @@ def collect_run(name: str, seed: int, steps: int, work: Path) -> dict:
 
 def teacher_quality(samples: int) -> dict:
     from kdgan.data import load_dataset
-    from kdgan.data.sampling import LatentTask
+    from kdgan.tasks.image.generation import ImageGeneration
     from kdgan.export import load_pretrained
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.evaluate import evaluate_generator
 
     generator, _, config = load_pretrained("glyph_teacher")
-    task = LatentTask(load_dataset("glyphs", None, 32, 1), config["generator"]["latent_dim"], False)
+    task = ImageGeneration(load_dataset("glyphs", None, 32, 1), config["generator"]["latent_dim"], False)
     classifier, _ = load_classifier("glyphs")
     return evaluate_generator(generator, task, classifier, samples, ["fid", "kid"], seed=0)
 

@@ -106,11 +106,11 @@ class Bicubic(nn.Module):
 def bicubic_quality(teacher: str | Path) -> dict:
     from kdgan.config import validate
     from kdgan.metrics.evaluate import resolve_source
-    from kdgan.metrics.image_task import evaluate_image_task
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks.image.metrics import evaluate_image_task
+    from kdgan.tasks import build_task
 
     _, train_config, _, _ = resolve_source(teacher)
-    task = load_task(validate(train_config))
+    task = build_task(validate(train_config))
     r = evaluate_image_task(Bicubic(task.scale), task, None, ("psnr", "ssim"), seed=0)
     return {"psnr": r["psnr"], "ssim": r["ssim"]}
 
@@ -121,12 +121,12 @@ def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
     from kdgan.distill.teacher import load_teacher
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
     from kdgan.metrics.evaluate import resolve_source
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks import build_task
 
     out, generators = {}, {}
     for name, run in (("teacher", teacher), ("student", student)):
         loadable, train_config, _, _ = resolve_source(run)
-        task = load_task(validate(train_config))
+        task = build_task(validate(train_config))
         generators[name] = load_teacher(loadable).generator
         out[name] = profile_generator(generators[name], lambda n: task.fixed_inputs(n, 0), repeats=repeats)
     # the batch-64 speed-up, measured side by side (alternating rounds; see side_by_side_speedup)

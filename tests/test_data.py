@@ -5,7 +5,8 @@ from PIL import Image
 
 from kdgan.config import load_config
 from kdgan.data import Reading, load_dataset, to_float, to_uint8
-from kdgan.data.sampling import EpochSampler, LatentTask
+from kdgan.data.sampling import EpochSampler
+from kdgan.tasks.image.generation import ImageGeneration
 from kdgan.errors import UserError
 
 
@@ -114,7 +115,7 @@ def test_conditional_task_needs_labels(tmp_path):
     _write_images(tmp_path, ["a.png", "b.png"])
     ds = load_dataset("folder", tmp_path, 8, 1)
     with pytest.raises(UserError, match="data.conditional"):
-        LatentTask(ds, 4, conditional=True)
+        ImageGeneration(ds, 4, conditional=True)
 
 
 def test_grey_image_where_rgb_is_expected_is_named_unless_allowed(tmp_path):
@@ -168,10 +169,10 @@ def test_transparent_pixels_are_composited_over_the_background(tmp_path):
 
 def test_generation_on_photos_draws_its_crop_pool_from_the_config():
     """seed, task.crops and task.max_side shape the pool, as they do for image-to-image tasks."""
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks import build_task
 
     base = ["data.name=photos", "data.channels=3", "data.resolution=16", "task.crops=10", "task.max_side=64"]
-    a = load_task(load_config(None, base)).dataset.images
-    b = load_task(load_config(None, [*base, "seed=1"])).dataset.images
+    a = build_task(load_config(None, base)).dataset.images
+    b = build_task(load_config(None, [*base, "seed=1"])).dataset.images
     assert a.shape == (10, 3, 16, 16) and not torch.equal(a, b)
-    assert torch.equal(a, load_task(load_config(None, base)).dataset.images)
+    assert torch.equal(a, build_task(load_config(None, base)).dataset.images)

@@ -15,7 +15,7 @@ from kdgan.data.degrade import downscale, make_masks
 from kdgan.data.photos import EMBEDDED_HELD_OUT, Photo, load_paired, random_crops
 from kdgan.errors import UserError
 from kdgan.metrics.efficiency import macs_per_sample
-from kdgan.metrics.image_task import patches, psnr_ssim, run_tiled
+from kdgan.tasks.image.metrics import patches, psnr_ssim, run_tiled
 from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
 
 
@@ -131,8 +131,8 @@ def test_psnr_and_ssim_against_hand_computations():
 
 def test_lpips_is_measured_per_held_out_photo_and_averaged():
     from kdgan.config import load_config
-    from kdgan.metrics.image_task import evaluate_image_task, lpips_distance
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks.image.metrics import evaluate_image_task, lpips_distance
+    from kdgan.tasks import build_task
 
     class MeanAbs(nn.Module):
         """Stands in for the LPIPS network (the lpips package needs torchvision, which cannot
@@ -146,7 +146,7 @@ def test_lpips_is_measured_per_held_out_photo_and_averaged():
     cfg = load_config(ROOT / "configs/sr_teacher.yaml", ["model.generator.width=4", "model.generator.blocks=1"])
     bicubic = build_generator(GeneratorSpec(arch="sr", width=4, blocks=1, scale=4, latent_dim=0, resolution=64,
                                             channels=3, in_channels=3))
-    result = evaluate_image_task(bicubic, load_task(cfg), metrics=("psnr", "lpips"), lpips=MeanAbs())
+    result = evaluate_image_task(bicubic, build_task(cfg), metrics=("psnr", "lpips"), lpips=MeanAbs())
     per_photo = [e["lpips"] for e in result["photos"]]
     assert len(per_photo) == len(EMBEDDED_HELD_OUT) and all(0 < d < 0.5 for d in per_photo)
     assert result["lpips"] == pytest.approx(sum(per_photo) / len(per_photo))

@@ -14,7 +14,7 @@ from torch import nn
 
 from conftest import ROOT, set_args, tiny_overrides
 from kdgan.data import load_dataset
-from kdgan.data.sampling import LatentTask
+from kdgan.tasks.image.generation import ImageGeneration
 from kdgan.metrics.classifier import ClassifierSpec, FeatureClassifier
 from kdgan.metrics.efficiency import (count_params, macs_per_sample, peak_memory_bytes, profile_generator,
                                      side_by_side_speedup)
@@ -94,7 +94,7 @@ def _tiny_generator():
 def test_metrics_do_not_depend_on_batch_size(tmp_path, monkeypatch):
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path))
     ds = load_dataset("digits", None, 16, 1)
-    task = LatentTask(ds, 8, conditional=False)
+    task = ImageGeneration(ds, 8, conditional=False)
     classifier = FeatureClassifier(ClassifierSpec(dataset="digits", resolution=16, channels=1, num_classes=10)).eval()
     g = _tiny_generator()
     a = evaluate_generator(g, task, classifier, 120, ["fid", "kid", "is", "pr"], batch_size=7)

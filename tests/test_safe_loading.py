@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from conftest import ROOT, set_args
+from conftest import ROOT
 from kdgan.distill.teacher import load_teacher
 from kdgan.errors import UserError
 from kdgan.nets import GeneratorSpec, build_generator

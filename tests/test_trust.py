@@ -115,7 +115,7 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
     teacher on the same inputs, checked against a direct computation."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks import build_task
 
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
     small = {"data.resolution": 32, "model.latent_dim": 8, "model.generator.width": 4, "model.discriminator.width": 4}
@@ -140,7 +140,7 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
     fidelity = json.loads((student / "eval.json").read_text())["evaluations"][-1]["fidelity"]
 
     cfg = validate(json.loads(next((student / "checkpoints").glob("*.json")).read_text())["config"])
-    inputs = load_task(cfg).fixed_inputs(40, 0)
+    inputs = build_task(cfg).fixed_inputs(40, 0)
     with torch.no_grad():
         want = (load_teacher(student).generator(*inputs) - load_teacher(teacher).generator(*inputs)).abs().mean()
     assert fidelity["l1"] == pytest.approx(float(want), rel=1e-5) and fidelity["samples"] == 40

@@ -98,7 +98,7 @@ def distill(teacher, config, overrides, out, resume, overwrite, dry_run, trust_p
 @cli.command(short_help="Write a generator as safetensors, ONNX or TorchScript.")
 @click.argument("source")
 @click.option("--format", "fmt", type=click.Choice(["safetensors", "onnx", "torchscript"]), default="safetensors",
-              show_default=True)
+              show_default=True, help="onnx and torchscript are the registered exporters (kdgan.registry.EXPORTERS).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="safetensors: a folder. onnx / torchscript: a file ending in .onnx / .pt, or a folder that "
                    "gets generator.onnx / generator.pt.")
@@ -110,8 +110,9 @@ def export(source, fmt, out) -> None:
     batch axis, verified against PyTorch on fresh inputs before the command succeeds; it
     carries the generator spec and training config, so `kdgan sample` and `kdgan evaluate`
     take the file (or its folder) as SOURCE."""
-    from kdgan.deploy import export_onnx, export_target, export_torchscript
+    from kdgan.deploy import export_target
     from kdgan.distill.teacher import load_teacher
+    from kdgan.registry import EXPORTERS
     from kdgan.export import SHIPPED, export_pretrained
     from kdgan.metrics.evaluate import resolve_source
 
@@ -132,8 +133,9 @@ def export(source, fmt, out) -> None:
         _, train_config, step, _ = resolve_source(source)
         info = {"train_config": train_config, "step": step}
     except UserError:
-        info = {}
-    error = (export_onnx if fmt == "onnx" else export_torchscript)(gan.generator, gan.generator_spec, target, info)
+        train_config, info = None, {}
+    signature = task_class(train_config).export_signature(gan.generator_spec, gan.generator)
+    error = EXPORTERS.get(fmt, "--format")(gan.generator, gan.generator_spec, target, info, signature)
     click.echo(f"wrote {target}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
 
 
@@ -153,27 +155,36 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     image-to-image generators translate the images given with --input."""
     import torch
 
-    from kdgan.deploy import example_inputs, size_multiple
+    from kdgan.deploy import size_multiple
     from kdgan.distill.teacher import load_teacher
     from kdgan.exported import exported_file, load_exported
-    from kdgan.train.grid import save_grid, save_images
+    from kdgan.losses.terms import generator_output
+    from kdgan.metrics.evaluate import resolve_source
 
     _check_source(source)
     if num < 1:
         raise UserError("--num: must be at least 1")
-    (check_writable_file if out.suffix.lower() == ".png" else check_writable_folder)(out)
     exported = exported_file(source)
     if exported is not None:
         exported = load_exported(exported)
+        train_config = exported.train_config
+    else:
+        try:
+            train_config = resolve_source(source)[1]
+        except UserError:  # a .pt teacher: no training config
+            train_config = None
+    task = task_class(train_config)
+    (check_writable_file if out.suffix.lower() == task.sample_suffix() else check_writable_folder)(out)
+    if exported is not None:
         spec, generator, multiple = exported.spec, exported.generator, exported.size_multiple
-        if spec.in_channels and multiple is None:
+        if getattr(spec, "in_channels", 0) and multiple is None:
             raise UserError(f"SOURCE: {source} was exported with a fixed input size; export it again with this "
                             "kdgan (H and W are dynamic now), or sample from the run or checkpoint")
     else:
         gan = load_teacher(source, field="SOURCE")
         spec, generator = gan.generator_spec, gan.generator
         multiple = size_multiple(generator)
-    if spec is not None and spec.in_channels:
+    if spec is not None and getattr(spec, "in_channels", 0):
         from kdgan.translate import translate_files
 
         if inputs is None:
@@ -182,12 +193,9 @@ def sample(source, num, seed, out, scale, inputs) -> None:
         click.echo(f"wrote {len(written)} images to {out}/")
         return
     with torch.no_grad():
-        images = generator(*example_inputs(spec, num, seed))
-    if out.suffix.lower() == ".png":
-        save_grid(images, out, scale=scale)
-    else:
-        save_images(images, out)
-    click.echo(f"wrote {num} images to {out}")
+        samples = generator_output(generator(*task.export_signature(spec, generator).example(num, seed))).sample
+    task.write_samples(samples, out, scale=scale)
+    click.echo(f"wrote {num} samples to {out}")
 
 
 @cli.command(short_help="Quality and efficiency of a generator -> eval.json.")
@@ -209,10 +217,9 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
     folder, a shipped name (glyph_teacher, with --out) or an exported file (scored as its
     runtime runs it; eval.json beside it). Writes eval.json, with a real-vs-real reference
     (two halves of the data) for every metric."""
-    from kdgan.metrics.evaluate import evaluate_source
-    from kdgan.metrics.quality import METRICS
+    from kdgan.metrics.evaluate import evaluate_source, known_metrics
 
-    valid = (*METRICS, "c2st", "psnr", "ssim", "lpips")
+    valid = known_metrics()
     chosen = None if metrics == "auto" else [m.strip() for m in metrics.split(",") if m.strip()]
     bad = [m for m in chosen or [] if m not in valid]
     if bad or chosen == []:
@@ -226,8 +233,8 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
                              out=out)
 
     def shown(values: dict) -> str:
-        keys = ("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st")
-        return ", ".join(f"{k} {values[k]:.4g}" for k in keys if k in values)
+        keys = dict.fromkeys(("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st", *valid))
+        return ", ".join(f"{k} {values[k]:.4g}" for k in keys if isinstance(values.get(k), float))
 
     if "fake_samples" in result:
         click.echo(f"step {result['step']}: {shown(result)} ({result['fake_samples']} samples vs "
@@ -241,8 +248,9 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
         click.echo(f"kdgan: warning: {result['features_warning']}", err=True)
     fidelity = result.get("fidelity")
     if fidelity:
-        click.echo(f"fidelity to the teacher on the same inputs: output L1 {fidelity['l1']:.4g}, feature L2 "
-                   f"{fidelity['feature_l2']:.4g}, FID to the teacher's samples {fidelity['fid']:.4g}")
+        parts = [("output L1", "l1"), ("feature L2", "feature_l2"), ("FID to the teacher's samples", "fid")]
+        click.echo("fidelity to the teacher on the same inputs: "
+                   + ", ".join(f"{label} {fidelity[k]:.4g}" for label, k in parts if k in fidelity))
 
 
 @cli.command(short_help="Report comparing evaluated runs (Markdown + HTML).")
@@ -283,7 +291,7 @@ def features_train(dataset, path, resolution, channels, self_supervised, epochs,
     its labels (refused unless it clearly beats the majority-class rate), or with
     --self-supervised a contrastive encoder that needs no labels. Either is checked on the
     data before it is written."""
-    from kdgan.config import DataConfig
+    from kdgan.tasks.image.settings import DataConfig
     from kdgan.data import load_dataset
     from kdgan.metrics.classifier import check_classifier, save_classifier, train_classifier
     from kdgan.metrics.selfsup import check_self_supervised, train_self_supervised
@@ -314,6 +322,15 @@ def features_train(dataset, path, resolution, channels, self_supervised, epochs,
     save_classifier(model, out, report)
     click.echo(f"wrote {out}: held-out accuracy {report['test_accuracy']:.3f} (majority class "
                f"{report['majority_rate']:.3f})")
+
+
+def task_class(train_config: dict | None):
+    """The registered task a run was trained on (from its training config); without one (a
+    bare .pt teacher), the image tasks, which read the generator's spec."""
+    from kdgan.registry import TASKS
+
+    name = ((train_config or {}).get("task") or {}).get("name", "generation")
+    return TASKS.get(name, "task.name")
 
 
 def main() -> None:

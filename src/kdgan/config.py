@@ -2,138 +2,36 @@
 
 Every mistake becomes a `UserError` whose one line names the field (as a dotted path) and
 what would be valid, e.g. `config error: train.loss.name: unknown 'hing'; valid: bce, ...`.
+
+The sections that depend on what is trained are validated by the schema of what they name
+in the registries (kdgan.registry): `task` and `data` by the task (`task.name`),
+`model.generator` / `model.discriminator` by the network family (`arch`), each entry of
+`distill.terms` by its term (`name`). The rest is shared by every task.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from kdgan.data import DATASETS, Reading
 from kdgan.errors import UserError
 from kdgan.losses import ADVERSARIAL_LOSSES
-from kdgan.nets import DISCRIMINATORS, GENERATORS, IMAGE_TO_IMAGE
+from kdgan.registry import DISCRIMINATORS, GENERATORS, TASKS, TERMS
+from kdgan.schema import Strict, choice
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-def _choice(value: str, valid: Any) -> str:
-    if value not in valid:
-        raise ValueError(f"unknown {value!r}; valid: {', '.join(valid)}")
-    return value
-
-
-class DataConfig(Strict):
-    name: str = "glyphs"
-    path: Path | None = None  # for `folder` and `npz`
-    resolution: int = 32
-    channels: int = Field(1, ge=1, le=3)
-    conditional: bool = False  # feed class labels to G and D
-    # folder, channels 3: a grey image is an error naming it, unless this replicates its channel
-    grey_to_rgb: bool = False
-    # folders: transparent pixels are composited over this colour (a name or #rrggbb)
-    background: str = "white"
-
-    @field_validator("background", mode="before")
-    @classmethod
-    def _background(cls, v) -> str:
-        from PIL import ImageColor
-
-        if v is None:  # `background: #fff` unquoted: YAML reads the rest of the line as a comment
-            raise ValueError("give a colour name or a quoted '#rrggbb' (YAML reads a bare # as a comment)")
-        try:
-            ImageColor.getrgb(v)
-        except ValueError:
-            raise ValueError(f"unknown colour {v!r}; give a colour name (white, black, ...) or #rrggbb") from None
-        return v
-
-    @property
-    def reading(self) -> Reading:
-        from PIL import ImageColor
-
-        return Reading(self.grey_to_rgb, ImageColor.getrgb(self.background)[:3])
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _choice(v, DATASETS)
-
-    @field_validator("resolution")
-    @classmethod
-    def _resolution(cls, v: int) -> int:
-        if v not in (8, 16, 32, 64, 128, 256):
-            raise ValueError(f"must be one of 8, 16, 32, 64, 128, 256, got {v}")
-        return v
-
-    @field_validator("channels")
-    @classmethod
-    def _channels(cls, v: int) -> int:
-        if v not in (1, 3):
-            raise ValueError(f"must be 1 (grey) or 3 (RGB), got {v}")
-        return v
-
-
-class GeneratorConfig(Strict):
-    arch: str = "dcgan"
-    width: int = Field(64, ge=1)
-    spectral_norm: bool = False
-    # image-to-image: residual blocks / U-Net levels; dcgan-subpixel: hidden 3x3 convs in its
-    # sub-pixel head; 0 = the arch's default (dcgan and resnet have no such depth)
-    blocks: int = Field(0, ge=0)
-    # dcgan-subpixel: channels of a nonlinear branch added to its linear sub-pixel head (0: none)
-    head_residual: int = Field(0, ge=0)
-
-    @field_validator("arch")
-    @classmethod
-    def _arch(cls, v: str) -> str:
-        return _choice(v, GENERATORS)
-
-
-class DiscriminatorConfig(Strict):
-    arch: str = "dcgan"
-    width: int = Field(64, ge=1)
-    spectral_norm: bool = False
-    batch_norm: bool = True
-    layers: int = Field(3, ge=1, le=6)  # patchgan: stride-2 layers (3: pix2pix's 70x70 patches)
-
-    @field_validator("arch")
-    @classmethod
-    def _arch(cls, v: str) -> str:
-        return _choice(v, DISCRIMINATORS)
-
-
-class DegradationConfig(Strict):
-    """Super-resolution input = noise(downscale(blur(HR))); see kdgan.data.degrade.downscale."""
-
-    kernel: Literal["bicubic", "bilinear", "area"] = "bicubic"
-    blur_sigma: float = Field(0.0, ge=0)  # Gaussian blur before downscaling, in HR pixels; 0: none
-    noise_sigma: float = Field(0.0, ge=0)  # Gaussian noise after, in grey levels of 255; 0: none
-
-
-class TaskConfig(Strict):
-    """What the generator maps from: a latent code (generation) or an image (the others).
-    Image-to-image tasks train on `crops` random data.resolution-px crops of whole photos
-    (data.name photos, or a folder) and are evaluated on held-out whole photos."""
-
-    name: Literal["generation", "super_resolution", "inpainting", "edges", "paired", "unpaired"] = "generation"
-    scale: Literal[2, 4, 8] = 4  # super_resolution
-    degradation: DegradationConfig = DegradationConfig()  # super_resolution
-    mask: Literal["rect", "freeform", "mixed"] = "mixed"  # inpainting
-    edge_sigma: float = Field(2.0, gt=0)  # edges: Canny's Gaussian sigma
-    input_channels: int = Field(3, ge=1, le=3)  # paired / unpaired: channels of the A images
-    crops: int = Field(4096, ge=1)
-    max_side: int = Field(512, ge=16)  # photos are shrunk to at most this many px on the longer side
+# A section whose schema the registries pick (see validate_sections); model_dump writes the
+# picked schema's fields.
+Section = SerializeAsAny[Strict]
 
 
 class ModelConfig(Strict):
-    latent_dim: int = Field(128, ge=1)
-    generator: GeneratorConfig = GeneratorConfig()
-    discriminator: DiscriminatorConfig = DiscriminatorConfig()
+    latent_dim: int = Field(128, ge=1)  # size of the latent code, for tasks that draw one
+    generator: Section
+    discriminator: Section
 
 
 class ReconstructionConfig(Strict):
@@ -153,11 +51,14 @@ class LossConfig(Strict):
     g_weight: float = Field(1.0, ge=0)
     reconstruction: ReconstructionConfig = ReconstructionConfig()
     gp_lambda: float = Field(10.0, ge=0)  # used by wgan-gp only
+    # HiFi-GAN's feature matching: weight of the L1 between the discriminator's feature maps
+    # on real data and on samples (needs a discriminator that returns them); 0: off
+    feature_matching: float = Field(0.0, ge=0)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        return _choice(v, ADVERSARIAL_LOSSES)
+        return choice(v, ADVERSARIAL_LOSSES)
 
 
 class OptimConfig(Strict):
@@ -200,58 +101,6 @@ class LogConfig(Strict):
 # -- distillation --------------------------------------------------------------------------
 
 
-class L1Term(Strict):
-    name: Literal["l1"]
-    weight: float = 1.0
-
-
-class L2Term(Strict):
-    name: Literal["l2"]
-    weight: float = 1.0
-
-
-class KLTerm(Strict):
-    """The seed's KL response distillation; see kdgan.losses.distill.OutputKL for `dim`."""
-
-    name: Literal["kl"]
-    weight: float = 1.0
-    temperature: float = Field(1.0, gt=0)
-    dim: Literal["pixels", "channels"] = "pixels"
-    reduction: Literal["distribution", "elementwise"] = "distribution"
-
-
-class PerceptualTerm(Strict):
-    name: Literal["perceptual"]
-    weight: float = 1.0
-    network: Literal["teacher_discriminator", "lpips"] = "teacher_discriminator"
-    layers: list[str] | None = None  # teacher-discriminator module paths; default: its stages
-
-
-class FeatureTerm(Strict):
-    name: Literal["feature"]
-    weight: float = 1.0
-    loss: Literal["mse", "kernel", "relation"] = "mse"
-    taps: list[tuple[str, str]] | None = None  # (student path, teacher path); default: stage outputs
-    temperature: float = Field(1.0, gt=0)  # relation only
-
-
-class DiscriminatorKLTerm(Strict):
-    name: Literal["d_kl"]
-    weight: float = 1.0
-    temperature: float = Field(1.0, gt=0)
-
-
-class TeacherCriticTerm(Strict):
-    name: Literal["g_teacher_adv"]
-    weight: float = 1.0
-
-
-TermConfig = Annotated[
-    Union[L1Term, L2Term, KLTerm, PerceptualTerm, FeatureTerm, DiscriminatorKLTerm, TeacherCriticTerm],
-    Field(discriminator="name"),
-]
-
-
 class StudentConfig(Strict):
     # Student G = the teacher's spec with width * multiplier (and `arch` if given, e.g. the
     # mobile dcgan-separable). null: the student is model.generator as written.
@@ -266,7 +115,7 @@ class StudentConfig(Strict):
     @field_validator("arch")
     @classmethod
     def _arch(cls, v: str | None) -> str | None:
-        return None if v is None else _choice(v, GENERATORS)
+        return None if v is None else choice(v, GENERATORS.names())
 
 
 class StudentDiscriminatorConfig(Strict):
@@ -282,7 +131,7 @@ class DistillConfig(Strict):
     trust_pickle: bool = False
     student: StudentConfig = StudentConfig()
     discriminator: StudentDiscriminatorConfig = StudentDiscriminatorConfig()
-    terms: list[TermConfig] = []
+    terms: list[Section] = []  # each validated by its registered term's schema (`name`)
 
 
 class GuardConfig(Strict):
@@ -296,36 +145,6 @@ class GuardConfig(Strict):
     collapse_threshold: float = Field(0.05, ge=0)
 
 
-def _check_task(cfg: "Config") -> None:
-    task, g, d = cfg.task.name, cfg.model.generator.arch, cfg.model.discriminator.arch
-    if task == "generation":
-        if g in IMAGE_TO_IMAGE:
-            raise ValueError(f"model.generator.arch: {g!r} maps images to images; set task.name "
-                             "(super_resolution, inpainting, edges, paired, unpaired) or use a latent generator")
-        if d == "patchgan":
-            raise ValueError("model.discriminator.arch: patchgan is for image-to-image tasks; set task.name")
-        if cfg.train.loss.reconstruction.weight > 0:
-            raise ValueError("train.loss.reconstruction.weight: generation from a latent code has no ground truth")
-        return
-    if g not in IMAGE_TO_IMAGE:
-        raise ValueError(f"model.generator.arch: task {task} needs an image-to-image generator; "
-                         f"valid: {', '.join(IMAGE_TO_IMAGE)}")
-    if (task == "super_resolution") != (g == "sr"):
-        raise ValueError(f"model.generator.arch: {'super_resolution needs sr' if g != 'sr' else 'sr is for task super_resolution'}")
-    if d != "patchgan":
-        raise ValueError(f"model.discriminator.arch: task {task} needs patchgan (it judges image pairs)")
-    if cfg.data.conditional:
-        raise ValueError(f"data.conditional: class labels are for task generation, not {task}")
-    if task == "paired" and cfg.data.name != "folder":
-        raise ValueError("data.name: task paired reads a folder with A/ and B/ sub-folders; set data.name: folder "
-                         "(the built-in paired task on the embedded photos is task edges)")
-    if cfg.data.name not in ("photos", "folder"):
-        raise ValueError(f"data.name: task {task} needs whole photos: photos (embedded) or folder")
-    if task == "unpaired" and cfg.train.loss.reconstruction.weight > 0:
-        raise ValueError("train.loss.reconstruction.weight: task unpaired has no ground truth; "
-                         "distil from the teacher's output (distill.terms l1) instead")
-
-
 class Config(Strict):
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
@@ -333,48 +152,91 @@ class Config(Strict):
     # (torch.use_deterministic_algorithms, cuDNN without autotuning, a fixed cuBLAS workspace),
     # a few ops then raise instead of running non-deterministically; it costs some speed.
     deterministic: bool = False
-    data: DataConfig = DataConfig()
-    task: TaskConfig = TaskConfig()
-    model: ModelConfig = ModelConfig()
+    data: Section  # the task's data schema
+    task: Section  # the task's own schema; `name` picks the task
+    model: ModelConfig
     train: TrainConfig = TrainConfig()
     log: LogConfig = LogConfig()
     guard: GuardConfig = GuardConfig()
     distill: DistillConfig | None = None  # present: distil a teacher into the networks above
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, raw: Any) -> Any:
+        return validate_sections(raw) if isinstance(raw, dict) else raw
+
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
-        disc = self.model.discriminator
-        if self.train.loss.name == "wgan-gp" and disc.batch_norm:
-            raise ValueError(
-                "model.discriminator.batch_norm: must be false with wgan-gp "
-                "(the gradient penalty is per sample; BatchNorm mixes samples)"
-            )
-        _check_task(self)
-        if disc.arch == "resnet" and disc.batch_norm:
-            raise ValueError("model.discriminator.batch_norm: the resnet discriminator has none; set false")
-        gen = self.model.generator
-        if gen.head_residual and (gen.arch != "dcgan-subpixel" or gen.blocks):
-            raise ValueError("model.generator.head_residual: only a dcgan-subpixel generator without hidden head "
-                             "layers (blocks: 0) has one; set 0")
+        TASKS.get(self.task.name, "task.name").check(self)  # the task's cross-section rules
         return self
 
 
-def _error_line(err: ValidationError) -> str:
+def validate_sections(raw: dict) -> dict:
+    """`raw` with its registry-picked sections replaced by their validated schema objects.
+    A missing section is its schema's defaults; `task.name` and the families' `arch` default
+    to the task's."""
+    raw = dict(raw)
+    task_raw = _mapping(raw.get("task"), "task")
+    task = TASKS.get(task_raw.get("name", "generation"), "task.name")
+    raw["task"] = section(task.settings, task_raw, "task")
+    raw["data"] = section(task.data_settings, _mapping(raw.get("data"), "data"), "data")
+    model = dict(_mapping(raw.get("model"), "model"))
+    for key, registry, default in (("generator", GENERATORS, task.default_generator),
+                                   ("discriminator", DISCRIMINATORS, task.default_discriminator)):
+        where = f"model.{key}"
+        part = _mapping(model.get(key), where)
+        family = registry.get(part.get("arch", default), f"{where}.arch")
+        model[key] = section(family.config, part, where)
+    raw["model"] = model
+    distill = raw.get("distill")
+    if isinstance(distill, dict) and isinstance(distill.get("terms"), list):
+        terms = []
+        for i, term in enumerate(distill["terms"]):
+            where = f"distill.terms.{i}"
+            term = _mapping(term, where)
+            if "name" not in term:
+                raise UserError(f"config error: {where}.name: missing; valid: {', '.join(TERMS)}")
+            terms.append(section(TERMS.get(term["name"], f"{where}.name").config, term, where))
+        raw["distill"] = {**distill, "terms": terms}
+    return raw
+
+
+def _mapping(value: Any, where: str) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if not isinstance(value, dict):
+        raise UserError(f"config error: {where}: must be a mapping of keys, got {value!r}")
+    return value
+
+
+def section(schema: type[Strict], raw: Any, where: str) -> Strict:
+    """`raw` validated by `schema`; a mistake is one line naming `where`'s field."""
+    if isinstance(raw, schema):
+        return raw
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_error_line(err, schema, where)) from None
+
+
+def _error_line(err: ValidationError, root: type[BaseModel] | None = None, prefix: str = "") -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
+    where = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"]])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        valid = _valid_keys(first["loc"][:-1])
+        valid = _valid_keys(first["loc"][:-1], root or Config)
         msg = f"unknown key; valid keys: {', '.join(valid)}" if valid else "unknown key"
     elif first["type"] != "value_error" and "input" in first:
         msg = f"{msg} (got {first['input']!r})"
     return f"config error: {where + ': ' if where else ''}{msg}"
 
 
-def _valid_keys(loc: tuple) -> list[str]:
-    """The field names of the section at `loc` (e.g. ('train', 'loss')), for error messages.
-    List indices and union tags in `loc` (distill.terms.0.kl) are walked through."""
-    candidates: list = [Config]
+def _valid_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
+    """The field names of the section at `loc` (e.g. ('train', 'loss')) of `root`, for error
+    messages. List indices and union tags in `loc` are walked through."""
+    candidates: list = [root]
     for part in loc:
         if isinstance(part, int):
             continue
@@ -450,6 +312,9 @@ def validate(raw: dict) -> Config:
         return Config.model_validate(raw)
     except ValidationError as err:
         raise UserError(_error_line(err)) from None
+    except UserError as err:  # from a registry-picked section
+        message = str(err)
+        raise UserError(message if message.startswith("config error") else f"config error: {message}") from None
 
 
 def to_yaml(cfg: Config) -> str:

@@ -17,37 +17,41 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from kdgan.errors import UserError
-from kdgan.nets import GeneratorSpec
+from kdgan.registry import EXPORTERS
+
 
 TOLERANCE = 1e-4
 EXPORT_FILES = {"onnx": "generator.onnx", "torchscript": "generator.pt"}  # names inside an --out folder
 TORCHSCRIPT_METADATA = "kdgan.json"
 
 
-def example_inputs(spec: GeneratorSpec, n: int, seed: int, size: tuple[int, int] | None = None) -> tuple[torch.Tensor, ...]:
+def example_inputs(spec: BaseModel, n: int, seed: int, size: tuple[int, int] | None = None) -> tuple[torch.Tensor, ...]:
     """Inputs for a batch of n. Image-to-image: an image of `size` (H, W), by default the
     training crop size (SR: its low-resolution side)."""
     gen = torch.Generator().manual_seed(seed)
-    if spec.in_channels:
+    if getattr(spec, "in_channels", 0):
         side = spec.resolution // spec.scale
         h, w = size or (side, side)
         return (torch.rand(n, spec.in_channels, h, w, generator=gen) * 2 - 1,)
     z = torch.randn(n, spec.latent_dim, generator=gen)
-    if not spec.num_classes:
+    if not getattr(spec, "num_classes", 0):
         return (z,)
     return (z, torch.randint(0, spec.num_classes, (n,), generator=gen))
 
 
-def input_names(spec: GeneratorSpec) -> list[str]:
-    if spec.in_channels:
+def input_names(spec: BaseModel) -> list[str]:
+    if getattr(spec, "in_channels", 0):
         return ["x"]
-    return ["z", "y"] if spec.num_classes else ["z"]
+    return ["z", "y"] if getattr(spec, "num_classes", 0) else ["z"]
 
 
 def size_multiple(generator: nn.Module) -> int:
@@ -94,7 +98,30 @@ def export_target(out: Path, fmt: str) -> Path:
     return out / name
 
 
-def export_metadata(spec: GeneratorSpec, generator: nn.Module, info: dict) -> dict[str, str]:
+@dataclass
+class Signature:
+    """A generator's inputs as an exported file takes them: their names, example inputs for a
+    batch of n (`size`: another spatial size, for spatial inputs), whether the first input's
+    last two axes are dynamic, and the extra sizes verification tries. A task declares its
+    generators' signature (Task.export_signature); the default covers latent codes (+ class
+    labels) and image inputs."""
+
+    names: list[str]
+    example: Callable[..., tuple[torch.Tensor, ...]]  # (n, seed, size=None) -> inputs
+    spatial: bool = False
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+
+
+def default_signature(spec: BaseModel, generator: nn.Module) -> Signature:
+    sizes = []
+    if getattr(spec, "in_channels", 0):
+        m, side = size_multiple(generator), spec.resolution // spec.scale
+        sizes = [(side + 2 * m, side + 3 * m)]
+    return Signature(input_names(spec), lambda n, seed, size=None: example_inputs(spec, n, seed, size),
+                     bool(getattr(spec, "in_channels", 0)), sizes)
+
+
+def export_metadata(spec: BaseModel, generator: nn.Module, info: dict) -> dict[str, str]:
     """What an exported file carries besides the network, as strings: the generator spec and
     size multiple (enough for `kdgan sample`) and `info`'s entries (the training config and
     step, for `kdgan evaluate`)."""
@@ -102,7 +129,9 @@ def export_metadata(spec: GeneratorSpec, generator: nn.Module, info: dict) -> di
             **{f"kdgan.{k}": json.dumps(v) for k, v in info.items()}}
 
 
-def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path, info: dict | None = None) -> float:
+@EXPORTERS.register("onnx")
+def export_onnx(generator: nn.Module, spec: BaseModel, path: Path, info: dict | None = None,
+                signature: Signature | None = None) -> float:
     """torch.export-based ONNX export with a dynamic batch axis; verified with onnxruntime."""
     try:
         import onnx
@@ -110,11 +139,12 @@ def export_onnx(generator: nn.Module, spec: GeneratorSpec, path: Path, info: dic
     except ImportError:
         raise UserError("--format onnx: needs onnx, onnxscript and onnxruntime (pip install 'kdgan[export]')") from None
     generator = generator.eval()
-    model = onnx_model(generator, example_inputs(spec, 2, 0), input_names(spec), image_input=bool(spec.in_channels))
+    signature = signature or default_signature(spec, generator)
+    model = onnx_model(generator, signature.example(2, 0), signature.names, image_input=signature.spatial)
     onnx.helper.set_model_props(model, export_metadata(spec, generator, info or {}))
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
-    return verify(generator, spec, lambda inputs: run_onnx(path, inputs), "onnx")
+    return verify(generator, signature, lambda inputs: run_onnx(path, inputs), "onnx")
 
 
 def onnx_runner(path: Path):
@@ -134,33 +164,33 @@ def run_onnx(path: Path, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return onnx_runner(path)(*inputs)
 
 
-def export_torchscript(generator: nn.Module, spec: GeneratorSpec, path: Path, info: dict | None = None) -> float:
+@EXPORTERS.register("torchscript")
+def export_torchscript(generator: nn.Module, spec: BaseModel, path: Path, info: dict | None = None,
+                       signature: Signature | None = None) -> float:
     """Traced TorchScript (the batch size is not baked in: no op depends on it), with the
     metadata of `export_metadata` as the extra file `kdgan.json`."""
     generator = generator.eval()
+    signature = signature or default_signature(spec, generator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
-            traced = torch.jit.trace(generator, example_inputs(spec, 2, 0), check_trace=False)
+            traced = torch.jit.trace(generator, signature.example(2, 0), check_trace=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     traced.save(str(path), _extra_files={TORCHSCRIPT_METADATA: json.dumps(export_metadata(spec, generator, info or {}))})
     with warnings.catch_warnings():  # TorchScript is deprecated upstream; it is still what many runtimes load
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = torch.jit.load(str(path))
-    return verify(generator, spec, lambda inputs: loaded(*inputs), "torchscript")
+    return verify(generator, signature, lambda inputs: loaded(*inputs), "torchscript")
 
 
 @torch.no_grad()
-def verify(generator: nn.Module, spec: GeneratorSpec, run, fmt: str) -> float:
+def verify(generator: nn.Module, signature: Signature, run, fmt: str) -> float:
     """Max |exported - PyTorch| on fresh inputs at batch sizes 1 and 7 (not the traced 2);
-    image-to-image generators also at another, non-square input size."""
+    spatial inputs also at the signature's other, non-square sizes."""
     worst = 0.0
-    cases = [(1, 11, None), (7, 12, None)]
-    if spec.in_channels:
-        m, side = size_multiple(generator), spec.resolution // spec.scale
-        cases.append((2, 13, (side + 2 * m, side + 3 * m)))
+    cases = [(1, 11, None), (7, 12, None), *[(2, 13 + i, size) for i, size in enumerate(signature.sizes)]]
     for n, seed, size in cases:
-        inputs = example_inputs(spec, n, seed, size)
+        inputs = signature.example(n, seed, size)
         want, got = generator(*inputs), run(inputs)
         if tuple(got.shape) != tuple(want.shape):
             raise RuntimeError(f"{fmt} export gives shape {tuple(got.shape)} for input {tuple(inputs[0].shape)}, "

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from kdgan.errors import UserError
-from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+from kdgan.families import build_discriminator, build_generator, read_discriminator_spec, read_generator_spec
 from kdgan.train.checkpoint import atomic_save_tensors, atomic_write_bytes, load_checkpoint, unprefixed
 
 SHIPPED = ("glyph_teacher", "sr_teacher", "inpainting_teacher", "edges_teacher")
@@ -54,11 +54,11 @@ def load_pretrained(name_or_path: str | Path, device: str | torch.device = "cpu"
     name (`glyph_teacher`) or a folder written by `export_pretrained`."""
     folder = pretrained_folder(name_or_path)
     config = json.loads((folder / "config.json").read_text())
-    generator = build_generator(GeneratorSpec(**config["generator"]))
+    generator = build_generator(read_generator_spec(config["generator"]))
     generator.load_state_dict(load_file(str(folder / "generator.safetensors")))
     discriminator = None
     if (folder / "discriminator.safetensors").is_file():
-        discriminator = build_discriminator(DiscriminatorSpec(**config["discriminator"]))
+        discriminator = build_discriminator(read_discriminator_spec(config["discriminator"]))
         discriminator.load_state_dict(load_file(str(folder / "discriminator.safetensors")))
         discriminator = discriminator.to(device).eval()
     return generator.to(device).eval(), discriminator, config

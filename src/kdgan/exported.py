@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from kdgan.deploy import EXPORT_FILES, TORCHSCRIPT_METADATA, onnx_runner
 from kdgan.errors import UserError
-from kdgan.nets import GeneratorSpec
+from kdgan.families import read_generator_spec
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Exported:
     path: Path
     format: str  # "onnx" or "torchscript"
     generator: nn.Module  # runs the file; takes and returns CPU tensors
-    spec: GeneratorSpec
+    spec: BaseModel  # the generator family's spec
     size_multiple: int | None  # None: exported before H and W were dynamic (one input size only)
     train_config: dict | None  # None: exported by a kdgan that did not record it
     step: int | None
@@ -93,6 +94,6 @@ def load_exported(path: Path) -> Exported:
     if multiple is not None:  # read by tiled inference, as on kdgan's own image-to-image networks
         generator.size_multiple = int(multiple)
     train_config, step = props.get("kdgan.train_config"), props.get("kdgan.step")
-    return Exported(path, fmt, generator, GeneratorSpec(**json.loads(props["kdgan.generator_spec"])),
+    return Exported(path, fmt, generator, read_generator_spec(json.loads(props["kdgan.generator_spec"])),
                     int(multiple) if multiple is not None else None,
                     json.loads(train_config) if train_config else None, json.loads(step) if step else None)

@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from kdgan.errors import UserError
+from kdgan.registry import METRICS, TASKS
 from kdgan.train.checkpoint import atomic_write_bytes
-from kdgan.train.grid import image_grid, with_label
 
 COLUMNS = [  # (key, header, format)
     ("fid", "FID", "{:.2f}"),
@@ -52,7 +51,18 @@ METRIC_NOTES = {
 
 
 def is_image_task(runs: list[dict]) -> bool:
-    return runs[0]["latest"].get("task", "generation") != "generation"
+    """Image-to-image evaluations score held-out photos, not generated samples."""
+    return "photos" in runs[0]["latest"]
+
+
+def task_of(runs: list[dict]):
+    """The registered task class of the first (reference) run's evaluation."""
+    return TASKS.get(runs[0]["latest"].get("task", "generation"), "task")
+
+
+def columns_of(runs: list[dict]) -> list[tuple[str, str, str]]:
+    """(key, header, format) of the quality columns: the task's."""
+    return task_of(runs).report_columns(runs[0]["latest"])
 
 
 def load_run(run: Path) -> dict:
@@ -78,7 +88,7 @@ def _ort64(profile: dict) -> float | None:
 
 def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     ref = runs[0]["latest"].get("profile", {})
-    columns = IMAGE_TASK_COLUMNS if is_image_task(runs) else COLUMNS
+    columns = columns_of(runs)
     if any("lpips" in r["latest"] for r in runs):  # only when asked for (it needs the lpips weights)
         columns = [*columns[:2], ("lpips", "LPIPS", "{:.4f}"), *columns[2:]]
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
@@ -201,13 +211,14 @@ def quality_plot(runs: list[dict]) -> bytes | None:
 
 @torch.no_grad()
 def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
-    """Each run's generator on the same inputs, one labelled grid per run, left to right;
-    image-to-image runs get the input on the left and the ground truth on the right."""
+    """Each run's generator on the same inputs, as the task renders a comparison (images:
+    one labelled grid per run, left to right, image-to-image runs with input and ground truth)."""
     from kdgan.config import validate
     from kdgan.distill.teacher import load_teacher
     from kdgan.exported import exported_file, load_exported
+    from kdgan.losses.terms import generator_output
     from kdgan.metrics.evaluate import exported_config, resolve_source
-    from kdgan.data.tasks import load_task
+    from kdgan.tasks import build_task
 
     outputs, task, batch = [], None, None
     for r in runs:
@@ -219,30 +230,10 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
             loadable, train_config, _, _ = resolve_source(source)
             generator = load_teacher(loadable).generator.eval()
         if task is None:  # the first run's task and inputs serve all runs
-            task = load_task(validate(train_config))
+            task = build_task(validate(train_config))
             batch = task.fixed_batch(n, seed)
-        outputs.append(generator(*batch.g_inputs))
-    names = [r["name"] for r in runs]
-    if is_image_task(runs):
-        columns = task.panels(batch, outputs)
-        names = task.panel_names(names)
-        nrow = 4
-    else:
-        columns, nrow = outputs, 8
-    grids = []
-    for name, images in zip(names, columns):
-        grid = image_grid(images, nrow=nrow).convert("RGB")
-        grids.append(with_label(grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST), name, height=18))
-    gap = 10
-    out = Image.new("RGB", (sum(g.width for g in grids) + gap * (len(grids) - 1), max(g.height for g in grids)),
-                    (255, 255, 255))
-    left = 0
-    for g in grids:
-        out.paste(g, (left, 0))
-        left += g.width + gap
-    buf = io.BytesIO()
-    out.save(buf, format="PNG")
-    return buf.getvalue()
+        outputs.append(generator_output(generator(*batch.g_inputs)).sample)
+    return task.comparison_panel([r["name"] for r in runs], batch, outputs)
 
 
 def protocol_text(runs: list[dict]) -> str:
@@ -250,6 +241,10 @@ def protocol_text(runs: list[dict]) -> str:
     threads = first.get("profile", {}).get("threads")
     latency = (f"; latency is the median over repeated CPU runs{' at the training crop size' if is_image_task(runs) else ''} "
                f"({threads} threads)" if threads else " (no efficiency profile: evaluated with --no-profile)")
+    if "features" not in first and not is_image_task(runs):  # a task scored by its own metrics
+        return (f"Quality: task {first.get('task')}, {first.get('fake_samples')} generated vs "
+                f"{first.get('real_samples')} real examples, sample seed {first.get('seed')}. Ratios are relative "
+                f"to `{ref}`{latency}.")
     if is_image_task(runs):
         return (f"Quality: task {first['task']}, {len(first['photos'])} held-out whole photos "
                 f"({', '.join(p['photo'] for p in first['photos'])}), tiled inference ({first.get('tile')} px); "
@@ -265,6 +260,9 @@ def notes_text(runs: list[dict], plotted: bool) -> list[str]:
     """One paragraph per metric in the table, plus what the plot shows (or why it is absent)."""
     present = {k for r in runs for k in r["latest"]} | ({"precision"} if any("recall" in r["latest"] for r in runs) else set())
     notes = [text for key, text in METRIC_NOTES.items() if key in present]
+    for name, metric in METRICS.entries().items():  # a task package's metrics explain themselves
+        if name in present and metric.__doc__:
+            notes.append(f"{name}: {' '.join(metric.__doc__.split())}")
     if any("real_vs_real" in r["latest"] for r in runs):
         notes.append("The real-vs-real row scores two random halves of the real data against each other: the value "
                      "each metric gives two samples of the same distribution, at half the data's size.")

@@ -16,8 +16,8 @@ from PIL import Image
 
 from kdgan.data.photos import cut_to_multiple, image_files
 from kdgan.errors import UserError
-from kdgan.metrics.image_task import run_tiled
-from kdgan.train.grid import image_grid
+from kdgan.tasks.image.metrics import run_tiled
+from kdgan.tasks.image.grid import image_grid
 
 
 def read_input(path: Path, in_channels: int) -> torch.Tensor:

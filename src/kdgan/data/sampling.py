@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-from kdgan.data.images import ImageDataset, to_float
 from kdgan.errors import UserError
 
 
@@ -56,53 +55,3 @@ class EpochSampler:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._perm = epoch, torch.randperm(self.size, generator=gen)
         return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
-
-
-class LatentTask:
-    """Image generation from a latent code z ~ N(0, I), optionally class-conditional.
-
-    Conditional: the real batch's labels are the generator's class inputs and the
-    discriminator's labels for both real and fake images, so fakes follow the data's class
-    frequencies.
-    """
-
-    def __init__(self, dataset: ImageDataset, latent_dim: int, conditional: bool):
-        if conditional and dataset.num_classes < 2:
-            raise UserError(
-                f"data.conditional: dataset {dataset.name!r} has no class labels "
-                "(for a folder, put each class's images in its own sub-folder)"
-            )
-        self.dataset, self.latent_dim, self.conditional = dataset, latent_dim, conditional
-
-    @property
-    def num_classes(self) -> int:
-        return self.dataset.num_classes if self.conditional else 0
-
-    def batch(self, indices: torch.Tensor, noise: torch.Generator) -> StepBatch:
-        real = to_float(self.dataset.images[indices])
-        z = torch.randn(len(indices), self.latent_dim, generator=noise)
-        if not self.conditional:
-            return StepBatch(real, (z,), ())
-        y = self.dataset.labels[indices]
-        return StepBatch(real, (z, y), (y,))
-
-    def fixed_batch(self, n: int, seed: int) -> StepBatch:
-        inputs = self.fixed_inputs(n, seed)
-        real = to_float(self.dataset.images[: min(n, len(self.dataset))])
-        return StepBatch(real, inputs, inputs[1:])
-
-    def panels(self, batch: StepBatch, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Sample-grid columns: the outputs (teacher, student) on the same codes."""
-        return outputs
-
-    def panel_names(self, output_names: list[str]) -> list[str]:
-        """Labels of `panels`' columns."""
-        return output_names
-
-    def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
-        """The same inputs at every sample grid, so grids show progress, not noise.
-        Conditional grids cycle through the classes along each row."""
-        z = torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
-        if not self.conditional:
-            return (z,)
-        return (z, torch.arange(n) % self.num_classes)

@@ -15,23 +15,32 @@ once before training starts.
 from __future__ import annotations
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from kdgan.config import Config
 from kdgan.distill.distiller import build_terms
-from kdgan.distill.students import prune_init, scaled_width
+from kdgan.distill.students import scaled_width
 from kdgan.distill.teacher import Teacher, images_of, load_teacher
 from kdgan.errors import UserError
-from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
-from kdgan.data.tasks import load_task
-from kdgan.train.build import apply_determinism, assemble_trainer, network_specs, resolve_device
+from kdgan.families import (build_discriminator, build_generator, read_discriminator_spec, read_generator_spec,
+                            saved_spec)
+from kdgan.registry import GENERATORS
+from kdgan.tasks import build_task
+from kdgan.train.build import apply_determinism, assemble_trainer, resolve_device
 from kdgan.train import distributed
 from kdgan.train.loop import Trainer
 
 
-def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+def _updated(spec: BaseModel, read, **update) -> BaseModel:
+    """`spec` with the fields of `update` that its family's spec has (`arch` may change the family)."""
+    fields = {k: v for k, v in update.items() if k == "arch" or k in type(spec).model_fields}
+    return read({**spec.model_dump(), **fields})
+
+
+def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[BaseModel, BaseModel]:
     """Width-scaled copies of the teacher's specs, or the config's model section."""
-    g_spec, d_spec = network_specs(cfg, task)
+    g_spec, d_spec = task.network_specs(cfg)
     num_classes = task.num_classes
     st, sd = cfg.distill.student, cfg.distill.discriminator
     if st.blocks is not None and st.width_multiplier is None:
@@ -42,8 +51,8 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[GeneratorSpec, D
             raise UserError("distill.student.width_multiplier: the teacher has no kdgan spec to scale; "
                             "set it to null and describe the student in model.generator")
         t = teacher.generator_spec
-        g_spec = t.model_copy(update={"width": scaled_width(t.width, st.width_multiplier),
-                                      "arch": st.arch or t.arch, "num_classes": num_classes})
+        g_spec = _updated(t, read_generator_spec, width=scaled_width(t.width, st.width_multiplier),
+                          arch=st.arch or t.arch, num_classes=num_classes)
         if st.blocks is not None:
             if g_spec.arch not in ("sr", "resnet-i2i"):
                 raise UserError(f"distill.student.blocks: only sr and resnet-i2i students have residual blocks "
@@ -52,8 +61,8 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[GeneratorSpec, D
     if sd.width_multiplier is not None and teacher.discriminator_spec is not None:
         t = teacher.discriminator_spec
         # The task decides what D is conditioned on (unpaired: nothing, whatever the teacher's D saw).
-        d_spec = t.model_copy(update={"width": scaled_width(t.width, sd.width_multiplier), "num_classes": num_classes,
-                                      "in_channels": d_spec.in_channels})
+        d_spec = _updated(t, read_discriminator_spec, width=scaled_width(t.width, sd.width_multiplier),
+                          num_classes=num_classes, in_channels=getattr(d_spec, "in_channels", 0))
     return g_spec, d_spec
 
 
@@ -91,13 +100,14 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
         teacher.generator.to(memory_format=torch.channels_last)
     if teacher.discriminator is not None:
         teacher.discriminator.to(device)
-    task = load_task(cfg)
+    task = build_task(cfg)
     if teacher.generator_spec is not None:
-        t_classes = teacher.generator_spec.num_classes
+        t_classes = getattr(teacher.generator_spec, "num_classes", 0)
         if t_classes != task.num_classes:
             raise UserError(f"data.conditional: the teacher is {'conditional on %d classes' % t_classes if t_classes else 'unconditional'}, "
                             f"the data gives {task.num_classes or 'no'} classes")
-        if not teacher.generator_spec.in_channels and teacher.generator_spec.latent_dim != cfg.model.latent_dim:
+        t_latent = getattr(teacher.generator_spec, "latent_dim", None)
+        if not getattr(teacher.generator_spec, "in_channels", 0) and t_latent not in (None, cfg.model.latent_dim):
             raise UserError(f"model.latent_dim: must be the teacher's, {teacher.generator_spec.latent_dim}")
     check_teacher_fits(teacher, task, device)
 
@@ -106,12 +116,15 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     meta = {}
     if student is None:
         student = build_generator(g_spec)
-        meta["generator_spec"] = g_spec.model_dump()
+        meta["generator_spec"] = saved_spec(g_spec)
         if cfg.distill.student.init == "prune":
-            prune_init(student, teacher.generator, cfg.distill.student.importance)
+            prune = GENERATORS.get(g_spec.arch, "distill.student.arch").prune
+            if prune is None:
+                raise UserError(f"distill.student.init: the {g_spec.arch} family has no pruning rule; use init: scratch")
+            prune(student, teacher.generator, cfg.distill.student.importance)
     if student_discriminator is None:
         student_discriminator = build_discriminator(d_spec)
-        meta["discriminator_spec"] = d_spec.model_dump()
+        meta["discriminator_spec"] = saved_spec(d_spec)
         if cfg.distill.discriminator.init == "teacher":
             if teacher.discriminator is None or d_spec != teacher.discriminator_spec:
                 raise UserError("distill.discriminator.init: teacher needs a teacher discriminator of the same "
@@ -119,7 +132,7 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
             student_discriminator.load_state_dict(teacher.discriminator.state_dict())
     student, student_discriminator = student.to(device), student_discriminator.to(device)
     meta["teacher"] = {"source": teacher.source,
-                       "generator_spec": teacher.generator_spec.model_dump() if teacher.generator_spec else None}
+                       "generator_spec": saved_spec(teacher.generator_spec) if teacher.generator_spec else None}
 
     probe = tuple(t.to(device) for t in task.fixed_inputs(2, 0))
     terms, provider = build_terms(cfg.distill.terms, teacher, student, cfg.train.loss.name, probe)
@@ -127,21 +140,5 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     d_terms = [t for t in terms if t.phase == "d"]
     trainer = assemble_trainer(cfg, task, device, student, student_discriminator, g_terms, d_terms,
                                providers=[provider], meta=meta, reference=teacher.generate)
-    trainer.fidelity_features = fidelity_features(cfg)
+    trainer.fidelity_features = task.fidelity_features(cfg)
     return trainer
-
-
-def fidelity_features(cfg: Config):
-    """images -> features of the run's extractor (log.eval_features, or the one shipped for its
-    dataset), so the sample grids also measure the student's distance to the teacher in a
-    feature space; None when the run has no extractor (the output-space distance remains)."""
-    from kdgan.metrics.evaluate import generation_extractor
-
-    if cfg.task.name != "generation":
-        return None
-    try:
-        classifier, _, _ = generation_extractor(cfg, cfg.log.eval_features, "log.eval_features")
-    except UserError:
-        return None
-    classifier.eval()
-    return lambda images: classifier.features_and_logits(images.float().cpu())[0]

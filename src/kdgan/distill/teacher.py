@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from kdgan.errors import UserError
 from kdgan.export import SHIPPED, load_pretrained
-from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+from kdgan.families import build_discriminator, build_generator, read_discriminator_spec, read_generator_spec
 from kdgan.train.checkpoint import load_checkpoint, unprefixed
 
 
@@ -19,8 +20,8 @@ from kdgan.train.checkpoint import load_checkpoint, unprefixed
 class Teacher:
     generator: nn.Module
     discriminator: nn.Module | None = None
-    generator_spec: GeneratorSpec | None = None  # None for a user's own module
-    discriminator_spec: DiscriminatorSpec | None = None
+    generator_spec: BaseModel | None = None  # its family's spec (kdgan.families); None for a user's own module
+    discriminator_spec: BaseModel | None = None
     class_names: list[str] = field(default_factory=list)
     source: str = "python"
 
@@ -65,12 +66,12 @@ def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teac
     if isinstance(obj, nn.Module):
         return Teacher(obj, source=str(path)).freeze()
     if isinstance(obj, dict) and "generator_spec" in obj and "generator" in obj:
-        g_spec = GeneratorSpec(**obj["generator_spec"])
+        g_spec = read_generator_spec(obj["generator_spec"])
         generator = build_generator(g_spec)
         _load_named(generator, obj["generator"], path, "generator", field)
         discriminator, d_spec = None, None
         if "discriminator_spec" in obj and "discriminator" in obj:
-            d_spec = DiscriminatorSpec(**obj["discriminator_spec"])
+            d_spec = read_discriminator_spec(obj["discriminator_spec"])
             discriminator = build_discriminator(d_spec)
             _load_named(discriminator, obj["discriminator"], path, "discriminator", field)
         return Teacher(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
@@ -140,7 +141,7 @@ def load_teacher(source: str | Path, trust_pickle: bool = False, field: str = "-
         return load_torch_file(path, trust_pickle, field)
     if str(source) in SHIPPED or (path / "config.json").is_file():
         g, d, config = load_pretrained(source)
-        return Teacher(g, d, GeneratorSpec(**config["generator"]), DiscriminatorSpec(**config["discriminator"]),
+        return Teacher(g, d, read_generator_spec(config["generator"]), read_discriminator_spec(config["discriminator"]),
                        config.get("class_names", []), str(source)).freeze()
     if not path.exists():
         raise UserError(
@@ -148,8 +149,8 @@ def load_teacher(source: str | Path, trust_pickle: bool = False, field: str = "-
             f"folder or a shipped teacher ({', '.join(SHIPPED)})"
         )
     meta, tensors = load_checkpoint(path)
-    g_spec = GeneratorSpec(**meta["generator_spec"])
-    d_spec = DiscriminatorSpec(**meta["discriminator_spec"])
+    g_spec = read_generator_spec(meta["generator_spec"])
+    d_spec = read_discriminator_spec(meta["discriminator_spec"])
     g_key = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
     _load_named(generator, unprefixed(g_key, tensors), path, "generator", field)

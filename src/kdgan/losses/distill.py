@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kdgan.losses.adversarial import generator_loss
+from kdgan.errors import UserError
+from kdgan.losses.adversarial import generator_loss, logits_of
 from kdgan.losses.terms import LossTerm, StepContext
 
 
@@ -62,17 +63,29 @@ class OutputKL(LossTerm):
         1 and the term is identically 0: it cannot distil anything.
       * dim: pixels: for each image channel, a distribution over its H*W pixels, i.e. where
         the intensity sits (as channel-wise distillation does for dense outputs). Meaningful
-        for any channel count; insensitive to a constant brightness offset.
+        for any channel count; insensitive to a constant brightness offset. For any sample
+        shape (B, C, ...): over everything after the channel axis.
+      * dim: logits: the generators' own distributions (GeneratorOutput.logits), over their
+        last axis, e.g. the vocabulary at each position of a token generator: the seed's
+        formula exactly, teacher logits rather than samples.
     """
 
-    name, phase, needs = "kl", "g", ("teacher_out",)
+    name, phase = "kl", "g"
 
     def __init__(self, weight: float = 1.0, temperature: float = 1.0, dim: str = "pixels",
                  reduction: str = "distribution"):
         super().__init__(weight)
         self.temperature, self.dim, self.reduction = temperature, dim, reduction
+        self.needs = ("teacher_logits",) if dim == "logits" else ("teacher_out",)
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
+        if self.dim == "logits":
+            s, t = ctx.g_logits, ctx.extra.get("teacher_logits")
+            if s is None or t is None:
+                who = "student" if s is None else "teacher"
+                raise UserError(f"distill.terms: kl with dim: logits needs generators that return logits "
+                                f"(kdgan.losses.GeneratorOutput); the {who}'s output has none")
+            return kl_softmax(s, t, -1, self.temperature, self.reduction)
         s, t = ctx.fake, ctx.extra["teacher_out"]
         if self.dim == "pixels":
             s, t = s.flatten(2), t.flatten(2)  # (B, C, H*W)
@@ -101,9 +114,13 @@ class DiscriminatorKL(LossTerm):
         self.temperature = temperature
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
-        real = bernoulli_kl(ctx.extra["teacher_real_logits"], ctx.real_logits, self.temperature)
-        fake = bernoulli_kl(ctx.extra["teacher_fake_logits"], ctx.fake_logits, self.temperature)
-        return 0.5 * (real + fake)
+        """Averaged over the heads of a discriminator with several (teacher and student
+        heads paired in order)."""
+        kls = [bernoulli_kl(t, s, self.temperature)
+               for which in ("real", "fake")
+               for t, s in zip(logits_of(ctx.extra[f"teacher_{which}_logits"]),
+                               logits_of(getattr(ctx, f"{which}_logits")))]
+        return torch.stack(kls).mean()
 
 
 class TeacherCritic(LossTerm):

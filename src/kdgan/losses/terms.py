@@ -8,14 +8,35 @@ same lists (the loop does not change), and every term is logged under its name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from kdgan.data.sampling import StepBatch
-from kdgan.losses.adversarial import discriminator_loss, generator_loss
+from kdgan.errors import UserError
+from kdgan.losses.adversarial import discriminator_loss, features_of, generator_loss
 from kdgan.losses.penalties import gradient_penalty, r1_penalty
+
+
+class GeneratorOutput(NamedTuple):
+    """A generator's output when it has a distribution beside its sample (a token
+    generator's per-position logits), so that distillation terms can compare distributions;
+    a generator may also return just the sample tensor."""
+
+    sample: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+def generator_output(output) -> GeneratorOutput:
+    """Any generator's return value as a GeneratorOutput. A tuple/list whose first element is
+    a tensor (as many codebases return `(images, features)`) counts as that tensor."""
+    if isinstance(output, GeneratorOutput):
+        return output
+    if isinstance(output, (tuple, list)) and output and torch.is_tensor(output[0]):
+        return GeneratorOutput(output[0])
+    return GeneratorOutput(output)
 
 
 @dataclass
@@ -25,12 +46,22 @@ class StepContext:
 
     phase: str  # "d" (discriminator update) or "g" (generator update)
     batch: StepBatch
-    fake: torch.Tensor  # generator(*batch.g_inputs): detached in the D objective
-    fake_logits: torch.Tensor  # discriminator(fake, *batch.d_inputs)
+    fake: torch.Tensor  # the generator's sample for batch.g_inputs: detached in the D objective
+    # discriminator(fake as the task shows it, *batch.d_inputs): a tensor of logits or a
+    # DiscriminatorOutput (several heads, with feature maps)
+    fake_logits: object
     discriminator: nn.Module
     noise: torch.Generator  # CPU generator for any randomness a term needs (reproducible)
-    real_logits: torch.Tensor | None = None  # discriminator(real, ...): D objective only
+    real_logits: object = None  # discriminator(real, ...): D objective only
     extra: dict = field(default_factory=dict)  # tensors added by distillation (teacher outputs, ...)
+    g_logits: torch.Tensor | None = None  # the generator's logits, when its output has them
+    # what the discriminator saw of `fake` (the task's relaxation of a discrete output); None: `fake`
+    view: torch.Tensor | None = None
+
+    @property
+    def judged(self) -> torch.Tensor:
+        """The generator's output as discriminators take it (teacher critics score this too)."""
+        return self.fake if self.view is None else self.view
 
 
 class LossTerm(nn.Module):
@@ -122,3 +153,20 @@ class GradientPenalty(LossTerm):
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         return gradient_penalty(ctx.discriminator, ctx.batch.real, ctx.fake, ctx.batch.d_inputs, ctx.noise)
+
+
+class FeatureMatching(LossTerm):
+    """HiFi-GAN's feature matching: the mean L1 between the discriminator's feature maps on
+    real data and on the generator's samples, averaged over the maps. The real pass runs here,
+    without a graph (D's weights are frozen in the G step)."""
+
+    name = "g_fm"
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        fake = features_of(ctx.fake_logits)
+        if not fake:
+            raise UserError("train.loss.feature_matching: this discriminator returns no feature maps "
+                            "(return a kdgan.losses.DiscriminatorOutput with features), or set it to 0")
+        with torch.no_grad():
+            real = features_of(ctx.discriminator(ctx.batch.real, *ctx.batch.d_inputs))
+        return torch.stack([F.l1_loss(f.float(), r.float()) for f, r in zip(fake, real)]).mean()

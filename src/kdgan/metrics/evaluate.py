@@ -22,7 +22,8 @@ import torch
 from safetensors.torch import load_file
 
 from kdgan.data.images import to_float
-from kdgan.data.tasks import load_task
+from kdgan.tasks import build_task
+from kdgan.registry import METRICS, TASKS
 from kdgan.exported import exported_file, load_exported
 from kdgan.metrics.c2st import c2st
 from kdgan.metrics.classifier import FeatureClassifier
@@ -201,19 +202,17 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     else:
         generator = load_teacher(loadable, field="SOURCE").generator
     cfg = validate(train_config)
-    task = load_task(cfg)
+    task = build_task(cfg)
     result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
-    image_to_image = cfg.task.name != "generation"
-    chosen = metrics or []
-    metrics = metrics or (["psnr", "ssim", "fid", "kid"] if image_to_image else ["fid", "kid", "is", "pr", "c2st"])
-    unsupported = set(metrics) & ({"is", "pr", "c2st"} if image_to_image else {"psnr", "ssim", "lpips"})
+    chosen = list(metrics or [])
+    metrics = chosen or list(task.default_metrics)
+    unsupported = [m for m in metrics if m not in task.metric_names]
     if unsupported:
-        raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}")
-    if image_to_image:
-        result.update(evaluate_image_source(generator, task, cfg, metrics, features, seed, inception_weights))
-    else:
-        result.update(evaluate_generation(generator, task, cfg, metrics, chosen, features, samples, seed,
-                                          inception_weights))
+        raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}; "
+                        f"valid: {', '.join(task.metric_names)}")
+    options = {"samples": samples, "seed": seed, "features": features, "inception_weights": inception_weights,
+               "chosen": chosen}
+    result.update(task.evaluate(generator, cfg, metrics, options))
     if profile and exported is not None:
         result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
     elif profile:
@@ -251,7 +250,7 @@ def evaluate_image_source(generator, task, cfg, metrics, features: str | None, s
     from kdgan.distill.features import load_lpips
     from kdgan.errors import UserError
     from kdgan.metrics.classifier import load_classifier
-    from kdgan.metrics.image_task import evaluate_image_task
+    from kdgan.tasks.image.metrics import evaluate_image_task
 
     lpips_net = None
     if "lpips" in metrics:
@@ -274,9 +273,8 @@ def checkpoint_evaluator(cfg, task):
     """`evaluate(generator, step, reference) -> dict` for log.eval_checkpoints, or None; with
     a reference (the teacher, when distilling) generation runs also measure their fidelity to
     it. The extractor is loaded here, at build time, so a missing one fails before the run."""
-    from kdgan.errors import UserError
     from kdgan.metrics.classifier import load_classifier
-    from kdgan.metrics.image_task import evaluate_image_task
+    from kdgan.tasks.image.metrics import evaluate_image_task
 
     if not cfg.log.eval_checkpoints:
         return None
@@ -330,3 +328,9 @@ def write_eval(path: Path, result: dict) -> None:
     entries = [e for e in entries if e["step"] != result["step"]] + [result]
     entries.sort(key=lambda e: e["step"])
     atomic_write_bytes(path, json.dumps({"evaluations": entries}, indent=2).encode())
+
+
+def known_metrics() -> list[str]:
+    """Every metric name some registered task evaluates (for --metrics), in a stable order."""
+    names = [m for task in TASKS.entries().values() for m in task.metric_names]
+    return list(dict.fromkeys([*names, *METRICS.names()]))

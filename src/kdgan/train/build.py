@@ -6,13 +6,11 @@ import torch
 
 from kdgan import __version__
 from kdgan.config import Config
-from kdgan.data.i2i import ImageToImageTask
-from kdgan.data.sampling import LatentTask
-from kdgan.data.tasks import load_task
 from kdgan.errors import UserError
-from kdgan.losses.terms import AdversarialD, AdversarialG, GradientPenalty, Objective, R1, Reconstruction
-from kdgan.metrics.evaluate import checkpoint_evaluator
-from kdgan.nets import DiscriminatorSpec, GeneratorSpec, build_discriminator, build_generator
+from kdgan.families import build_discriminator, build_generator
+from kdgan.losses.terms import (AdversarialD, AdversarialG, FeatureMatching, GradientPenalty, Objective, R1,
+                                Reconstruction)
+from kdgan.tasks import Task, build_task
 from kdgan.train import distributed
 from kdgan.train.loop import LoopSettings, Trainer
 
@@ -42,21 +40,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def network_specs(cfg: Config, task) -> tuple[GeneratorSpec, DiscriminatorSpec]:
-    g, d = cfg.model.generator, cfg.model.discriminator
-    common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=task.num_classes)
-    image_input = {"blocks": g.blocks, "head_residual": g.head_residual}
-    if isinstance(task, ImageToImageTask):
-        image_input = dict(in_channels=task.in_channels, blocks=g.blocks,
-                           scale=cfg.task.scale if cfg.task.name == "super_resolution" else 1)
-    g_spec = GeneratorSpec(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim,
-                           spectral_norm=g.spectral_norm, **image_input, **common)
-    d_cond = task.in_channels if isinstance(task, ImageToImageTask) and task.conditional_discriminator else 0
-    d_spec = DiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm,
-                               batch_norm=d.batch_norm, in_channels=d_cond, layers=d.layers, **common)
-    return g_spec, d_spec
-
-
 def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
     loss = cfg.train.loss
     d_terms = [AdversarialD(loss.name)]
@@ -65,6 +48,8 @@ def adversarial_objectives(cfg: Config) -> tuple[Objective, Objective]:
     if loss.name == "wgan-gp" and loss.gp_lambda > 0:
         d_terms.append(GradientPenalty(weight=loss.gp_lambda))
     g_terms = [AdversarialG(loss.name, weight=loss.g_weight)]
+    if loss.feature_matching > 0:
+        g_terms.append(FeatureMatching(weight=loss.feature_matching))
     if loss.reconstruction.weight > 0:
         g_terms.append(Reconstruction(loss.reconstruction.loss, weight=loss.reconstruction.weight))
     return Objective("L_G", g_terms), Objective("L_D", d_terms)
@@ -75,15 +60,15 @@ def build_trainer(cfg: Config) -> Trainer:
     shapes, device) fails here, before a run folder exists."""
     apply_determinism(cfg.deterministic)
     device = resolve_device(cfg.device)
-    task = load_task(cfg)
-    g_spec, d_spec = network_specs(cfg, task)
+    task = build_task(cfg)
+    g_spec, d_spec = task.network_specs(cfg)
     torch.manual_seed(cfg.seed)  # network initialisation
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
     meta = {"generator_spec": g_spec.model_dump(), "discriminator_spec": d_spec.model_dump()}
     return assemble_trainer(cfg, task, device, generator, discriminator, meta=meta)
 
 
-def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, generator: torch.nn.Module,
+def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: torch.nn.Module,
                      discriminator: torch.nn.Module, g_extra=(), d_extra=(), providers=(), meta=None,
                      reference=None) -> Trainer:
     """The adversarial objectives plus any extra (distillation) terms, optimizers and loop
@@ -121,11 +106,11 @@ def assemble_trainer(cfg: Config, task: LatentTask, device: torch.device, genera
     meta = {
         "kdgan_version": __version__,
         **(meta or {}),
-        "class_names": task.dataset.class_names if task.num_classes else [],
+        "class_names": task.class_names,
         "config": cfg.model_dump(mode="json"),
         "objectives": [g_objective.formula(), d_objective.formula()],
     }
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
                    settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
                    reference=reference, dist=info, precision=t.precision, channels_last=t.channels_last,
-                   compile=t.compile, evaluate=checkpoint_evaluator(cfg, task))
+                   compile=t.compile, evaluate=task.checkpoint_evaluator(cfg))

@@ -2,12 +2,15 @@
 
 A step, for a generator G and discriminator D:
 
-    batch  = task.batch(...)                 real (B, C, H, W) and G's inputs
+    batch  = task.batch(...)                 real (B, ...) and G's inputs
     fake   = G(*batch.g_inputs)              once per step, with a graph
     D step: d_objective(D(real), D(fake.detach()))   -> update D
     G step: g_objective(D(fake))                     -> update G (D frozen)
     EMA of G's weights
 
+The loop knows no modality: the task (kdgan.tasks.base.Task) makes the batches, says what D
+sees of G's output (a relaxation, for discrete outputs) and renders the sample grids. D may
+return several heads (kdgan.losses.DiscriminatorOutput); every term takes them.
 Distillation does not change this: it adds terms to the objectives (and the tensors they
 need to the step context), see kdgan.losses.terms.
 """
@@ -24,10 +27,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from kdgan.data.sampling import EpochSampler, LatentTask
+from kdgan.data.sampling import EpochSampler
+from kdgan.losses.adversarial import mean_logit
+from kdgan.losses.terms import Objective, StepContext, generator_output
+from kdgan.tasks.base import Task
 from kdgan.train import distributed
 from kdgan.train.distributed import DistInfo
-from kdgan.losses.terms import Objective, StepContext
 from kdgan.train.checkpoint import (
     flatten_optimizer,
     prefixed,
@@ -36,8 +41,7 @@ from kdgan.train.checkpoint import (
     unprefixed,
 )
 from kdgan.errors import TrainingStopped
-from kdgan.train.grid import save_grid
-from kdgan.train.guards import FidelityWatch, FiniteWatch, StopSignals, diversity
+from kdgan.train.guards import FidelityWatch, FiniteWatch, StopSignals
 from kdgan.train.precision import Precision
 from kdgan.train.runlog import RunLog
 
@@ -96,7 +100,7 @@ class LoopSettings:
 
 @dataclass
 class Trainer:
-    task: LatentTask  # or an ImageToImageTask: the same interface
+    task: Task
     generator: nn.Module
     discriminator: nn.Module
     g_objective: Objective
@@ -126,7 +130,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.sampler = EpochSampler(len(self.task.dataset), s.batch_size, s.seed)
+        self.sampler = EpochSampler(len(self.task), s.batch_size, s.seed)
         # All step randomness (z, labels, penalty mixing) comes from one CPU generator whose
         # state is checkpointed, so a resumed run draws exactly what an uninterrupted one would.
         self.noise = torch.Generator().manual_seed(s.seed + 1)
@@ -174,15 +178,17 @@ class Trainer:
             idx = self.sampler.indices(self.step * d_steps + k)
             # drawn for the global batch on every rank, then this rank's shard
             batch = self.task.batch(idx, self.noise).shard(info.rank, info.world).to(self.device)
-            if self.channels_last:
+            if self.channels_last and batch.real.ndim == 4:
                 batch.real = batch.real.contiguous(memory_format=torch.channels_last)
             last = k == d_steps - 1
             with self.amp.autocast():
                 with torch.set_grad_enabled(last):  # earlier D steps need no G graph
-                    fake = self.g_forward(*batch.g_inputs)
+                    output = generator_output(self.g_forward(*batch.g_inputs))
+                    fake, seen = output.sample, self.task.discriminator_view(output, self.noise)
                 real_logits = self.d_forward(batch.real, *batch.d_inputs)
-                fake_logits = self.d_forward(fake.detach(), *batch.d_inputs)
-                ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits)
+                fake_logits = self.d_forward(seen.detach(), *batch.d_inputs)
+                ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits,
+                                  view=None if seen is fake else seen.detach())
                 for provide in self.providers:
                     provide(ctx)
                 d_total, d_values = self.d_objective(ctx)
@@ -192,8 +198,9 @@ class Trainer:
         # that backward computes no gradients for D's weights.
         D.requires_grad_(False)
         with self.amp.autocast():
-            g_logits = D(fake, *batch.d_inputs)
-            ctx = StepContext("g", batch, fake, g_logits, D, self.noise)
+            judged = D(seen, *batch.d_inputs)
+            ctx = StepContext("g", batch, fake, judged, D, self.noise, g_logits=output.logits,
+                              view=None if seen is fake else seen)
             for provide in self.providers:
                 provide(ctx)
             g_total, g_values = self.g_objective(ctx)
@@ -205,7 +212,8 @@ class Trainer:
             self.ema.update(self.generator, self.step)
         self.watch.observe({**d_values, **g_values}, self.step + 1)  # no synchronisation: read in fit
         self.step += 1
-        return {**d_values, **g_values, "d_real_logit": real_logits.mean(), "d_fake_logit": fake_logits.mean()}
+        return {**d_values, **g_values, "d_real_logit": mean_logit(real_logits),
+                "d_fake_logit": mean_logit(fake_logits)}
 
     def fit(self, run_dir: Path) -> None:
         s, main = self.settings, self.dist.main
@@ -261,8 +269,9 @@ class Trainer:
         reference, how far the samples are from it (in output space, and in a feature space
         when the run has one)."""
         s = self.settings
-        grid, spread, fidelity = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}.png")
-        log.image("samples", grid, self.step)
+        grid, spread, fidelity = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}")
+        if grid.suffix == ".png":
+            log.image("samples", grid, self.step)
         collapsed = spread < s.collapse_threshold
         record = {"step": self.step, "sample_diversity": round(spread, 6), "collapse": collapsed}
         if collapsed:
@@ -330,28 +339,26 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self, path: Path) -> tuple[Path, float, dict]:
-        """The sample grid of the fixed inputs, the samples' diversity and their distances to
-        the reference's (empty without a reference)."""
+        """The task's rendering of the fixed inputs' samples (written to `path` + its suffix),
+        their diversity and their distances to the reference's (empty without a reference)."""
         G = self.sampling_generator
         was_training = G.training
         G.eval()
         inputs = tuple(t.to(self.device) for t in self.fixed.g_inputs)
-        images = [G(*inputs)]
+        samples = [generator_output(G(*inputs)).sample]
         G.train(was_training)
         names = [f"step {self.step}"]
         if self.reference is not None:
-            images.insert(0, self.reference(*inputs))
+            samples.insert(0, self.reference(*inputs))
             names = ["teacher", f"student, step {self.step}"]
-        nrow = self.task.num_classes if 0 < self.task.num_classes <= 64 else None  # a class per column
-        panels = self.task.panels(self.fixed, images)  # image-to-image: input | outputs | ground truth
-        labels = self.task.panel_names(names)
         fidelity = {}
         if self.reference is not None:
-            fidelity["l1"] = float((images[-1].float() - images[0].float()).abs().mean())
+            fidelity["l1"] = float((samples[-1].float() - samples[0].float()).abs().mean())
             if self.fidelity_features is not None:
-                f_s, f_t = self.fidelity_features(images[-1].float()), self.fidelity_features(images[0].float())
+                f_s, f_t = self.fidelity_features(samples[-1].float()), self.fidelity_features(samples[0].float())
                 fidelity["feature_l2"] = float((f_s - f_t).norm(dim=1).mean())
-        return save_grid(panels, path, nrow=nrow, scale=2, labels=labels), diversity(images[-1]), fidelity
+        written = self.task.save_samples(path, self.fixed, samples, names)
+        return written, self.task.diversity(samples[-1]), fidelity
 
     # -- state -----------------------------------------------------------------------------
 

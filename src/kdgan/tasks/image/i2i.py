@@ -22,12 +22,17 @@ from kdgan.data.degrade import downscale, make_masks
 from kdgan.data.images import ImageDataset, to_float
 from kdgan.data.photos import Photo, cut_to_multiple
 from kdgan.data.sampling import StepBatch
+from kdgan.nets import DiscriminatorSpec, GeneratorSpec
+from kdgan.tasks.image.task import ImageTask
 
 
-class ImageToImageTask:
+class ImageToImageTask(ImageTask):
     num_classes = 0
     has_ground_truth = True
     conditional_discriminator = True
+    comparison_columns = 4
+    default_metrics = ("psnr", "ssim", "fid", "kid")
+    metric_names = ("psnr", "ssim", "lpips", "fid", "kid")
 
     def __init__(self, pool: ImageDataset, held_out: list[Photo], channels: int):
         self.dataset, self.held_out, self.channels = pool, held_out, channels
@@ -79,6 +84,16 @@ class ImageToImageTask:
     def panel_names(self, output_names: list[str]) -> list[str]:
         """Labels of `panels`' columns."""
         return ["input", *output_names, *(["ground truth"] if self.has_ground_truth else [])]
+
+    def network_specs(self, cfg) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+        g, d = cfg.model.generator, cfg.model.discriminator
+        common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=0)
+        scale = cfg.task.scale if cfg.task.name == "super_resolution" else 1
+        return (GeneratorSpec(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim, spectral_norm=g.spectral_norm,
+                              in_channels=self.in_channels, blocks=g.blocks, scale=scale, **common),
+                DiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm, batch_norm=d.batch_norm,
+                                  in_channels=self.in_channels if self.conditional_discriminator else 0,
+                                  layers=d.layers, **common))
 
     def photo_example(self, photo: Photo, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(input (1, ...), target (1, C, H, W)) for a whole held-out photo, its size cut down to

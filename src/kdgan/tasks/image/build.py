@@ -1,4 +1,4 @@
-"""Build the image-to-image task a config names: photos -> crop pool -> task."""
+"""Build the image task a config names: a dataset, or photos -> crop pool -> task."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import torch
 
 from kdgan.data import load_dataset
 from kdgan.data.degrade import canny_edges
-from kdgan.data.i2i import FromCondition, ImageToImageTask, Inpainting, SuperResolution, Unpaired
+from kdgan.tasks.image.generation import ImageGeneration
+from kdgan.tasks.image.i2i import FromCondition, ImageToImageTask, Inpainting, SuperResolution, Unpaired
 from kdgan.data.photos import (Photo, held_out_split, load_embedded, load_folder, load_paired, random_crops,
                                read_folder)
-from kdgan.data.sampling import LatentTask
 from kdgan.errors import UserError
 
 
@@ -75,14 +75,12 @@ def unpaired_task(cfg) -> Unpaired:
                     d.channels, t.input_channels)
 
 
-def load_task(cfg) -> LatentTask | ImageToImageTask:
-    """What the run's config asks for: generation from latent codes over a dataset, or an
-    image-to-image task over photos."""
-    if cfg.task.name != "generation":
-        return image_task(cfg)
-    if cfg.data.name == "photos":  # a pool of crops, drawn as the image-to-image tasks draw theirs
+def generation_task(cfg) -> ImageGeneration:
+    """Generation from latent codes over a dataset (the embedded photos: a pool of crops,
+    drawn as the image-to-image tasks draw theirs)."""
+    if cfg.data.name == "photos":
         dataset = random_crops(load_photos(cfg)[0], cfg.task.crops, cfg.data.resolution, cfg.seed)
     else:
         dataset = load_dataset(cfg.data.name, cfg.data.path, cfg.data.resolution, cfg.data.channels,
                                cfg.data.reading)
-    return LatentTask(dataset, cfg.model.latent_dim, cfg.data.conditional)
+    return ImageGeneration(dataset, cfg.model.latent_dim, cfg.data.conditional)
