@@ -134,6 +134,23 @@ def test_feature_mse_adapter_for_flat_teacher_features():
     assert value.shape == ()
 
 
+def test_feature_mse_adapters_for_signals_and_sequences():
+    """(C, T) maps get a 1x1 Conv1d and a linear resize of T; channels_last features (T, C),
+    a transformer's, a Linear on C applied at every position."""
+    conv = FeatureDistill([("a", "x")], "mse", shapes=[((4, 16), (8, 32))])
+    assert isinstance(conv.adapters[0], nn.Conv1d) and tuple(conv.adapters[0].weight.shape) == (8, 4, 1)
+    fs, ft = torch.randn(3, 4, 16), torch.randn(3, 8, 32)
+    mapped = F.interpolate(conv.adapters[0](fs), size=32, mode="linear", align_corners=False)
+    assert torch.allclose(conv(ctx(None, student_features={"a": fs}, teacher_features={"x": ft})),
+                          F.mse_loss(mapped, ft))
+    seq = FeatureDistill([("a", "x")], "mse", shapes=[((5, 6), (5, 12))], layout="channels_last")
+    fs, ft = torch.randn(3, 5, 6), torch.randn(3, 5, 12)
+    linear = seq.adapters[0]
+    assert isinstance(linear, nn.Linear) and tuple(linear.weight.shape) == (12, 6)
+    want = F.mse_loss(fs @ linear.weight.T + linear.bias, ft)  # each position mapped on its own
+    assert torch.allclose(seq(ctx(None, student_features={"a": fs}, teacher_features={"x": ft})), want)
+
+
 def test_perceptual_by_hand():
     fake = {"l0": torch.ones(2, 3), "l1": torch.zeros(2, 2)}
     teacher = {"l0": torch.zeros(2, 3), "l1": torch.full((2, 2), 0.5)}

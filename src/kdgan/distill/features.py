@@ -41,12 +41,19 @@ def relation_loss(fs: torch.Tensor, ft: torch.Tensor, temperature: float) -> tor
     return F.kl_div(log_ps, pt, reduction="batchmean")
 
 
-def make_adapter(student_shape: tuple, teacher_shape: tuple) -> nn.Module:
-    """Student -> teacher feature space. Feature maps (C, H, W) on both sides: a 1x1 conv on
-    channels (GAN Compression), the map resized afterwards if the resolutions differ.
-    Anything else (a user's MLP layer): a linear map between the flattened features."""
+def make_adapter(student_shape: tuple, teacher_shape: tuple, layout: str = "channels_first") -> nn.Module:
+    """Student -> teacher feature space, from per-sample shapes. Feature maps (C, H, W) on both
+    sides: a 1x1 conv on channels (GAN Compression), the map resized afterwards if the
+    resolutions differ; 1-D maps (C, T) (audio, signals): the same with a 1x1 Conv1d, resized
+    linearly. layout channels_last, e.g. a transformer's (T, C) per position: a linear map of
+    the last axis. Anything else (a user's MLP layer): a linear map between the flattened
+    features."""
+    if layout == "channels_last" and len(student_shape) == len(teacher_shape) >= 2:
+        return nn.Linear(student_shape[-1], teacher_shape[-1])
     if len(student_shape) == 3 and len(teacher_shape) == 3:
         return nn.Conv2d(student_shape[0], teacher_shape[0], 1)
+    if len(student_shape) == 2 and len(teacher_shape) == 2:
+        return nn.Conv1d(student_shape[0], teacher_shape[0], 1)
     numel = lambda shape: int(torch.tensor(shape).prod())  # noqa: E731
     return nn.Sequential(nn.Flatten(), nn.Linear(numel(student_shape), numel(teacher_shape)))
 
@@ -62,14 +69,15 @@ class FeatureDistill(LossTerm):
     phase, needs = "g", ("student_features", "teacher_features")
 
     def __init__(self, pairs: list[tuple[str, str]], loss: str, shapes: list[tuple[tuple, tuple]] | None = None,
-                 weight: float = 1.0, temperature: float = 1.0):
+                 weight: float = 1.0, temperature: float = 1.0, layout: str = "channels_first"):
         super().__init__(weight)
         self.name = f"feature_{loss}"
         self.pairs, self.loss, self.temperature = pairs, loss, temperature
         if loss == "mse":
             assert shapes is not None and len(shapes) == len(pairs)
             # per pair (student per-sample shape, teacher per-sample shape); indices follow `pairs`
-            self.adapters = nn.ModuleList(make_adapter(s, t) for s, t in shapes)
+            self.adapters = nn.ModuleList(make_adapter(s, t, layout) for s, t in shapes)
+        self.layout = layout
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         fs_all, ft_all = ctx.extra["student_features"], ctx.extra["teacher_features"]
@@ -78,8 +86,9 @@ class FeatureDistill(LossTerm):
             fs, ft = fs_all[sp], ft_all[tp]
             if self.loss == "mse":
                 fs = self.adapters[i](fs)
-                if fs.ndim == 4 and fs.shape[-2:] != ft.shape[-2:]:
-                    fs = F.interpolate(fs, size=ft.shape[-2:], mode="bilinear", align_corners=False)
+                if self.layout == "channels_first" and fs.ndim in (3, 4) and fs.shape[2:] != ft.shape[2:]:
+                    mode = "bilinear" if fs.ndim == 4 else "linear"
+                    fs = F.interpolate(fs, size=ft.shape[2:], mode=mode, align_corners=False)
                 losses.append(F.mse_loss(fs, ft.reshape(fs.shape)))
             elif self.loss == "kernel":
                 losses.append(kernel_alignment_loss(fs, ft))

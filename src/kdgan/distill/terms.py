@@ -98,6 +98,9 @@ class FeatureTerm(Strict):
     loss: Literal["mse", "kernel", "relation"] = "mse"
     taps: list[tuple[str, str]] | None = None  # (student path, teacher path); default: stage outputs
     temperature: float = Field(1.0, gt=0)  # relation only
+    # mse: where the features' channels are: channels_first (B, C, ...) as convolutions give
+    # them; channels_last (B, ..., C) as transformers do (the adapter maps the last axis)
+    layout: Literal["channels_first", "channels_last"] = "channels_first"
 
 
 class DiscriminatorKLTerm(Strict):
@@ -152,7 +155,7 @@ def _feature(tc: FeatureTerm, setup: TermSetup) -> LossTerm:
     if tc.loss == "mse":  # the adapters are sized from one probe forward of each network
         shapes = list(zip(probe_shapes(student, setup.student_taps, setup.probe_inputs),
                           probe_shapes(teacher, setup.teacher_taps, setup.probe_inputs)))
-    return FeatureDistill(pairs, tc.loss, shapes, tc.weight, tc.temperature)
+    return FeatureDistill(pairs, tc.loss, shapes, tc.weight, tc.temperature, tc.layout)
 
 
 def probe_shapes(net: nn.Module, taps: Taps, inputs: tuple) -> list[tuple]:
