@@ -49,8 +49,10 @@ def test_untrained_sr_generator_is_exactly_bicubic(scale):
 
 
 def test_latent_and_image_generators_are_not_mixed_up():
-    with pytest.raises(ValueError, match="image-to-image"):
+    with pytest.raises(UserError, match=r"in_channels: Input should be greater than or equal to 1 \(the unet"):
         build_generator(i2i_spec("unet", 8, in_channels=0))
+    with pytest.raises(UserError, match=r"in_channels: Extra inputs are not permitted \(the dcgan"):
+        build_generator(GeneratorSpec(arch="dcgan", width=8, latent_dim=4, resolution=16, channels=1, in_channels=3))
 
 
 def test_patchgan_scores_patches_and_takes_a_smaller_condition():

@@ -39,7 +39,7 @@ def example_inputs(spec: BaseModel, n: int, seed: int, size: tuple[int, int] | N
     training crop size (SR: its low-resolution side)."""
     gen = torch.Generator().manual_seed(seed)
     if getattr(spec, "in_channels", 0):
-        side = spec.resolution // spec.scale
+        side = spec.resolution // getattr(spec, "scale", 1)
         h, w = size or (side, side)
         return (torch.rand(n, spec.in_channels, h, w, generator=gen) * 2 - 1,)
     z = torch.randn(n, spec.latent_dim, generator=gen)
@@ -115,7 +115,7 @@ class Signature:
 def default_signature(spec: BaseModel, generator: nn.Module) -> Signature:
     sizes = []
     if getattr(spec, "in_channels", 0):
-        m, side = size_multiple(generator), spec.resolution // spec.scale
+        m, side = size_multiple(generator), spec.resolution // getattr(spec, "scale", 1)
         sizes = [(side + 2 * m, side + 3 * m)]
     return Signature(input_names(spec), lambda n, seed, size=None: example_inputs(spec, n, seed, size),
                      bool(getattr(spec, "in_channels", 0)), sizes)
@@ -125,7 +125,9 @@ def export_metadata(spec: BaseModel, generator: nn.Module, info: dict) -> dict[s
     """What an exported file carries besides the network, as strings: the generator spec and
     size multiple (enough for `kdgan sample`) and `info`'s entries (the training config and
     step, for `kdgan evaluate`)."""
-    return {"kdgan.generator_spec": spec.model_dump_json(), "kdgan.size_multiple": str(size_multiple(generator)),
+    from kdgan.families import saved_spec
+
+    return {"kdgan.generator_spec": json.dumps(saved_spec(spec)), "kdgan.size_multiple": str(size_multiple(generator)),
             **{f"kdgan.{k}": json.dumps(v) for k, v in info.items()}}
 
 

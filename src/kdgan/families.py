@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from torch import nn
 
+from kdgan.errors import UserError
 from kdgan.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -29,14 +30,34 @@ class Family:
     # (student, teacher, importance) -> None: initialise a narrower network from a trained
     # one (distill.student.init: prune); None where the family has no such rule
     prune: Callable[[nn.Module, nn.Module, str], None] | None = None
+    # The spec's schema version, saved beside it as `spec_version` (no key: version 1), and
+    # how a saved spec of an older version becomes this one: (fields, its version) -> fields.
+    version: int = 1
+    upgrade: Callable[[dict, int], dict] | None = None
 
 
 def read_spec(registry, data: dict | BaseModel, field: str) -> BaseModel:
-    """A saved spec (a dict from JSON) as its family's typed spec."""
+    """A saved spec (a dict from JSON, or a spec object of an older schema) as its family's
+    current typed spec."""
     if isinstance(data, BaseModel):
-        return data
+        family = registry.get(data.arch, f"{field}.arch")
+        if isinstance(data, family.spec):
+            return data
+        data = data.model_dump()  # an older schema's object (kdgan.nets.GeneratorSpec)
+    data = dict(data)
     family = registry.get(data.get("arch"), f"{field}.arch")
-    return family.spec.model_validate(data)
+    version = data.pop("spec_version", 1)
+    if version > family.version:
+        raise UserError(f"{field}: spec version {version} of {data['arch']!r} is newer than this kdgan reads "
+                        f"({family.version}); upgrade kdgan")
+    if version < family.version and family.upgrade is not None:
+        data = family.upgrade(data, version)
+    try:
+        return family.spec.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"{field}.{where}: {first['msg']} (the {data['arch']} family's spec)") from None
 
 
 def read_generator_spec(data: dict | BaseModel, field: str = "generator_spec") -> BaseModel:
@@ -47,14 +68,17 @@ def read_discriminator_spec(data: dict | BaseModel, field: str = "discriminator_
     return read_spec(DISCRIMINATORS, data, field)
 
 
-def saved_spec(spec: BaseModel) -> dict:
-    """What a checkpoint or pretrained folder stores for a spec."""
-    return spec.model_dump(mode="json")
+def saved_spec(spec: BaseModel, registry=GENERATORS) -> dict:
+    """What a checkpoint or pretrained folder stores for a spec: its fields and, past version
+    1, its schema version."""
+    spec = read_spec(registry, spec, "spec")  # an older schema's object is saved as the current one
+    version = registry.get(spec.arch, "arch").version
+    return {**spec.model_dump(mode="json"), **({"spec_version": version} if version > 1 else {})}
 
 
 def build_generator(spec: BaseModel) -> nn.Module:
-    return GENERATORS.get(spec.arch, "model.generator.arch").build(spec)
+    return GENERATORS.get(spec.arch, "model.generator.arch").build(read_generator_spec(spec))
 
 
 def build_discriminator(spec: BaseModel) -> nn.Module:
-    return DISCRIMINATORS.get(spec.arch, "model.discriminator.arch").build(spec)
+    return DISCRIMINATORS.get(spec.arch, "model.discriminator.arch").build(read_discriminator_spec(spec))

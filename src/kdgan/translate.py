@@ -49,7 +49,7 @@ def translate_files(generator, spec, inputs: Path, out: Path, multiple: int) -> 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for f in files:
-        y = run_tiled(generator, read_input(f, spec.in_channels), spec.scale, multiple=multiple)
+        y = run_tiled(generator, read_input(f, spec.in_channels), getattr(spec, "scale", 1), multiple=multiple)
         written.append(out / f"{f.stem}.png")
         image_grid(y, nrow=1, pad=0).save(written[-1], format="PNG")
     return written

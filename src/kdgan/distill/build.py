@@ -23,19 +23,18 @@ from kdgan.distill.distiller import build_terms
 from kdgan.distill.students import scaled_width
 from kdgan.distill.teacher import Teacher, images_of, load_teacher
 from kdgan.errors import UserError
-from kdgan.families import (build_discriminator, build_generator, read_discriminator_spec, read_generator_spec,
-                            saved_spec)
-from kdgan.registry import GENERATORS
+from kdgan.families import build_discriminator, build_generator, read_spec, saved_spec
+from kdgan.registry import DISCRIMINATORS, GENERATORS
 from kdgan.tasks import build_task
 from kdgan.train.build import apply_determinism, assemble_trainer, resolve_device
 from kdgan.train import distributed
 from kdgan.train.loop import Trainer
 
 
-def _updated(spec: BaseModel, read, **update) -> BaseModel:
+def _updated(spec: BaseModel, registry, **update) -> BaseModel:
     """`spec` with the fields of `update` that its family's spec has (`arch` may change the family)."""
     fields = {k: v for k, v in update.items() if k == "arch" or k in type(spec).model_fields}
-    return read({**spec.model_dump(), **fields})
+    return read_spec(registry, {**saved_spec(spec, registry), **fields}, "distill.student")
 
 
 def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[BaseModel, BaseModel]:
@@ -51,7 +50,7 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[BaseModel, BaseM
             raise UserError("distill.student.width_multiplier: the teacher has no kdgan spec to scale; "
                             "set it to null and describe the student in model.generator")
         t = teacher.generator_spec
-        g_spec = _updated(t, read_generator_spec, width=scaled_width(t.width, st.width_multiplier),
+        g_spec = _updated(t, GENERATORS, width=scaled_width(t.width, st.width_multiplier),
                           arch=st.arch or t.arch, num_classes=num_classes)
         if st.blocks is not None:
             if g_spec.arch not in ("sr", "resnet-i2i"):
@@ -61,7 +60,7 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[BaseModel, BaseM
     if sd.width_multiplier is not None and teacher.discriminator_spec is not None:
         t = teacher.discriminator_spec
         # The task decides what D is conditioned on (unpaired: nothing, whatever the teacher's D saw).
-        d_spec = _updated(t, read_discriminator_spec, width=scaled_width(t.width, sd.width_multiplier),
+        d_spec = _updated(t, DISCRIMINATORS, width=scaled_width(t.width, sd.width_multiplier),
                           num_classes=num_classes, in_channels=getattr(d_spec, "in_channels", 0))
     return g_spec, d_spec
 
@@ -124,7 +123,7 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
             prune(student, teacher.generator, cfg.distill.student.importance)
     if student_discriminator is None:
         student_discriminator = build_discriminator(d_spec)
-        meta["discriminator_spec"] = saved_spec(d_spec)
+        meta["discriminator_spec"] = saved_spec(d_spec, DISCRIMINATORS)
         if cfg.distill.discriminator.init == "teacher":
             if teacher.discriminator is None or d_spec != teacher.discriminator_spec:
                 raise UserError("distill.discriminator.init: teacher needs a teacher discriminator of the same "

@@ -1,8 +1,12 @@
-"""kdgan's image networks and their specs; they are registered as families by
-kdgan.tasks.image.families, and built by name with build_generator / build_discriminator.
+"""kdgan's image networks; they are registered as families by kdgan.tasks.image.families,
+each with its typed spec (kdgan.nets.specs), and built by name with build_generator /
+build_discriminator.
 
 A spec is everything needed to rebuild a network from nothing (diffusers-style): the
 checkpoint's JSON carries it, so loading weights never needs the training config.
+GeneratorSpec and DiscriminatorSpec below are the version-1 flat schema, one for every image
+family, which early checkpoints and the shipped folders use: build_generator and every reader
+accept them and convert them to the family's spec.
 """
 
 from __future__ import annotations

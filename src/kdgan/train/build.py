@@ -7,7 +7,8 @@ import torch
 from kdgan import __version__
 from kdgan.config import Config
 from kdgan.errors import UserError
-from kdgan.families import build_discriminator, build_generator
+from kdgan.families import build_discriminator, build_generator, saved_spec
+from kdgan.registry import DISCRIMINATORS
 from kdgan.losses.terms import (AdversarialD, AdversarialG, FeatureMatching, GradientPenalty, Objective, R1,
                                 Reconstruction)
 from kdgan.tasks import Task, build_task
@@ -64,7 +65,7 @@ def build_trainer(cfg: Config) -> Trainer:
     g_spec, d_spec = task.network_specs(cfg)
     torch.manual_seed(cfg.seed)  # network initialisation
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
-    meta = {"generator_spec": g_spec.model_dump(), "discriminator_spec": d_spec.model_dump()}
+    meta = {"generator_spec": saved_spec(g_spec), "discriminator_spec": saved_spec(d_spec, DISCRIMINATORS)}
     return assemble_trainer(cfg, task, device, generator, discriminator, meta=meta)
 
 

@@ -7,7 +7,7 @@ import torch
 from kdgan.data.images import ImageDataset, to_float
 from kdgan.data.sampling import StepBatch
 from kdgan.errors import UserError
-from kdgan.nets import DiscriminatorSpec, GeneratorSpec
+from kdgan.nets.specs import LatentDiscriminatorSpec, LatentSpec, SubpixelSpec
 from kdgan.tasks.image.task import ImageTask
 
 
@@ -55,10 +55,11 @@ class ImageGeneration(ImageTask):
             return (z,)
         return (z, torch.arange(n) % self.num_classes)
 
-    def network_specs(self, cfg) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+    def network_specs(self, cfg) -> tuple[LatentSpec, LatentDiscriminatorSpec]:
         g, d = cfg.model.generator, cfg.model.discriminator
         common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=self.num_classes)
-        return (GeneratorSpec(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim, spectral_norm=g.spectral_norm,
-                              blocks=g.blocks, head_residual=g.head_residual, **common),
-                DiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm, batch_norm=d.batch_norm,
-                                  layers=d.layers, **common))
+        latent = dict(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim, spectral_norm=g.spectral_norm)
+        g_spec = (SubpixelSpec(**latent, head_layers=g.blocks, head_residual=g.head_residual, **common)
+                  if g.arch == "dcgan-subpixel" else LatentSpec(**latent, **common))
+        return g_spec, LatentDiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm,
+                                               batch_norm=d.batch_norm, **common)

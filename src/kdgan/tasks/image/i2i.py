@@ -22,7 +22,7 @@ from kdgan.data.degrade import downscale, make_masks
 from kdgan.data.images import ImageDataset, to_float
 from kdgan.data.photos import Photo, cut_to_multiple
 from kdgan.data.sampling import StepBatch
-from kdgan.nets import DiscriminatorSpec, GeneratorSpec
+from kdgan.nets.specs import GENERATOR_SPECS, ImageToImageSpec, PatchSpec
 from kdgan.tasks.image.task import ImageTask
 
 
@@ -85,15 +85,19 @@ class ImageToImageTask(ImageTask):
         """Labels of `panels`' columns."""
         return ["input", *output_names, *(["ground truth"] if self.has_ground_truth else [])]
 
-    def network_specs(self, cfg) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+    def network_specs(self, cfg) -> tuple[ImageToImageSpec, PatchSpec]:
         g, d = cfg.model.generator, cfg.model.discriminator
-        common = dict(resolution=cfg.data.resolution, channels=cfg.data.channels, num_classes=0)
-        scale = cfg.task.scale if cfg.task.name == "super_resolution" else 1
-        return (GeneratorSpec(arch=g.arch, width=g.width, latent_dim=cfg.model.latent_dim, spectral_norm=g.spectral_norm,
-                              in_channels=self.in_channels, blocks=g.blocks, scale=scale, **common),
-                DiscriminatorSpec(arch=d.arch, width=d.width, spectral_norm=d.spectral_norm, batch_norm=d.batch_norm,
-                                  in_channels=self.in_channels if self.conditional_discriminator else 0,
-                                  layers=d.layers, **common))
+        depth = {}  # model.generator.blocks: 0 keeps the family's default depth
+        if g.blocks:
+            depth = {"levels": g.blocks} if g.arch == "unet" else {"blocks": g.blocks}
+        if g.arch == "sr":
+            depth["scale"] = cfg.task.scale
+        g_spec = GENERATOR_SPECS[g.arch](arch=g.arch, width=g.width, resolution=cfg.data.resolution,
+                                         channels=cfg.data.channels, spectral_norm=g.spectral_norm,
+                                         in_channels=self.in_channels, **depth)
+        return g_spec, PatchSpec(width=d.width, channels=cfg.data.channels, spectral_norm=d.spectral_norm,
+                                 batch_norm=d.batch_norm, layers=d.layers,
+                                 in_channels=self.in_channels if self.conditional_discriminator else 0)
 
     def photo_example(self, photo: Photo, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(input (1, ...), target (1, C, H, W)) for a whole held-out photo, its size cut down to
