@@ -91,7 +91,7 @@ def collect_run(name: str, seed: int, steps: int, work: Path) -> dict:
 def teacher_quality(samples: int) -> dict:
     from kdgan.data import load_dataset
     from kdgan.tasks.image.generation import ImageGeneration
-    from kdgan.export import load_pretrained
+    from kdgan.pretrained import load_pretrained
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.evaluate import evaluate_generator
 
@@ -123,7 +123,7 @@ def profiles(specs: dict[str, dict], repeats: int) -> dict:
     """CPU efficiency of the teacher and each student architecture; each student's batch-64
     speed-up over the teacher is measured side by side (alternating rounds), in PyTorch and
     in ONNX Runtime."""
-    from kdgan.export import load_pretrained
+    from kdgan.pretrained import load_pretrained
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
     from kdgan.nets import GeneratorSpec, build_generator
 

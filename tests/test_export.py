@@ -4,7 +4,7 @@ import torch
 
 from conftest import set_args, tiny_overrides
 from kdgan.errors import UserError
-from kdgan.export import load_pretrained
+from kdgan.pretrained import load_pretrained
 
 
 def test_export_round_trip(run_cli, tmp_path):

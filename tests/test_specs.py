@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kdgan.errors import UserError
-from kdgan.export import SHIPPED, pretrained_folder
+from kdgan.pretrained import SHIPPED, pretrained_folder
 from kdgan.families import read_discriminator_spec, read_generator_spec, saved_spec
 from kdgan.nets.specs import LatentDiscriminatorSpec, LatentSpec, PatchSpec, SRSpec, SubpixelSpec, UNetSpec
 from kdgan.registry import DISCRIMINATORS

@@ -19,7 +19,7 @@ def cli() -> None:
 
 def _check_source(source) -> None:
     """A SOURCE argument is a path that exists or the name of a shipped generator."""
-    from kdgan.export import SHIPPED
+    from kdgan.pretrained import SHIPPED
 
     if str(source) not in SHIPPED and not Path(source).exists():
         raise UserError(f"SOURCE: {source} does not exist (nor is it a shipped name: {', '.join(SHIPPED)})")
@@ -113,13 +113,13 @@ def export(source, fmt, out) -> None:
     from kdgan.deploy import export_target
     from kdgan.distill.teacher import load_teacher
     from kdgan.registry import EXPORTERS
-    from kdgan.export import SHIPPED, export_pretrained
+    from kdgan.pretrained import SHIPPED, export_pretrained
     from kdgan.metrics.evaluate import resolve_source
 
     _check_source(source)
     if fmt == "safetensors":
         if str(source) in SHIPPED:
-            raise UserError(f"SOURCE: {source} is already a safetensors folder (kdgan.export.load_pretrained)")
+            raise UserError(f"SOURCE: {source} is already a safetensors folder (kdgan.pretrained.load_pretrained)")
         check_writable_folder(out)
         click.echo(f"wrote {export_pretrained(Path(source), out)}")
         return

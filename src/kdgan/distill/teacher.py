@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from kdgan.errors import UserError
-from kdgan.export import SHIPPED, load_pretrained
+from kdgan.pretrained import SHIPPED, load_pretrained
 from kdgan.families import build_discriminator, build_generator, read_discriminator_spec, read_generator_spec
 from kdgan.train.checkpoint import load_checkpoint, unprefixed
 

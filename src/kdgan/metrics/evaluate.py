@@ -151,7 +151,7 @@ def resolve_source(source: str | Path) -> tuple[str | Path, dict, int, Path | No
     """(what load_teacher takes, training config, step, run folder or None) for a run folder,
     a checkpoint, a pretrained folder or a shipped name."""
     from kdgan.errors import UserError
-    from kdgan.export import SHIPPED, pretrained_folder
+    from kdgan.pretrained import SHIPPED, pretrained_folder
     from kdgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 
     if exported_file(source) is not None:
