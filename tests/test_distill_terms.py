@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+
+from kdgan.errors import UserError
 import torch.nn.functional as F
 from torch import nn
 
@@ -52,6 +54,23 @@ def test_kl_over_pixels_by_hand():
     assert got == pytest.approx(want_tau, rel=1e-5)
     elementwise = OutputKL(dim="pixels", reduction="elementwise")(ctx(S, teacher_out=T)).item()
     assert elementwise == pytest.approx(want / 4, rel=1e-5)
+
+
+def test_kl_over_logits_is_the_seeds_formula_on_teacher_logits():
+    """dim: logits reads the generators' own distributions (GeneratorOutput.logits), here
+    (B, positions, vocabulary), not their samples."""
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(2, 3, 7, generator=g), torch.randn(2, 3, 7, generator=g)
+    c = ctx(torch.zeros(2, 3), teacher_logits=t)
+    c.g_logits = s
+    by_hand = sum(kl_by_hand(softmax((t[b, p] / 2).tolist()), softmax((s[b, p] / 2).tolist()))
+                  for b in range(2) for p in range(3)) / 6 * 4  # mean KL per position, times tau^2
+    assert OutputKL(dim="logits", temperature=2.0)(c).item() == pytest.approx(by_hand, rel=1e-5)
+    seed = nn.KLDivLoss()(F.log_softmax(s, dim=-1), F.softmax(t, dim=-1))
+    assert torch.allclose(OutputKL(dim="logits", reduction="elementwise")(c), seed, rtol=1e-6)
+    c.g_logits = None
+    with pytest.raises(UserError, match="dim: logits needs generators that return logits"):
+        OutputKL(dim="logits")(c)
 
 
 def test_kl_over_channels_is_the_seeds_formula():

@@ -108,3 +108,69 @@ def test_penalties_are_differentiable_in_d_weights():
     gp = gradient_penalty(Linear(w), torch.randn(3, 1, 1, 2), torch.randn(3, 1, 1, 2))
     (grad,) = torch.autograd.grad(gp, w)
     assert torch.allclose(grad, torch.zeros_like(grad), atol=1e-5)  # ||w|| = 1 is the minimum
+
+
+# -- discriminators with several heads (HiFi-GAN's multi-period / multi-scale) -------------
+
+
+def test_adversarial_losses_sum_over_heads():
+    from kdgan.losses import DiscriminatorOutput
+
+    r = [torch.tensor([0.5, 2.0]), torch.tensor([[1.0, -1.0], [0.0, 3.0]])]  # heads of any shape
+    f = [torch.tensor([-1.0, 0.5]), torch.tensor([[0.2, 0.0], [-2.0, 1.0]])]
+    on_real, on_fake = discriminator_loss("lsgan", DiscriminatorOutput(r), DiscriminatorOutput(f))
+    assert on_real.item() == pytest.approx(sum(0.5 * ((x - 1) ** 2).mean().item() for x in r))
+    assert on_fake.item() == pytest.approx(sum(0.5 * (x**2).mean().item() for x in f))
+    assert generator_loss("hinge", DiscriminatorOutput(f)).item() == pytest.approx(-sum(x.mean().item() for x in f))
+    one = discriminator_loss("lsgan", r[0], f[0])  # a plain tensor is one head
+    assert one[0].item() == pytest.approx(0.5 * ((r[0] - 1) ** 2).mean().item())
+
+
+def test_discriminator_kl_averages_heads_and_both_halves():
+    from kdgan.losses import DiscriminatorOutput
+    from kdgan.losses.distill import DiscriminatorKL, bernoulli_kl
+    from kdgan.losses.terms import StepContext
+
+    g = torch.Generator().manual_seed(0)
+    heads = lambda: DiscriminatorOutput([torch.randn(4, generator=g), torch.randn(4, 3, generator=g)])  # noqa: E731
+    s_real, s_fake, t_real, t_fake = heads(), heads(), heads(), heads()
+    ctx = StepContext("d", None, None, s_fake, None, None, s_real,
+                      extra={"teacher_real_logits": t_real, "teacher_fake_logits": t_fake})
+    want = sum(bernoulli_kl(t, s, 2.0).item() for ts, ss in ((t_real, s_real), (t_fake, s_fake))
+               for t, s in zip(ts.logits, ss.logits)) / 4
+    assert DiscriminatorKL(temperature=2.0)(ctx).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_penalties_take_every_head_and_any_sample_shape():
+    """1-D samples (B, 1, T) and a D with two heads, D_1(x) = ||x||^2 / 2 and D_2(x) = 3 sum(x):
+    the gradient of their sum is x + 3, so R1 reads ||x + 3||^2 and the gradient penalty
+    ||x_hat + 3|| at one mixing weight per sample."""
+    from kdgan.losses import DiscriminatorOutput
+
+    def two_heads(x):
+        return DiscriminatorOutput([0.5 * x.pow(2).flatten(1).sum(1), 3 * x.flatten(1).sum(1)])
+
+    real, fake = torch.randn(5, 1, 7), torch.randn(5, 1, 7)
+    assert r1_penalty(two_heads, real).item() == pytest.approx(float((real + 3).pow(2).flatten(1).sum(1).mean()),
+                                                               rel=1e-5)
+    gp = gradient_penalty(two_heads, real, fake, generator=torch.Generator().manual_seed(3))
+    alpha = torch.rand(5, generator=torch.Generator().manual_seed(3))
+    norms = [float((a * r + (1 - a) * f + 3).norm()) for a, r, f in zip(alpha, real, fake)]
+    assert gp.item() == pytest.approx(sum((n - 1) ** 2 for n in norms) / 5, rel=1e-5)
+
+
+def test_feature_matching_is_l1_between_real_and_fake_feature_maps():
+    from types import SimpleNamespace
+
+    from kdgan.losses import DiscriminatorOutput
+    from kdgan.losses.terms import FeatureMatching, StepContext
+
+    real = torch.randn(3, 1, 8)
+
+    def d(x):  # two feature maps: x itself and x doubled
+        return DiscriminatorOutput([x.sum((1, 2))], [x, 2 * x])
+
+    fake = torch.randn(3, 1, 8)
+    ctx = StepContext("g", SimpleNamespace(real=real, d_inputs=()), fake, d(fake), d, None)
+    want = ((fake - real).abs().mean() + (2 * fake - 2 * real).abs().mean()) / 2
+    assert FeatureMatching()(ctx).item() == pytest.approx(want.item(), rel=1e-6)
