@@ -125,14 +125,15 @@ def profiles(specs: dict[str, dict], repeats: int) -> dict:
     in ONNX Runtime."""
     from kdgan.pretrained import load_pretrained
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
-    from kdgan.nets import GeneratorSpec, build_generator
+    from kdgan.families import read_generator_spec
+    from kdgan.nets import build_generator
 
     teacher, _, config = load_pretrained("glyph_teacher")
     latent = config["generator"]["latent_dim"]
     make = lambda n: (torch.randn(n, latent, generator=torch.Generator().manual_seed(0)),)  # noqa: E731
     out = {"teacher": profile_generator(teacher, make, repeats=repeats)}
     for key, spec in specs.items():
-        student = build_generator(GeneratorSpec(**spec))
+        student = build_generator(read_generator_spec(spec))  # a saved spec, any version
         out[key] = profile_generator(student, make, repeats=repeats)
         out[key]["side_by_side_b64"] = side_by_side_speedup(teacher, student, make, 64, rounds=max(3, repeats // 3))
     return out
