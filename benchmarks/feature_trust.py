@@ -49,14 +49,14 @@ def spearman(a: list[float], b: list[float]) -> float:
 def scores(source: str | Path, cfg_source: str | Path, extractors: dict, samples: int, c2st: bool) -> dict:
     """FID (+ its real-vs-real) in each extractor, C2ST (+ real-vs-real) once."""
     from kdgan.config import validate
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.metrics.classifier import load_classifier
     from kdgan.metrics.evaluate import evaluate_generator, resolve_source
     from kdgan.tasks import build_task
 
     _, config, step, _ = resolve_source(cfg_source)
     task = build_task(validate(config))
-    generator = load_teacher(source).generator
+    generator = load_gan(source).generator
     out = {"step": step}
     for i, (kind, path) in enumerate(extractors.items()):
         metrics = ["fid", "c2st"] if c2st and i == 0 else ["fid"]

@@ -118,7 +118,7 @@ def bicubic_quality(teacher: str | Path) -> dict:
 def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
     """Teacher and student generators side by side at the training crop size."""
     from kdgan.config import validate
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
     from kdgan.metrics.evaluate import resolve_source
     from kdgan.tasks import build_task
@@ -127,7 +127,7 @@ def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
     for name, run in (("teacher", teacher), ("student", student)):
         loadable, train_config, _, _ = resolve_source(run)
         task = build_task(validate(train_config))
-        generators[name] = load_teacher(loadable).generator
+        generators[name] = load_gan(loadable).generator
         out[name] = profile_generator(generators[name], lambda n: task.fixed_inputs(n, 0), repeats=repeats)
     # the batch-64 speed-up, measured side by side (alternating rounds; see side_by_side_speedup)
     out["side_by_side_b64"] = side_by_side_speedup(generators["teacher"], generators["student"],

@@ -395,13 +395,13 @@ def test_student_discriminator_initialised_from_the_teachers(run_cli, tmp_path):
     small = ["data.name=digits", "data.resolution=16", "model.latent_dim=8", "model.generator.width=8",
              "model.discriminator.width=8", "train.batch_size=8", "train.steps=2", "log.progress=false"]
     assert run_cli("train", "--config", ROOT / "configs/glyph_teacher.yaml", "--out", teacher, *set_args(small))[0] == 0
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
 
     cfg = load_config(ROOT / "configs/distill_l1.yaml", [*small, f"distill.teacher={teacher}",
                                                          "distill.discriminator.width_multiplier=1.0",
                                                          "distill.discriminator.init=teacher"])
     trainer = build_distill_trainer(cfg)
-    ours, theirs = trainer.discriminator.state_dict(), load_teacher(teacher).discriminator.state_dict()
+    ours, theirs = trainer.discriminator.state_dict(), load_gan(teacher).discriminator.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     cfg.distill.discriminator.width_multiplier = 0.5
     with pytest.raises(UserError, match="distill.discriminator.init: teacher needs"):

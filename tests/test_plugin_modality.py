@@ -144,9 +144,9 @@ def test_onnx_export_matches_the_generator_by_an_independent_run(runs, tmp_path)
     import onnxruntime as ort
 
     from kdgan.deploy import export_onnx
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
 
-    gan = load_teacher(runs / "student")
+    gan = load_gan(runs / "student")
     export_onnx(gan.generator, gan.generator_spec, tmp_path / "g.onnx")
     z = torch.randn(5, 8, generator=torch.Generator().manual_seed(9))
     session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from kdgan.distill.teacher import load_teacher
+from kdgan.loading import load_gan
 from kdgan.families import read_generator_spec
 from kdgan.errors import UserError
 from kdgan.nets import GeneratorSpec, build_generator
@@ -31,20 +31,20 @@ def test_a_checkpoint_that_runs_code_is_refused(tmp_path):
     evil = tmp_path / "teacher.pt"
     torch.save({"generator_spec": SPEC.model_dump(), "generator": RunsCode(marker)}, evil)
     with pytest.raises(UserError, match="loading it could run code.*--trust-pickle"):
-        load_teacher(evil)
+        load_gan(evil)
     assert not marker.exists()  # nothing ran
     with open(tmp_path / "raw.pkl", "wb") as f:  # a plain pickle named .pth: same refusal
         pickle.dump(RunsCode(marker), f)
     (tmp_path / "raw.pkl").rename(tmp_path / "raw.pth")
     with pytest.raises(UserError):
-        load_teacher(tmp_path / "raw.pth")
+        load_gan(tmp_path / "raw.pth")
     assert not marker.exists()
 
 
 def test_weights_only_teacher_file_loads(tmp_path):
     g = build_generator(SPEC)
     torch.save({"generator_spec": SPEC.model_dump(), "generator": g.state_dict()}, tmp_path / "t.pt")
-    teacher = load_teacher(tmp_path / "t.pt")
+    teacher = load_gan(tmp_path / "t.pt")
     assert not teacher.generator.training and teacher.generator_spec == read_generator_spec(SPEC)
     z = torch.randn(2, 8)
     assert torch.equal(teacher.generator(z), g.eval()(z))
@@ -53,15 +53,15 @@ def test_weights_only_teacher_file_loads(tmp_path):
 def test_full_module_pickle_needs_the_opt_in(tmp_path):
     torch.save(build_generator(SPEC), tmp_path / "module.pt")
     with pytest.raises(UserError, match="--trust-pickle"):
-        load_teacher(tmp_path / "module.pt")
-    assert isinstance(load_teacher(tmp_path / "module.pt", trust_pickle=True).generator, torch.nn.Module)
+        load_gan(tmp_path / "module.pt")
+    assert isinstance(load_gan(tmp_path / "module.pt", trust_pickle=True).generator, torch.nn.Module)
 
 
 def test_wrong_architecture_names_the_parameter(tmp_path):
     g = build_generator(SPEC.model_copy(update={"width": 8}))
     torch.save({"generator_spec": SPEC.model_dump(), "generator": g.state_dict()}, tmp_path / "t.pt")
     with pytest.raises(UserError, match=r"generator.stem.conv.weight has shape \(8, 16, 4, 4\), the spec's network expects \(8, 8, 4, 4\)"):
-        load_teacher(tmp_path / "t.pt")
+        load_gan(tmp_path / "t.pt")
 
 
 def test_cli_refuses_pickled_teacher_with_exit_2(run_cli, tmp_path):
@@ -78,25 +78,25 @@ def test_loading_messages_say_what_the_file_is(tmp_path):
     for trust in (False, True):
         with pytest.raises(UserError, match=r"is not a file written by torch.save \(neither a zip archive nor a "
                                             r"pickle\)") as err:
-            load_teacher(noise, trust_pickle=trust)
+            load_gan(noise, trust_pickle=trust)
         assert "--trust-pickle" not in str(err.value)
     broken = tmp_path / "broken.pt"  # a pickle's first byte, then garbage
     broken.write_bytes(b"\x80" + bytes(range(200, 256)) * 20)
     with pytest.raises(UserError, match="is damaged or not a torch.save file") as err:
-        load_teacher(broken)
+        load_gan(broken)
     assert "--trust-pickle" not in str(err.value)
     with pytest.raises(UserError, match="cannot read .*broken.pt: unsupported pickle protocol") as err:
-        load_teacher(broken, trust_pickle=True)
+        load_gan(broken, trust_pickle=True)
     assert "--trust-pickle" not in str(err.value)
     torch.save({"generator_spec": SPEC.model_dump(), "generator": RunsCode(tmp_path / "x")}, tmp_path / "evil.pt")
     with pytest.raises(UserError, match=r"holds a pickled object \(posix.system\)"):  # named whole, not cut
-        load_teacher(tmp_path / "evil.pt")
+        load_gan(tmp_path / "evil.pt")
     scripted = tmp_path / "scripted.pt"
     with warnings.catch_warnings():  # torch.jit is deprecated upstream; users still have such files
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.trace(build_generator(SPEC).eval(), torch.randn(2, 8)).save(str(scripted))
     with pytest.raises(UserError, match="is a TorchScript file"):
-        load_teacher(scripted)
+        load_gan(scripted)
 
 
 def test_sample_names_its_own_argument_and_a_cut_archive(run_cli, tmp_path):

@@ -29,14 +29,14 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_folders_are_read_as_their_families_specs_and_load(name):
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
 
     config = json.loads((pretrained_folder(name) / "config.json").read_text())
     assert "spec_version" not in config["generator"]  # written before the typed specs
     g, d = EXPECTED[name]
     assert read_generator_spec(config["generator"]) == g
     assert read_discriminator_spec(config["discriminator"]) == d
-    teacher = load_teacher(name)  # every weight of the folder fits the network the new spec builds
+    teacher = load_gan(name)  # every weight of the folder fits the network the new spec builds
     assert teacher.generator_spec == g and teacher.discriminator_spec == d
 
 
@@ -67,20 +67,20 @@ def test_a_checkpoint_with_a_flat_spec_still_loads(tmp_path, run_cli):
     """A run saved by the flat-spec kdgan: its checkpoint JSON rewritten to the version-1
     fields; loading, sampling and distilling from it work as before."""
     from conftest import ROOT, set_args, tiny_overrides
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
 
     run = tmp_path / "run"
     assert run_cli("train", "--config", ROOT / "configs/digits_teacher.yaml", "--out", run,
                    *set_args(tiny_overrides(**{"train.steps": 10})))[0] == 0
     meta_path = next((run / "checkpoints").glob("*.json"))
     meta = json.loads(meta_path.read_text())
-    new = load_teacher(run)
+    new = load_gan(run)
     meta["generator_spec"] = {**{k: v for k, v in meta["generator_spec"].items() if k != "spec_version"},
                               "in_channels": 0, "blocks": 0, "scale": 1, "head_residual": 0}
     meta["discriminator_spec"] = {**{k: v for k, v in meta["discriminator_spec"].items() if k != "spec_version"},
                                   "in_channels": 0, "layers": 3}
     meta_path.write_text(json.dumps(meta))
-    old = load_teacher(run)
+    old = load_gan(run)
     assert old.generator_spec == new.generator_spec
     z = torch.randn(4, 16)
     assert torch.equal(old.generator(z), new.generator(z))

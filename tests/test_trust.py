@@ -114,7 +114,7 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
     """At each sample grid (events.jsonl) and in evaluate: the student's distance to the
     teacher on the same inputs, checked against a direct computation."""
     from kdgan.config import validate
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.tasks import build_task
 
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
@@ -142,7 +142,7 @@ def test_distilled_runs_report_their_fidelity_to_the_teacher(run_cli, tmp_path, 
     cfg = validate(json.loads(next((student / "checkpoints").glob("*.json")).read_text())["config"])
     inputs = build_task(cfg).fixed_inputs(40, 0)
     with torch.no_grad():
-        want = (load_teacher(student).generator(*inputs) - load_teacher(teacher).generator(*inputs)).abs().mean()
+        want = (load_gan(student).generator(*inputs) - load_gan(teacher).generator(*inputs)).abs().mean()
     assert fidelity["l1"] == pytest.approx(float(want), rel=1e-5) and fidelity["samples"] == 40
     assert fidelity["fid"] >= 0
     assert run_cli("evaluate", teacher, "--samples", 40, "--no-profile")[0] == 0

@@ -111,7 +111,7 @@ def export(source, fmt, out) -> None:
     carries the generator spec and training config, so `kdgan sample` and `kdgan evaluate`
     take the file (or its folder) as SOURCE."""
     from kdgan.deploy import export_target
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.registry import EXPORTERS
     from kdgan.pretrained import SHIPPED, export_pretrained
     from kdgan.metrics.evaluate import resolve_source
@@ -125,7 +125,7 @@ def export(source, fmt, out) -> None:
         return
     target = export_target(out, fmt)
     check_writable_file(target)
-    gan = load_teacher(source, field="SOURCE")
+    gan = load_gan(source, field="SOURCE")
     if gan.generator_spec is None:
         raise UserError(f"SOURCE: {source} is a pickled module without a kdgan generator spec; export it with "
                         "torch.onnx / torch.jit directly")
@@ -156,7 +156,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
     import torch
 
     from kdgan.deploy import size_multiple
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.exported import exported_file, load_exported
     from kdgan.losses.terms import generator_output
     from kdgan.metrics.evaluate import resolve_source
@@ -181,7 +181,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
             raise UserError(f"SOURCE: {source} was exported with a fixed input size; export it again with this "
                             "kdgan (H and W are dynamic now), or sample from the run or checkpoint")
     else:
-        gan = load_teacher(source, field="SOURCE")
+        gan = load_gan(source, field="SOURCE")
         spec, generator = gan.generator_spec, gan.generator
         multiple = size_multiple(generator)
     if spec is not None and getattr(spec, "in_channels", 0):

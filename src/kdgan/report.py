@@ -214,7 +214,7 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
     """Each run's generator on the same inputs, as the task renders a comparison (images:
     one labelled grid per run, left to right, image-to-image runs with input and ground truth)."""
     from kdgan.config import validate
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.exported import exported_file, load_exported
     from kdgan.losses.terms import generator_output
     from kdgan.metrics.evaluate import exported_config, resolve_source
@@ -228,7 +228,7 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
             train_config, generator = exported_config(exported), exported.generator
         else:
             loadable, train_config, _, _ = resolve_source(source)
-            generator = load_teacher(loadable).generator.eval()
+            generator = load_gan(loadable).generator.eval()
         if task is None:  # the first run's task and inputs serve all runs
             task = build_task(validate(train_config))
             batch = task.fixed_batch(n, seed)

@@ -2,6 +2,6 @@
 
 from kdgan.distill.build import build_distill_trainer
 from kdgan.distill.taps import Taps
-from kdgan.distill.teacher import Teacher, load_teacher
+from kdgan.loading import Teacher, load_gan
 
-__all__ = ["Teacher", "Taps", "build_distill_trainer", "load_teacher"]
+__all__ = ["Teacher", "Taps", "build_distill_trainer", "load_gan"]

@@ -21,7 +21,7 @@ from torch import nn
 from kdgan.config import Config
 from kdgan.distill.distiller import build_terms
 from kdgan.distill.students import scaled_width
-from kdgan.distill.teacher import Teacher, images_of, load_teacher
+from kdgan.loading import GAN, images_of, load_gan
 from kdgan.errors import UserError
 from kdgan.families import build_discriminator, build_generator, read_spec, saved_spec
 from kdgan.registry import DISCRIMINATORS, GENERATORS
@@ -37,7 +37,7 @@ def _updated(spec: BaseModel, registry, **update) -> BaseModel:
     return read_spec(registry, {**saved_spec(spec, registry), **fields}, "distill.student")
 
 
-def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[BaseModel, BaseModel]:
+def student_specs(cfg: Config, teacher: GAN, task) -> tuple[BaseModel, BaseModel]:
     """Width-scaled copies of the teacher's specs, or the config's model section."""
     g_spec, d_spec = task.network_specs(cfg)
     num_classes = task.num_classes
@@ -65,7 +65,7 @@ def student_specs(cfg: Config, teacher: Teacher, task) -> tuple[BaseModel, BaseM
     return g_spec, d_spec
 
 
-def check_teacher_fits(teacher: Teacher, task, device: torch.device) -> None:
+def check_teacher_fits(teacher: GAN, task, device: torch.device) -> None:
     """One forward of the teacher on the task's inputs; a wrong shape is the user's to fix."""
     inputs = tuple(t.to(device) for t in task.fixed_inputs(2, 0))
     try:
@@ -82,7 +82,7 @@ def check_teacher_fits(teacher: Teacher, task, device: torch.device) -> None:
         )
 
 
-def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: nn.Module | None = None,
+def build_distill_trainer(cfg: Config, teacher: GAN | None = None, student: nn.Module | None = None,
                           student_discriminator: nn.Module | None = None) -> Trainer:
     if cfg.distill is None:
         raise UserError("distill: the config has no distill section (see configs/distill_*.yaml)")
@@ -92,7 +92,7 @@ def build_distill_trainer(cfg: Config, teacher: Teacher | None = None, student: 
     if teacher is None:
         if not cfg.distill.teacher:
             raise UserError("--teacher: no teacher given (set --teacher or distill.teacher)")
-        teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle)
+        teacher = load_gan(cfg.distill.teacher, cfg.distill.trust_pickle)
     teacher.freeze()
     teacher.generator.to(device)
     if cfg.train.channels_last:

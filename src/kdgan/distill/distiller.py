@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from kdgan.distill.taps import Taps
-from kdgan.distill.teacher import Teacher
+from kdgan.loading import GAN
 from kdgan.distill.terms import TermSetup
 from kdgan.losses.terms import LossTerm, StepContext, generator_output
 from kdgan.registry import TERMS
@@ -23,7 +23,7 @@ class TeacherProvider:
     """Fills `ctx.extra` with what the distillation terms read (see losses/distill.py and
     distill/features.py for the names). Only what some term needs is computed."""
 
-    def __init__(self, teacher: Teacher, needs: set[str], student_taps: Taps | None,
+    def __init__(self, teacher: GAN, needs: set[str], student_taps: Taps | None,
                  teacher_taps: Taps | None, d_taps: Taps | None):
         self.teacher, self.needs = teacher, needs
         self.student_taps, self.teacher_taps, self.d_taps = student_taps, teacher_taps, d_taps
@@ -67,7 +67,7 @@ class TeacherProvider:
                 extra["d_features_teacher"] = self.d_taps.snapshot()
 
 
-def build_terms(terms_cfg: list, teacher: Teacher, student: nn.Module, adv_loss: str,
+def build_terms(terms_cfg: list, teacher: GAN, student: nn.Module, adv_loss: str,
                 probe_inputs: tuple) -> tuple[list[LossTerm], TeacherProvider]:
     """Distillation LossTerms from the config's `distill.terms` (each built by its registered
     entry), and the provider that feeds them."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from kdgan.distill.features import DiscriminatorPerceptual, FeatureDistill, LPIPSPerceptual, load_lpips
 from kdgan.distill.taps import Taps, default_discriminator_taps, default_generator_taps
-from kdgan.distill.teacher import Teacher
+from kdgan.loading import GAN
 from kdgan.errors import UserError
 from kdgan.losses.distill import DiscriminatorKL, OutputKL, OutputL1, OutputL2, TeacherCritic
 from kdgan.losses.terms import LossTerm
@@ -34,7 +34,7 @@ from kdgan.schema import Strict
 
 @dataclass
 class TermSetup:
-    teacher: Teacher
+    teacher: GAN
     student: nn.Module
     adversarial_loss: str  # train.loss.name: the teacher critic scores with the same loss
     probe_inputs: tuple  # generator inputs for two samples, to measure feature shapes

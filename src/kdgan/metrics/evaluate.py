@@ -83,7 +83,7 @@ def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: 
     teacher) its features on the same inputs and the mean L1 between the two outputs
     (`reference_features`, `reference_l1`)."""
     from kdgan.data.images import to_uint8
-    from kdgan.distill.teacher import images_of
+    from kdgan.loading import images_of
 
     generator.eval()
     classifier.eval()
@@ -148,7 +148,7 @@ def run_folder_of(path: Path) -> Path:
 
 
 def resolve_source(source: str | Path) -> tuple[str | Path, dict, int, Path | None]:
-    """(what load_teacher takes, training config, step, run folder or None) for a run folder,
+    """(what load_gan takes, training config, step, run folder or None) for a run folder,
     a checkpoint, a pretrained folder or a shipped name."""
     from kdgan.errors import UserError
     from kdgan.pretrained import SHIPPED, pretrained_folder
@@ -181,7 +181,7 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     the result is also merged into OUT/eval.json (default: the run folder, or the exported
     file's folder), one entry per step."""
     from kdgan.config import validate
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.errors import UserError
     from kdgan.metrics.efficiency import exported_profile, profile_generator
     from kdgan.outputs import check_writable_folder
@@ -200,7 +200,7 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     if exported is not None:
         generator = exported.generator
     else:
-        generator = load_teacher(loadable, field="SOURCE").generator
+        generator = load_gan(loadable, field="SOURCE").generator
     cfg = validate(train_config)
     task = build_task(cfg)
     result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
@@ -226,7 +226,7 @@ def evaluate_generation(generator, task, cfg, metrics: list[str], chosen: list[s
                         samples: int, seed: int, inception_weights: Path | None) -> dict:
     """Sample quality in the run's feature space and by C2ST, and for a distilled run its
     fidelity to the teacher. `chosen`: the metrics the user named (empty: defaults)."""
-    from kdgan.distill.teacher import load_teacher
+    from kdgan.loading import load_gan
     from kdgan.errors import UserError
 
     classifier, info, name = generation_extractor(cfg, features, "--features", inception_weights)
@@ -237,7 +237,7 @@ def evaluate_generation(generator, task, cfg, metrics: list[str], chosen: list[s
         metrics = [m for m in metrics if m != "is"]
     teacher = None
     if cfg.distill is not None and cfg.distill.teacher:  # how faithfully the student follows its teacher
-        teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator
+        teacher = load_gan(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator
     return {"features": name, "features_test_accuracy": info.get("test_accuracy"),
             "features_kind": "self-supervised" if self_supervised else "classifier",
             **evaluate_generator(generator, task, classifier, samples, metrics, seed, reference=teacher)}

@@ -112,7 +112,7 @@ class Task:
         (kdgan.registry.METRICS), gives each metric's value for two halves of the real data
         (real_vs_real), and for a distilled run the mean L1 to its teacher's outputs on the
         same inputs (fidelity)."""
-        from kdgan.distill.teacher import load_teacher
+        from kdgan.loading import load_gan
         from kdgan.registry import METRICS
 
         n, seed = options["samples"], options["seed"]
@@ -125,7 +125,7 @@ class Task:
         perm = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
         result["real_vs_real"] = {**score(real[perm[:half]], real[perm[half: 2 * half]]), "half_samples": half}
         if cfg.distill is not None and cfg.distill.teacher:
-            teacher = load_teacher(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator
+            teacher = load_gan(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator
             theirs = _generate(teacher, inputs)
             result["fidelity"] = {"l1": float((fake - theirs).abs().mean()), "samples": len(fake)}
         return result

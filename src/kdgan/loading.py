@@ -1,4 +1,6 @@
-"""Load a teacher: a shipped name, a pretrained folder, a run folder or a checkpoint."""
+"""Load a GAN (generator, discriminator and their specs) from any source: a shipped name, a
+pretrained folder, a run folder, a checkpoint or a torch.save file. Distillation loads its
+teacher this way; sample, evaluate, export and compare load what they are given."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from kdgan.train.checkpoint import load_checkpoint, unprefixed
 
 
 @dataclass
-class Teacher:
+class GAN:
+    """A frozen generator (and discriminator, when the source has one) with their specs."""
+
     generator: nn.Module
     discriminator: nn.Module | None = None
     generator_spec: BaseModel | None = None  # its family's spec (kdgan.families); None for a user's own module
@@ -29,8 +33,8 @@ class Teacher:
         """The teacher's images for the generator inputs (see `images_of`)."""
         return images_of(self.generator(*inputs))
 
-    def freeze(self) -> "Teacher":
-        """Teachers are fixed functions: eval mode (BatchNorm uses its running statistics)
+    def freeze(self) -> "GAN":
+        """Loaded networks (teachers above all) are fixed functions: eval mode (BatchNorm uses its running statistics)
         and no gradients for their weights."""
         for net in (self.generator, self.discriminator):
             if net is not None:
@@ -56,7 +60,7 @@ def images_of(output) -> torch.Tensor:
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
-def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teacher") -> Teacher:
+def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teacher") -> GAN:
     """A teacher saved with torch.save. By default it is read with weights_only=True, which
     unpickles tensors and plain containers only, so a file crafted to run code on loading is
     refused before anything runs. Accepted without opt-in: a dict with `generator_spec` and
@@ -64,7 +68,7 @@ def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teac
     pickled nn.Module needs trust_pickle=True (`--trust-pickle`): only for files you trust."""
     obj = read_torch_file(path, trust_pickle, field)
     if isinstance(obj, nn.Module):
-        return Teacher(obj, source=str(path)).freeze()
+        return GAN(obj, source=str(path)).freeze()
     if isinstance(obj, dict) and "generator_spec" in obj and "generator" in obj:
         g_spec = read_generator_spec(obj["generator_spec"])
         generator = build_generator(g_spec)
@@ -74,7 +78,7 @@ def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teac
             d_spec = read_discriminator_spec(obj["discriminator_spec"])
             discriminator = build_discriminator(d_spec)
             _load_named(discriminator, obj["discriminator"], path, "discriminator", field)
-        return Teacher(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
+        return GAN(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
     raise UserError(f"{field}: {path} is neither a module nor a dict with generator_spec + generator "
                     "(a bare state dict does not say which network it belongs to)")
 
@@ -134,14 +138,14 @@ def _load_named(net: nn.Module, state: dict, path: Path, what: str, field: str =
     net.load_state_dict(state)
 
 
-def load_teacher(source: str | Path, trust_pickle: bool = False, field: str = "--teacher") -> Teacher:
-    """Any generator source as a frozen Teacher; `field` names the argument in error lines."""
+def load_gan(source: str | Path, trust_pickle: bool = False, field: str = "--teacher") -> GAN:
+    """Any generator source as a frozen GAN; `field` names the argument in error lines."""
     path = Path(source)
     if path.suffix in TORCH_SUFFIXES and path.is_file():
         return load_torch_file(path, trust_pickle, field)
     if str(source) in SHIPPED or (path / "config.json").is_file():
         g, d, config = load_pretrained(source)
-        return Teacher(g, d, read_generator_spec(config["generator"]), read_discriminator_spec(config["discriminator"]),
+        return GAN(g, d, read_generator_spec(config["generator"]), read_discriminator_spec(config["discriminator"]),
                        config.get("class_names", []), str(source)).freeze()
     if not path.exists():
         raise UserError(
@@ -155,4 +159,9 @@ def load_teacher(source: str | Path, trust_pickle: bool = False, field: str = "-
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
     _load_named(generator, unprefixed(g_key, tensors), path, "generator", field)
     _load_named(discriminator, unprefixed("discriminator", tensors), path, "discriminator", field)
-    return Teacher(generator, discriminator, g_spec, d_spec, meta.get("class_names", []), str(source)).freeze()
+    return GAN(generator, discriminator, g_spec, d_spec, meta.get("class_names", []), str(source)).freeze()
+
+
+class Teacher(GAN):
+    """A GAN in the teacher's role, e.g. a user's own modules for distillation:
+    `Teacher(my_generator, my_discriminator)`."""
