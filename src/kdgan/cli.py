@@ -139,20 +139,23 @@ def export(source, fmt, out) -> None:
     click.echo(f"wrote {target}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
 
 
-@cli.command(short_help="Generate images (or translate --input images).")
+@cli.command(short_help="Generate samples (or translate --input files).")
 @click.argument("source")
-@click.option("-n", "--num", default=64, show_default=True, help="Number of images.")
+@click.option("-n", "--num", default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="A .png path for one grid, or a folder for one PNG per image.")
+              help="Images: a .png path for one grid, or a folder for one PNG per image. Vocoders: a .wav for one input, or a folder.")
 @click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
 @click.option("--input", "inputs", type=click.Path(path_type=Path),
               help="Image-to-image generators: an image or a folder of images to translate (whole images, "
-                   "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole).")
+                   "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole). "
+                   "Vocoders: a recording (.wav/.flac/.ogg), a saved mel (.npy, (80, frames)) or a folder of them, "
+                   "resynthesised to .wav.")
 def sample(source, num, seed, out, scale, inputs) -> None:
-    """Generate images from a run, checkpoint, pretrained folder, shipped name or exported
+    """Generate samples from a run, checkpoint, pretrained folder, shipped name or exported
     file (.onnx, TorchScript .pt, or the folder `kdgan export` wrote it into);
-    image-to-image generators translate the images given with --input."""
+    image-to-image generators translate the images given with --input, vocoders resynthesise
+    the recordings or mels given with it."""
     import torch
 
     from kdgan.deploy import size_multiple
@@ -191,6 +194,12 @@ def sample(source, num, seed, out, scale, inputs) -> None:
             raise UserError("--input: this is an image-to-image generator; give an image or a folder of images")
         written = translate_files(generator, spec, inputs, out, multiple)
         click.echo(f"wrote {len(written)} images to {out}/")
+        return
+    if inputs is not None:  # a task whose generator takes files (a vocoder: recordings or mels)
+        written = task.translate(generator, spec, inputs, out)
+        if written is None:
+            raise UserError("--input: this generator takes no input files; it generates from latent codes")
+        click.echo(f"wrote {len(written)} files to {out}")
         return
     with torch.no_grad():
         samples = generator_output(generator(*task.export_signature(spec, generator).example(num, seed))).sample
@@ -237,10 +246,12 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
         return ", ".join(f"{k} {values[k]:.4g}" for k in keys if isinstance(values.get(k), float))
 
     if "fake_samples" in result:
-        click.echo(f"step {result['step']}: {shown(result)} ({result['fake_samples']} samples vs "
-                   f"{result['real_samples']} real)")
+        scored = f"{result['fake_samples']} samples vs {result['real_samples']} real"
+    elif "photos" in result:
+        scored = f"{len(result['photos'])} held-out photos"
     else:
-        click.echo(f"step {result['step']}: {shown(result)} ({len(result['photos'])} held-out photos)")
+        scored = f"{result.get('clips', '?')} held-out clips"
+    click.echo(f"step {result['step']}: {shown(result)} ({scored})")
     reference = result.get("real_vs_real")
     if reference:
         click.echo(f"real vs real (two halves of {reference['half_samples']}): {shown(reference)}")

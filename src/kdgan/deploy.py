@@ -61,8 +61,12 @@ def size_multiple(generator: nn.Module) -> int:
     return getattr(generator, "size_multiple", 1)
 
 
-def dynamic_shapes(generator: nn.Module, names: list[str], image_input: bool) -> tuple[dict, ...]:
+def dynamic_shapes(generator: nn.Module, names: list[str], image_input: bool, length_axis: int | None = None
+                   ) -> tuple[dict, ...]:
     batch = torch.export.Dim("batch", min=1)
+    if length_axis is not None:  # a sequence (a mel spectrogram's frames): its length is free too
+        frames = torch.export.Dim("length", min=2, max=1 << 20)
+        return ({0: batch, length_axis: frames}, *({0: batch} for _ in names[1:]))
     if not image_input:
         return tuple({0: batch} for _ in names)
     m = size_multiple(generator)
@@ -72,16 +76,17 @@ def dynamic_shapes(generator: nn.Module, names: list[str], image_input: bool) ->
     return ({0: batch, 2: h * m if m > 1 else h, 3: w * m if m > 1 else w},)
 
 
-def onnx_model(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str], image_input: bool = False):
+def onnx_model(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str], image_input: bool = False,
+               length_axis: int | None = None):
     """The ModelProto of torch.export-based ONNX export: batch axis dynamic, and H, W too
-    for image inputs."""
+    for image inputs, or the first input's `length_axis` for sequences."""
     # the exporter logs a warning per torchvision op it cannot register; kdgan uses none
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(generator.eval(), inputs, dynamo=True, input_names=names,
                                     output_names=["images"],
-                                    dynamic_shapes=dynamic_shapes(generator, names, image_input),
+                                    dynamic_shapes=dynamic_shapes(generator, names, image_input, length_axis),
                                     verbose=False)
     return program.model_proto
 
@@ -109,7 +114,8 @@ class Signature:
     names: list[str]
     example: Callable[..., tuple[torch.Tensor, ...]]  # (n, seed, size=None) -> inputs
     spatial: bool = False
-    sizes: list[tuple[int, int]] = field(default_factory=list)
+    sizes: list[tuple[int, ...]] = field(default_factory=list)
+    length_axis: int | None = None  # a sequence input: this axis of the first input is dynamic
 
 
 def default_signature(spec: BaseModel, generator: nn.Module) -> Signature:
@@ -142,7 +148,8 @@ def export_onnx(generator: nn.Module, spec: BaseModel, path: Path, info: dict | 
         raise UserError("--format onnx: needs onnx, onnxscript and onnxruntime (pip install 'kdgan[export]')") from None
     generator = generator.eval()
     signature = signature or default_signature(spec, generator)
-    model = onnx_model(generator, signature.example(2, 0), signature.names, image_input=signature.spatial)
+    model = onnx_model(generator, signature.example(2, 0), signature.names, image_input=signature.spatial,
+                       length_axis=signature.length_axis)
     onnx.helper.set_model_props(model, export_metadata(spec, generator, info or {}))
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

@@ -56,8 +56,9 @@ def read_spec(registry, data: dict | BaseModel, field: str) -> BaseModel:
         return family.spec.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{field}.{where}: {first['msg']} (the {data['arch']} family's spec)") from None
+        where = ".".join([field, *(str(p) for p in first["loc"])])
+        message = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"{where}: {message} (the {data['arch']} family's spec)") from None
 
 
 def read_generator_spec(data: dict | BaseModel, field: str = "generator_spec") -> BaseModel:

@@ -60,6 +60,11 @@ class Task:
     def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
         return self.fixed_batch(n, seed).g_inputs
 
+    def objective_terms(self, cfg) -> tuple[list, list]:
+        """The task's own loss terms (kdgan.losses.terms.LossTerm) for the generator's and the
+        discriminator's objectives, beside the adversarial ones: e.g. a vocoder's mel L1."""
+        return [], []
+
     def network_specs(self, cfg) -> tuple[BaseModel, BaseModel]:
         """The generator and discriminator specs the config's model section describes for this data."""
         raise NotImplementedError
@@ -77,9 +82,10 @@ class Task:
         TensorBoard)."""
         raise NotImplementedError
 
-    def diversity(self, samples: torch.Tensor) -> float:
+    def diversity(self, samples: torch.Tensor) -> float | None:
         """How different the fixed inputs' samples are from each other (near 0: mode
-        collapse): the mean L1 distance over pairs, per element."""
+        collapse, flagged below guard.collapse_threshold): the mean L1 distance over pairs,
+        per element. None where the signal means nothing for the task."""
         from kdgan.train.guards import diversity
 
         return diversity(samples)
@@ -141,6 +147,12 @@ class Task:
         from kdgan.deploy import default_signature
 
         return default_signature(spec, generator)
+
+    @classmethod
+    def translate(cls, generator: nn.Module, spec: BaseModel, inputs: Path, out: Path) -> list[Path] | None:
+        """`kdgan sample --input`: the generator applied to the user's files (an image, a
+        recording); None where the task's generator takes no such input."""
+        return None
 
     @classmethod
     def write_samples(cls, outputs: torch.Tensor, out: Path, scale: int = 1) -> list[Path]:

@@ -86,8 +86,9 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
         generator = distributed.sync_batchnorm(generator.to(device), device)
         discriminator = distributed.sync_batchnorm(discriminator.to(device), device)
     g_objective, d_objective = adversarial_objectives(cfg)
-    g_objective = Objective("L_G", [*g_objective.terms, *g_extra])
-    d_objective = Objective("L_D", [*d_objective.terms, *d_extra])
+    g_task, d_task = task.objective_terms(cfg)
+    g_objective = Objective("L_G", [*g_objective.terms, *g_task, *g_extra])
+    d_objective = Objective("L_D", [*d_objective.terms, *d_task, *d_extra])
     generator, discriminator = generator.to(device), discriminator.to(device)
     g_objective, d_objective = g_objective.to(device), d_objective.to(device)
     t = cfg.train

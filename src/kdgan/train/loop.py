@@ -272,8 +272,9 @@ class Trainer:
         grid, spread, fidelity = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}")
         if grid.suffix == ".png":
             log.image("samples", grid, self.step)
-        collapsed = spread < s.collapse_threshold
-        record = {"step": self.step, "sample_diversity": round(spread, 6), "collapse": collapsed}
+        collapsed = spread is not None and spread < s.collapse_threshold
+        record = {"step": self.step, "sample_diversity": None if spread is None else round(spread, 6),
+                  "collapse": collapsed}
         if collapsed:
             print(f"kdgan: possible mode collapse at step {self.step}: sample diversity "
                   f"{spread:.4f} < {s.collapse_threshold}", file=sys.stderr)
@@ -338,7 +339,7 @@ class Trainer:
               file=sys.stderr)
 
     @torch.no_grad()
-    def save_samples(self, path: Path) -> tuple[Path, float, dict]:
+    def save_samples(self, path: Path) -> tuple[Path, float | None, dict]:
         """The task's rendering of the fixed inputs' samples (written to `path` + its suffix),
         their diversity and their distances to the reference's (empty without a reference)."""
         G = self.sampling_generator

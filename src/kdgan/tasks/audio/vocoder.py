@@ -1,0 +1,282 @@
+"""The vocoder task (task.name: vocoder): a generator turns log-mel spectrograms into 16 kHz
+waveforms, judged by multi-period and multi-resolution spectrogram discriminators, and
+trained with HiFi-GAN's recipe: least-squares adversarial loss (train.loss.name: lsgan),
+feature matching (train.loss.feature_matching: 2) and the mel L1 below (task.mel_weight: 45).
+
+A step's batch: `real` is (B, 1, segment) audio cut at random from training clips (zero-padded
+when a clip is shorter); the generator's input is its log-mel (B, 80, segment / hop).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from kdgan.data.sampling import StepBatch
+from kdgan.errors import UserError
+from kdgan.families import Family
+from kdgan.losses.terms import LossTerm, StepContext
+from kdgan.registry import DISCRIMINATORS, GENERATORS, TASKS
+from kdgan.schema import Strict
+from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_embedded_speech
+from kdgan.tasks.audio.mel import LogMel, MelSettings
+from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
+from kdgan.tasks.base import Task
+
+
+class VocoderData(Strict):
+    name: Literal["speech", "folder"] = "speech"  # the embedded corpus, or a folder of audio files
+    path: Path | None = None  # folder: every .wav/.flac/.ogg under it; every 10th file is held out
+    segment: int = Field(8192, ge=256)  # training segment in samples (a multiple of the mel hop)
+
+
+class VocoderSettings(Strict):
+    name: Literal["vocoder"] = "vocoder"
+    mel_weight: float = Field(45.0, ge=0)  # HiFi-GAN's lambda_mel
+    sample_seconds: float = Field(2.0, gt=0)  # length of the clips rendered at each sample grid
+
+
+class HiFiGANConfig(Strict):
+    """model.generator for arch hifigan (defaults: HiFi-GAN V2's shape)."""
+
+    arch: Literal["hifigan"] = "hifigan"
+    width: int = Field(128, ge=2)
+    upsample_rates: list[int] = [8, 8, 2, 2]
+    upsample_kernels: list[int] = [16, 16, 4, 4]
+    resblock: Literal[1, 2] = 1
+    resblock_kernels: list[int] = [3, 7, 11]
+    resblock_dilations: list[list[int]] = [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
+
+
+class VocoderDiscriminatorConfig(Strict):
+    """model.discriminator for arch mpd-mrd (width 32 is HiFi-GAN's MPD, 41M parameters;
+    width 8 is 2.6M, width 4 0.65M)."""
+
+    arch: Literal["mpd-mrd"] = "mpd-mrd"
+    width: int = Field(8, ge=1)
+    periods: list[int] = [2, 3, 5, 7, 11]
+    resolutions: list[tuple[int, int, int]] = [(1024, 120, 600), (2048, 240, 1200), (512, 50, 240)]
+
+
+GENERATORS.register("hifigan", Family(build=HiFiGANGenerator, spec=HiFiGANSpec, config=HiFiGANConfig))
+DISCRIMINATORS.register("mpd-mrd", Family(build=VocoderDiscriminator, spec=VocoderDiscriminatorSpec,
+                                          config=VocoderDiscriminatorConfig))
+
+
+class MelL1(LossTerm):
+    """HiFi-GAN's mel loss: mean |log-mel(G(mel)) - mel|, where mel (the generator's input)
+    is the real segment's log-mel."""
+
+    name = "mel_l1"
+
+    def __init__(self, mel: LogMel, weight: float):
+        super().__init__(weight)
+        self.mel = mel
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        return (self.mel(ctx.fake) - ctx.batch.g_inputs[0]).abs().mean()
+
+
+@TASKS.register("vocoder")
+class Vocoder(Task):
+    settings, data_settings = VocoderSettings, VocoderData
+    default_generator, default_discriminator = "hifigan", "mpd-mrd"
+    default_metrics = metric_names = ("mel_l1",)
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        hop = MelSettings().hop_length
+        if cfg.data.segment % hop:
+            raise ValueError(f"data.segment: {cfg.data.segment} samples is not a multiple of the mel hop ({hop})")
+        rates = cfg.model.generator.upsample_rates
+        if torch.tensor(rates).prod().item() != hop:
+            raise ValueError(f"model.generator.upsample_rates: their product must be the mel hop {hop}, got {rates}")
+
+    def __init__(self, cfg):
+        self.mel = LogMel(MelSettings())
+        self.segment = cfg.data.segment
+        self.sample_length = int(cfg.task.sample_seconds * SAMPLE_RATE) // self.mel.settings.hop_length \
+            * self.mel.settings.hop_length
+        if cfg.data.name == "speech":
+            corpus = load_embedded_speech()
+            self.train_clips, self.held_out = corpus.split("train"), corpus.split("held_out")
+            self.held_out_voice = corpus.split("held_out_voice")
+        else:
+            if cfg.data.path is None:
+                raise UserError("data.path: a folder of audio files is needed for data.name folder")
+            clips = load_audio_folder(cfg.data.path, "data.path", self.segment)
+            if len(clips) < 2:
+                raise UserError(f"data.path: {cfg.data.path} needs at least two files (one is held out)")
+            self.held_out = clips[::10]
+            self.train_clips = [c for i, c in enumerate(clips) if i % 10]
+            self.held_out_voice = []
+        self.mel_weight = cfg.task.mel_weight
+
+    def __len__(self) -> int:
+        return len(self.train_clips)
+
+    def diversity(self, samples: torch.Tensor) -> None:
+        """None: each waveform follows its own mel, so clips differ whatever the generator
+        does, and the pairwise L1 of waveforms (mostly near-silent samples) says nothing of
+        collapse."""
+        return None
+
+    def objective_terms(self, cfg) -> tuple[list[LossTerm], list[LossTerm]]:
+        return ([MelL1(self.mel, self.mel_weight)] if self.mel_weight > 0 else []), []
+
+    # -- batches -------------------------------------------------------------------------
+    @staticmethod
+    def cut(audio: torch.Tensor, length: int, start: int) -> torch.Tensor:
+        piece = audio[start: start + length]
+        return torch.nn.functional.pad(piece, (0, length - len(piece)))
+
+    def batch(self, indices: torch.Tensor, noise: torch.Generator) -> StepBatch:
+        pieces = []
+        for i in indices.tolist():
+            audio = self.train_clips[i].audio
+            room = max(0, len(audio) - self.segment)
+            start = int(torch.randint(room + 1, (1,), generator=noise))
+            pieces.append(self.cut(audio, self.segment, start))
+        real = torch.stack(pieces)[:, None]  # (B, 1, segment)
+        with torch.no_grad():
+            return StepBatch(real, (self.mel(real),), ())
+
+    def fixed_batch(self, n: int, seed: int) -> StepBatch:
+        """The first `sample_seconds` of held-out clips (the same every time)."""
+        clips = [self.held_out[i % len(self.held_out)] for i in range(n)]
+        real = torch.stack([self.cut(c.audio, self.sample_length, 0) for c in clips])[:, None]
+        with torch.no_grad():
+            return StepBatch(real, (self.mel(real),), ())
+
+    def real_examples(self, n: int) -> torch.Tensor:
+        return self.fixed_batch(n, 0).real
+
+    def network_specs(self, cfg) -> tuple[HiFiGANSpec, VocoderDiscriminatorSpec]:
+        g, d = cfg.model.generator, cfg.model.discriminator
+        return (HiFiGANSpec(n_mels=self.mel.settings.n_mels, **g.model_dump()),
+                VocoderDiscriminatorSpec(**d.model_dump()))
+
+    # -- what the run shows --------------------------------------------------------------
+    def save_samples(self, path: Path, batch: StepBatch, outputs: list[torch.Tensor], names: list[str]) -> Path:
+        """PATH/NAME_i.wav for the first two clips of each output and of the ground truth,
+        and PATH.png: their log-mel spectrograms, one column per output."""
+        import soundfile as sf
+
+        columns, labels = [*outputs, batch.real], [*names, "ground truth"]
+        path.mkdir(parents=True, exist_ok=True)
+        for audio, label in zip(columns, labels):
+            for i in range(min(2, len(audio))):
+                sf.write(path / f"{label.replace(' ', '_').replace(',', '')}_{i}.wav",
+                         audio[i, 0].float().cpu().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
+        png = path.with_suffix(".png")
+        png.write_bytes(self.comparison_panel(names, batch, outputs))
+        return png
+
+    def comparison_panel(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]) -> bytes:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        columns, labels = [*outputs, batch.real], [*names, "ground truth"]
+        rows = min(2, len(batch.real))
+        fig, axes = plt.subplots(rows, len(columns), figsize=(3.2 * len(columns), 2.2 * rows), squeeze=False)
+        with torch.no_grad():
+            for col, (audio, label) in enumerate(zip(columns, labels)):
+                mels = self.mel(audio[:rows].float().cpu())
+                for row in range(rows):
+                    ax = axes[row][col]
+                    ax.imshow(mels[row].numpy(), origin="lower", aspect="auto", vmin=-11.5, vmax=2.5, cmap="magma")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    if row == 0:
+                        ax.set_title(label, fontsize=8)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        plt.close(fig)
+        return buf.getvalue()
+
+    # -- evaluation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, generator, cfg, metrics, options) -> dict:
+        """Log-mel L1 of the generator's waveform from each held-out clip's own mel, on the
+        held-out sentences and, beside it, on the held-out voice."""
+        generator.eval()
+        result = {"clips": len(self.held_out), **self.score(generator, self.held_out)}
+        if self.held_out_voice:
+            result["held_out_voice"] = self.score(generator, self.held_out_voice)
+        return result
+
+    def score(self, generator, clips: list[Clip]) -> dict:
+        hop, total = self.mel.settings.hop_length, 0.0
+        device = next(generator.parameters(), torch.empty(0)).device
+        for clip in clips:
+            audio = clip.audio[: len(clip.audio) // hop * hop][None, None]
+            fake = generator(self.mel(audio).to(device)).float().cpu()
+            total += float((self.mel(fake) - self.mel(audio)).abs().mean())
+        return {"mel_l1": total / len(clips)}
+
+    @classmethod
+    def export_signature(cls, spec: HiFiGANSpec, generator):
+        """mel (B, n_mels, frames), the frames axis dynamic; verified at other lengths too."""
+        from kdgan.deploy import Signature
+
+        def example(n: int, seed: int, size=None) -> tuple[torch.Tensor]:
+            frames = size[0] if size else 32
+            return (torch.randn(n, spec.n_mels, frames, generator=torch.Generator().manual_seed(seed)) - 4,)
+
+        return Signature(["mel"], example, sizes=[(45,), (17,)], length_axis=2)
+
+    @classmethod
+    def translate(cls, generator, spec, inputs: Path, out: Path) -> list[Path]:
+        """`kdgan sample --input`: each audio file (or a saved mel, .npy of (n_mels, frames))
+        resynthesised through its log-mel; `out` a .wav for one input, else a folder."""
+        import numpy as np
+
+        from kdgan.tasks.audio.corpus import AUDIO_SUFFIXES, read_audio
+
+        if not inputs.exists():
+            raise UserError(f"--input: {inputs} does not exist")
+        files = sorted(p for p in inputs.rglob("*") if p.suffix.lower() in (*AUDIO_SUFFIXES, ".npy")) \
+            if inputs.is_dir() else [inputs]
+        if not files:
+            raise UserError(f"--input: {inputs} has no audio files ({', '.join(AUDIO_SUFFIXES)}) or .npy mels")
+        if out.suffix.lower() == ".wav" and len(files) > 1:
+            raise UserError(f"--out: {len(files)} inputs need a folder, not {out.name}")
+        mel, written = LogMel(MelSettings()), []
+        for path in files:
+            if path.suffix.lower() == ".npy":
+                m = torch.from_numpy(np.load(path, allow_pickle=False)).float()
+                if m.ndim != 2 or m.shape[0] != spec.n_mels:
+                    raise UserError(f"--input: {path} holds shape {tuple(m.shape)}; a mel is ({spec.n_mels}, frames)")
+                m = m[None]
+            else:
+                m = mel(read_audio(path, "--input")[None])
+            with torch.no_grad():
+                audio = generator(m)
+            target = out if out.suffix.lower() == ".wav" else out / path.with_suffix(".wav").name
+            written += cls.write_samples(audio, target)
+        return written
+
+    @classmethod
+    def sample_suffix(cls) -> str:
+        return ".wav"
+
+    @classmethod
+    def write_samples(cls, outputs: torch.Tensor, out: Path, scale: int = 1) -> list[Path]:
+        import soundfile as sf
+
+        if out.suffix == ".wav":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(out, outputs.reshape(-1).float().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
+            return [out]
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / f"{i:06d}.wav" for i in range(len(outputs))]
+        for p, audio in zip(paths, outputs):
+            sf.write(p, audio.reshape(-1).float().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
+        return paths

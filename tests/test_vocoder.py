@@ -1,0 +1,146 @@
+"""The vocoder task (#17, first part): networks, the mel loss, and train / distill / evaluate
+through the CLI with tiny networks on the embedded speech corpus."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import set_args
+
+from kdgan.tasks.audio.nets import (HiFiGANGenerator, HiFiGANSpec, PeriodDiscriminator, VocoderDiscriminator,
+                                    VocoderDiscriminatorSpec)
+
+TINY = {"model.generator.width": 32, "model.discriminator.width": 2, "data.segment": 2048, "train.batch_size": 4,
+        "train.steps": 4, "log.log_every": 2, "log.sample_every": 4, "log.checkpoint_every": 4,
+        "log.num_samples": 2, "log.progress": "false", "log.tensorboard": "false", "task.sample_seconds": 0.5}
+
+
+def test_period_discriminator_folds_every_pth_sample_into_a_column():
+    d = PeriodDiscriminator(3, width=2)
+    folded = d.fold(torch.arange(10.0).view(1, 1, 10))
+    # rows of 3 consecutive samples; the end reflect-padded to a multiple of 3 (9, then 8, 7)
+    assert folded.tolist() == [[[[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 8, 7]]]]
+
+
+def test_generator_and_discriminator_shapes_and_hifigan_v1_size():
+    v1 = HiFiGANGenerator(HiFiGANSpec(width=512))
+    assert 13.9e6 < sum(p.numel() for p in v1.parameters()) < 14.0e6  # HiFi-GAN V1: 13.92M
+    g = HiFiGANGenerator(HiFiGANSpec(width=16))
+    audio = g(torch.randn(2, 80, 10))
+    assert audio.shape == (2, 1, 10 * 256) and audio.abs().max() <= 1
+    out = VocoderDiscriminator(VocoderDiscriminatorSpec(width=2))(audio)
+    assert len(out.logits) == 5 + 3  # five periods, three resolutions
+    assert all(t.shape[0] == 2 for t in (*out.logits, *out.features))
+
+
+def test_mel_loss_is_l1_between_log_mels():
+    from types import SimpleNamespace
+
+    from kdgan.losses.terms import StepContext
+    from kdgan.tasks.audio.mel import LogMel
+    from kdgan.tasks.audio.vocoder import MelL1
+
+    mel = LogMel()
+    real, fake = torch.randn(2, 1, 1024) * 0.1, torch.randn(2, 1, 1024) * 0.1
+    ctx = StepContext("g", SimpleNamespace(real=real, g_inputs=(mel(real),)), fake, None, None, None)
+    assert MelL1(mel, 45.0)(ctx).item() == pytest.approx((mel(fake) - mel(real)).abs().mean().item(), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def vocoder_runs(tmp_path_factory):
+    from kdgan.cli import main
+    import sys
+
+    root = tmp_path_factory.mktemp("vocoder")
+
+    def cli(*args) -> int:
+        argv, sys.argv = sys.argv, ["kdgan", *map(str, args)]
+        try:
+            main()
+        except SystemExit as exc:
+            return exc.code
+        finally:
+            sys.argv = argv
+        return 0
+
+    assert cli("train", "--config", "configs/vocoder_teacher.yaml", "--out", root / "teacher",
+               *set_args([f"{k}={v}" for k, v in TINY.items()])) == 0
+    student = {**TINY, "distill.student.width_multiplier": 0.5}
+    assert cli("distill", "--config", "configs/vocoder_distill.yaml", "--teacher", root / "teacher", "--out",
+               root / "student", *set_args([f"{k}={v}" for k, v in student.items()])) == 0
+    return root
+
+
+def test_vocoder_train_and_distill_write_audio_and_spectrograms(vocoder_runs, monkeypatch):
+    student = vocoder_runs / "student"
+    logged = json.loads((student / "log.jsonl").read_text().splitlines()[-1])
+    assert {"d_adv", "g_adv", "g_fm", "mel_l1", "l1", "d_kl"} <= set(logged), logged
+    wav = student / "samples" / "step_0000004" / "student_step_4_0.wav"
+    audio, rate = sf.read(wav)
+    assert rate == 16000 and len(audio) == 31 * 256  # task.sample_seconds 0.5, cut to whole mel frames
+    png = student / "samples" / "step_0000004.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    meta = json.loads(sorted((student / "checkpoints").glob("*.json"))[-1].read_text())
+    assert meta["generator_spec"]["arch"] == "hifigan" and meta["generator_spec"]["width"] == 16
+
+
+def test_vocoder_evaluate_scores_held_out_sentences_and_voice(vocoder_runs, run_cli):
+    code, out, err = run_cli("evaluate", vocoder_runs / "student", "--no-profile")
+    assert code == 0, err
+    result = json.loads((vocoder_runs / "student" / "eval.json").read_text())["evaluations"][-1]
+    assert result["task"] == "vocoder" and result["clips"] == 42  # 7 voices x 6 held-out sentences
+    assert result["mel_l1"] > 0 and result["held_out_voice"]["mel_l1"] > 0
+    assert "mel_l1" in out and "42 held-out clips" in out
+
+
+def test_vocoder_sample_resynthesises_recordings_and_mels(vocoder_runs, run_cli, tmp_path):
+    import numpy as np
+
+    clip = vocoder_runs / "teacher" / "samples" / "step_0000004" / "ground_truth_0.wav"
+    code, out, err = run_cli("sample", vocoder_runs / "student", "--input", clip, "--out", tmp_path / "re.wav")
+    assert code == 0, err
+    audio, rate = sf.read(tmp_path / "re.wav")
+    assert rate == 16000 and len(audio) == len(sf.read(clip)[0]) // 256 * 256
+    np.save(tmp_path / "m.npy", np.full((80, 12), -5.0, np.float32))
+    code, _, err = run_cli("sample", vocoder_runs / "student", "--input", tmp_path / "m.npy", "--out", tmp_path / "m")
+    assert code == 0 and len(sf.read(tmp_path / "m" / "m.wav")[0]) == 12 * 256, err
+    np.save(tmp_path / "bad.npy", np.zeros((3, 4), np.float32))
+    code, _, err = run_cli("sample", vocoder_runs / "student", "--input", tmp_path / "bad.npy", "--out", tmp_path / "b")
+    assert code == 2 and "holds shape (3, 4); a mel is (80, frames)" in err
+    code, _, err = run_cli("sample", vocoder_runs / "student", "--input", tmp_path / "none.wav", "--out", tmp_path / "c.wav")
+    assert code == 2 and "none.wav does not exist" in err
+
+
+def test_vocoder_onnx_export_takes_any_length(vocoder_runs, run_cli, tmp_path):
+    """The exported file run by onnxruntime here at a length neither export nor its own
+    verification used."""
+    import onnxruntime as ort
+
+    from kdgan.loading import load_gan
+
+    code, out, err = run_cli("export", vocoder_runs / "student", "--format", "onnx", "--out", tmp_path / "v.onnx")
+    assert code == 0 and "verified against PyTorch" in out, err
+    mel = torch.randn(3, 80, 23) - 4
+    session = ort.InferenceSession(str(tmp_path / "v.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"mel": mel.numpy()})[0]
+    with torch.no_grad():
+        want = load_gan(vocoder_runs / "student").generator(mel)
+    assert got.shape == (3, 1, 23 * 256) and np_close(got, want)
+
+
+def np_close(got, want) -> bool:
+    return bool(torch.allclose(torch.from_numpy(got), want, atol=1e-4))
+
+
+def test_vocoder_compare_shows_spectrograms_of_the_same_clips(vocoder_runs, run_cli, tmp_path):
+    for run in ("teacher", "student"):
+        assert run_cli("evaluate", vocoder_runs / run, "--no-profile")[0] == 0
+    code, _, err = run_cli("compare", vocoder_runs / "teacher", vocoder_runs / "student", "--out", tmp_path / "r",
+                           "--samples", 2)
+    assert code == 0, err
+    assert "mel_l1" in (tmp_path / "r" / "report.md").read_text()
+    assert (tmp_path / "r" / "samples.png").read_bytes()[:4] == b"\x89PNG"
