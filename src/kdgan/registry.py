@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -35,16 +36,18 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind  # what an entry is, for error lines: "task", "generator family", ...
         self._entries: dict[str, T] = {}
+        self._rank: dict[str, int] = {}  # where the registering module sits in BUILTINS (plugins last)
 
     def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
         """`@REGISTRY.register("name")` on a class or function, or `REGISTRY.register("name", obj)`."""
 
         def add(obj: T) -> T:
-            load_builtins()  # kdgan's own entries first, so that error lines list them first
+            load_builtins()
             known = self._entries.get(name)
             if known is not None and known is not obj and _qualname(known) != _qualname(obj):
                 raise ValueError(f"{self.kind} {name!r} is already registered ({_qualname(known)})")
             self._entries[name] = obj
+            self._rank[name] = _rank(_registering_module())
             return obj
 
         return add if entry is None else add(entry)
@@ -57,8 +60,11 @@ class Registry(Generic[T]):
         return entries[name]
 
     def entries(self) -> dict[str, T]:
+        """Every entry: kdgan's own first, in BUILTINS order, then plugins, each group in the
+        order registered (whatever order the modules happened to be imported in)."""
         load_builtins()
-        return dict(self._entries)
+        names = sorted(self._entries, key=lambda n: self._rank[n])  # a stable sort
+        return {n: self._entries[n] for n in names}
 
     def names(self) -> list[str]:
         return list(self.entries())
@@ -73,6 +79,20 @@ class Registry(Generic[T]):
 def _qualname(obj: Any) -> str:
     # a module imported twice (as a script and a package) registers an equal class twice
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def _registering_module() -> str:
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def _rank(module: str) -> int:
+    for i, builtin in enumerate(BUILTINS):
+        if module == builtin or module.startswith(builtin + "."):
+            return i
+    return len(BUILTINS)
 
 
 _loaded = False

@@ -106,7 +106,7 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         lat = prof.get("latency", {})
         b1, b64 = lat.get("1", {}).get("median_s"), lat.get("64", {}).get("median_s")
         ref64 = ref.get("latency", {}).get("64", {}).get("median_s")
-        count = len(e["photos"]) if "photos" in e else e.get("fake_samples", "-")
+        count = len(e["photos"]) if "photos" in e else e.get("fake_samples", e.get("clips", "-"))
         row = [r["name"], str(e["step"]), str(count)]
         for key, _, spec in columns:
             value = _fmt(e.get(key), spec)
@@ -137,6 +137,9 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         for key, _, spec in columns:
             ci = reference.get(f"{key}_ci95")
             row.append(_fmt(reference.get(key), spec) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+        rows.append(row + [""] * (len(headers) - len(row)))
+    for name, values in runs[0]["latest"].get("baselines", {}).items():  # e.g. a vocoder's Griffin-Lim
+        row = [name, "", str(values.get("clips", ""))] + [_fmt(values.get(key), spec) for key, _, spec in columns]
         rows.append(row + [""] * (len(headers) - len(row)))
     return headers, rows
 

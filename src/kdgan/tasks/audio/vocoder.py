@@ -24,6 +24,7 @@ from kdgan.registry import DISCRIMINATORS, GENERATORS, TASKS
 from kdgan.schema import Strict
 from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_embedded_speech
 from kdgan.tasks.audio.mel import LogMel, MelSettings
+from kdgan.tasks.audio.metrics import AUDIO_METRICS
 from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
 from kdgan.tasks.base import Task
 
@@ -85,7 +86,7 @@ class MelL1(LossTerm):
 class Vocoder(Task):
     settings, data_settings = VocoderSettings, VocoderData
     default_generator, default_discriminator = "hifigan", "mpd-mrd"
-    default_metrics = metric_names = ("mel_l1",)
+    default_metrics = metric_names = AUDIO_METRICS
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -204,22 +205,34 @@ class Vocoder(Task):
     # -- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, generator, cfg, metrics, options) -> dict:
-        """Log-mel L1 of the generator's waveform from each held-out clip's own mel, on the
-        held-out sentences and, beside it, on the held-out voice."""
+        """mel L1, PESQ and STOI of the generator's waveform from each held-out clip's own mel
+        (`--samples` caps the clips), the same for Griffin-Lim as the baseline to beat, and the
+        held-out voice's scores beside."""
         generator.eval()
-        result = {"clips": len(self.held_out), **self.score(generator, self.held_out)}
+        clips = self.held_out[: options.get("samples") or None]
+        result = {"clips": len(clips), **self.score(generator, clips, metrics)}
+        result["baselines"] = {"Griffin-Lim, 32 iterations": {"clips": len(clips),
+                                                              **self.score(None, clips, metrics)}}
         if self.held_out_voice:
-            result["held_out_voice"] = self.score(generator, self.held_out_voice)
+            voice = self.held_out_voice[: options.get("samples") or None]
+            result["held_out_voice"] = {"clips": len(voice), **self.score(generator, voice, metrics)}
         return result
 
-    def score(self, generator, clips: list[Clip]) -> dict:
-        hop, total = self.mel.settings.hop_length, 0.0
-        device = next(generator.parameters(), torch.empty(0)).device
+    def score(self, generator, clips: list[Clip], metrics) -> dict:
+        """Mean (and std over clips) of each metric; generator None: Griffin-Lim."""
+        from kdgan.tasks.audio.metrics import clip_scores, griffin_lim, mean_scores
+
+        hop, per_clip = self.mel.settings.hop_length, []
+        device = next(generator.parameters(), torch.empty(0)).device if generator is not None else None
         for clip in clips:
-            audio = clip.audio[: len(clip.audio) // hop * hop][None, None]
-            fake = generator(self.mel(audio).to(device)).float().cpu()
-            total += float((self.mel(fake) - self.mel(audio)).abs().mean())
-        return {"mel_l1": total / len(clips)}
+            audio = clip.audio[: len(clip.audio) // hop * hop]
+            log_mel = self.mel(audio[None])
+            if generator is None:
+                fake = griffin_lim(log_mel[0], self.mel, len(audio))
+            else:
+                fake = generator(log_mel.to(device)).float().cpu().reshape(-1)
+            per_clip.append(clip_scores(fake, audio, self.mel, metrics))
+        return mean_scores(per_clip)
 
     @classmethod
     def export_signature(cls, spec: HiFiGANSpec, generator):
