@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -168,4 +169,26 @@ def test_vocoder_compare_shows_spectrograms_of_the_same_clips(vocoder_runs, run_
     assert code == 0, err
     report = (tmp_path / "r" / "report.md").read_text()
     assert "mel_l1" in report and "| Griffin-Lim, 32 iterations |" in report
+    assert "[student, clip 1](student_1.wav)" in report  # the clips beside the report, linked
+    audio, rate = sf.read(tmp_path / "r" / "ground_truth_1.wav")
+    assert rate == 16000 and len(audio) > 0
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert page.count("<audio controls") == 6  # teacher, student, ground truth x 2 clips
     assert (tmp_path / "r" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: (p / "a.wav").write_bytes(b"RIFF\x00\x00garbage"), "a.wav: "),
+    (lambda p: sf.write(p / "short.wav", np.full(1000, 0.1, np.float32), 16000), "shorter than one training segment"),
+    (lambda p: sf.write(p / "quiet.flac", np.zeros(20000, np.float32), 16000), "silent throughout"),
+    (lambda p: (p / "song.mp3").write_bytes(b"ID3"), "has no audio files"),
+])
+def test_bad_audio_folders_stop_train_in_one_line_before_any_run_folder(run_cli, tmp_path, make, message):
+    data = tmp_path / "audio"
+    data.mkdir()
+    make(data)
+    out = tmp_path / "run"
+    code, _, err = run_cli("train", "--config", "configs/vocoder_teacher.yaml", "--out", out, "--set",
+                           "data.name=folder", "--set", f"data.path={data}")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()

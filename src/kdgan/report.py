@@ -213,9 +213,10 @@ def quality_plot(runs: list[dict]) -> bytes | None:
 
 
 @torch.no_grad()
-def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
+def sample_panel(runs: list[dict], n: int, seed: int) -> tuple[bytes, list[tuple[str, str, bytes]]]:
     """Each run's generator on the same inputs, as the task renders a comparison (images:
-    one labelled grid per run, left to right, image-to-image runs with input and ground truth)."""
+    one labelled grid per run, left to right, image-to-image runs with input and ground truth),
+    and the task's media files of the same outputs (a vocoder's WAVs: (label, file name, bytes))."""
     from kdgan.config import validate
     from kdgan.loading import load_gan
     from kdgan.exported import exported_file, load_exported
@@ -236,7 +237,8 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> bytes:
             task = build_task(validate(train_config))
             batch = task.fixed_batch(n, seed)
         outputs.append(generator_output(generator(*batch.g_inputs)).sample)
-    return task.comparison_panel([r["name"] for r in runs], batch, outputs)
+    names = [r["name"] for r in runs]
+    return task.comparison_panel(names, batch, outputs), task.comparison_media(names, batch, outputs)
 
 
 def protocol_text(runs: list[dict]) -> str:
@@ -292,13 +294,15 @@ def _html_text(text: str) -> str:
 def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int = 0) -> Path:
     runs = [load_run(p) for p in runs_paths]
     headers, rows = table_rows(runs)
-    plot, panel = quality_plot(runs), sample_panel(runs, samples, seed)
+    plot, (panel, media) = quality_plot(runs), sample_panel(runs, samples, seed)
     out.mkdir(parents=True, exist_ok=True)
     if plot is not None:
         atomic_write_bytes(out / "quality.png", plot)
     else:
         (out / "quality.png").unlink(missing_ok=True)  # a stale curve from an earlier report would mislead
     atomic_write_bytes(out / "samples.png", panel)
+    for _, name, data in media:  # beside the report, so that report.md can link them
+        atomic_write_bytes(out / name, data)
     protocol, notes = protocol_text(runs), notes_text(runs, plot is not None)
     md = ["# kdgan comparison", "", protocol, "",
           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -307,10 +311,21 @@ def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int
     if plot is not None:
         md += ["## Quality over training", "", "![quality](quality.png)", ""]
     md += ["## Samples from the same inputs", "", "![samples](samples.png)", ""]
+    if media:
+        md += ["## Listen", ""] + [f"- [{label}]({name})" for label, name, _ in media] + [""]
     atomic_write_bytes(out / "report.md", "\n".join(md).encode())
 
     def img(data: bytes) -> str:
         return f'<img src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+    def players(items: list[tuple[str, str, bytes]]) -> str:
+        """An audio player per clip, the WAV inside the page (it plays from the file alone)."""
+        if not items:
+            return ""
+        rows = "".join(f'<tr><td>{html.escape(label)}</td><td><audio controls preload="none" '
+                       f'src="data:audio/wav;base64,{base64.b64encode(data).decode()}"></audio></td></tr>'
+                       for label, _, data in items)
+        return f"<h2>Listen</h2><table>{rows}</table>"
 
     cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
     curve = f"<h2>Quality over training</h2>{img(plot)}" if plot is not None else ""
@@ -321,6 +336,6 @@ p.note{{color:#444;font-size:0.9em}}</style></head>
 <body><h1>kdgan comparison</h1><p>{_html_text(protocol)}</p>
 <table><tr>{cells(headers, "th")}</tr>{"".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)}</table>
 {"".join(f'<p class="note">{_html_text(n)}</p>' for n in notes)}
-{curve}<h2>Samples from the same inputs</h2>{img(panel)}</body></html>"""
+{curve}<h2>Samples from the same inputs</h2>{img(panel)}{players(media)}</body></html>"""
     atomic_write_bytes(out / "report.html", page.encode())
     return out

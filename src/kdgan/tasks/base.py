@@ -104,6 +104,12 @@ class Task:
         """PNG bytes: several generators' outputs on the same fixed batch (`kdgan compare`)."""
         raise NotImplementedError
 
+    def comparison_media(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]
+                         ) -> list[tuple[str, str, bytes]]:
+        """Files `kdgan compare` puts beside its panel, as (label, file name, bytes): a
+        vocoder's WAVs, which the HTML report plays. None for images (the panel shows them)."""
+        return []
+
     # -- evaluation, sampling, export ----------------------------------------------------
     def real_examples(self, n: int) -> torch.Tensor:
         """Up to n real examples, as the generator's samples are shaped (for evaluation)."""

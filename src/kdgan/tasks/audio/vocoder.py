@@ -202,6 +202,21 @@ class Vocoder(Task):
         plt.close(fig)
         return buf.getvalue()
 
+    def comparison_media(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]
+                         ) -> list[tuple[str, str, bytes]]:
+        """The first two clips of every output and of the recording, as 16-bit WAVs."""
+        import soundfile as sf
+
+        media = []
+        for audio, label in zip([*outputs, batch.real], [*names, "ground truth"]):
+            for i in range(min(2, len(audio))):
+                buf = io.BytesIO()
+                sf.write(buf, audio[i, 0].float().cpu().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16",
+                         format="WAV")
+                slug = "".join(c if c.isalnum() else "_" for c in label)
+                media.append((f"{label}, clip {i + 1}", f"{slug}_{i + 1}.wav", buf.getvalue()))
+        return media
+
     # -- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, generator, cfg, metrics, options) -> dict:
