@@ -100,6 +100,7 @@ def test_vocoder_evaluate_scores_held_out_sentences_and_voice(vocoder_runs, run_
     # 4 steps of training: Griffin-Lim is far better; the teacher has to beat it
     assert griffin_lim["pesq"] > result["pesq"] and griffin_lim["mel_l1"] < result["mel_l1"]
     assert "mel_l1" in out and "3 held-out clips" in out
+    assert "Griffin-Lim, 32 iterations (baseline): mel_l1" in out and "held-out voice (3 clips)" in out
 
 
 def test_griffin_lim_baseline_is_aligned_with_the_recording():
@@ -174,6 +175,7 @@ def test_vocoder_compare_shows_spectrograms_of_the_same_clips(vocoder_runs, run_
     assert rate == 16000 and len(audio) > 0
     page = (tmp_path / "r" / "report.html").read_text()
     assert page.count("<audio controls") == 6  # teacher, student, ground truth x 2 clips
+    assert "each resynthesised from its own recording" in page and "wide-band PESQ" in page
     assert (tmp_path / "r" / "samples.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -199,7 +199,7 @@ def sample(source, num, seed, out, scale, inputs) -> None:
         written = task.translate(generator, spec, inputs, out)
         if written is None:
             raise UserError("--input: this generator takes no input files; it generates from latent codes")
-        click.echo(f"wrote {len(written)} files to {out}")
+        click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {out}")
         return
     with torch.no_grad():
         samples = generator_output(generator(*task.export_signature(spec, generator).example(num, seed))).sample
@@ -252,6 +252,10 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
     else:
         scored = f"{result.get('clips', '?')} held-out clips"
     click.echo(f"step {result['step']}: {shown(result)} ({scored})")
+    for name, values in result.get("baselines", {}).items():  # e.g. a vocoder's Griffin-Lim
+        click.echo(f"{name} (baseline): {shown(values)}")
+    if result.get("held_out_voice"):
+        click.echo(f"held-out voice ({result['held_out_voice']['clips']} clips): {shown(result['held_out_voice'])}")
     reference = result.get("real_vs_real")
     if reference:
         click.echo(f"real vs real (two halves of {reference['half_samples']}): {shown(reference)}")

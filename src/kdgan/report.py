@@ -246,6 +246,9 @@ def protocol_text(runs: list[dict]) -> str:
     threads = first.get("profile", {}).get("threads")
     latency = (f"; latency is the median over repeated CPU runs{' at the training crop size' if is_image_task(runs) else ''} "
                f"({threads} threads)" if threads else " (no efficiency profile: evaluated with --no-profile)")
+    described = task_of(runs).protocol(first)
+    if described:  # the task says how its numbers were made
+        return f"{described} Ratios are relative to `{ref}`{latency}."
     if "features" not in first and not is_image_task(runs):  # a task scored by its own metrics
         return (f"Quality: task {first.get('task')}, {first.get('fake_samples')} generated vs "
                 f"{first.get('real_samples')} real examples, sample seed {first.get('seed')}. Ratios are relative "
@@ -264,7 +267,7 @@ def protocol_text(runs: list[dict]) -> str:
 def notes_text(runs: list[dict], plotted: bool) -> list[str]:
     """One paragraph per metric in the table, plus what the plot shows (or why it is absent)."""
     present = {k for r in runs for k in r["latest"]} | ({"precision"} if any("recall" in r["latest"] for r in runs) else set())
-    notes = [text for key, text in METRIC_NOTES.items() if key in present]
+    notes = [text for key, text in {**METRIC_NOTES, **task_of(runs).metric_notes()}.items() if key in present]
     for name, metric in METRICS.entries().items():  # a task package's metrics explain themselves
         if name in present and metric.__doc__:
             notes.append(f"{name}: {' '.join(metric.__doc__.split())}")
@@ -322,7 +325,7 @@ def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int
         """An audio player per clip, the WAV inside the page (it plays from the file alone)."""
         if not items:
             return ""
-        rows = "".join(f'<tr><td>{html.escape(label)}</td><td><audio controls preload="none" '
+        rows = "".join(f'<tr><td>{html.escape(label)}</td><td><audio controls preload="metadata" '
                        f'src="data:audio/wav;base64,{base64.b64encode(data).decode()}"></audio></td></tr>'
                        for label, _, data in items)
         return f"<h2>Listen</h2><table>{rows}</table>"

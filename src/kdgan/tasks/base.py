@@ -91,6 +91,17 @@ class Task:
         return diversity(samples)
 
     @classmethod
+    def protocol(cls, evaluation: dict) -> str | None:
+        """One sentence for `kdgan compare`: how an eval.json entry's numbers were made (None:
+        the report's generic sentence)."""
+        return None
+
+    @classmethod
+    def metric_notes(cls) -> dict[str, str]:
+        """What each of the task's metrics means, printed under compare's table."""
+        return {}
+
+    @classmethod
     def report_columns(cls, evaluation: dict) -> list[tuple[str, str, str]]:
         """(key, header, format) of `kdgan compare`'s quality columns for an eval.json entry."""
         return [(m, m, "{:.4g}") for m in cls.metric_names if m in evaluation]

@@ -217,6 +217,24 @@ class Vocoder(Task):
                 media.append((f"{label}, clip {i + 1}", f"{slug}_{i + 1}.wav", buf.getvalue()))
         return media
 
+    @classmethod
+    def protocol(cls, evaluation: dict) -> str:
+        voice = evaluation.get("held_out_voice", {}).get("clips")
+        beside = f"; the held-out voice's {voice} clips are scored in eval.json beside" if voice else ""
+        return (f"Quality: task vocoder, {evaluation.get('clips')} held-out clips (sentences no voice trained on), "
+                f"each resynthesised from its own recording's log-mel{beside}.")
+
+    @classmethod
+    def metric_notes(cls) -> dict[str, str]:
+        return {
+            "mel_l1": "mel_l1: mean |log-mel(output) - log-mel(recording)| over the clip (HiFi-GAN's validation "
+                      "number; lower is better).",
+            "pesq": "pesq: wide-band PESQ (ITU-T P.862.2) against the recording, from -0.5 to 4.5, higher is better. "
+                    "The Griffin-Lim row is the signal-processing baseline: 32 iterations on the same mel; a vocoder "
+                    "worth distilling beats it.",
+            "stoi": "stoi: short-time objective intelligibility against the recording, 0 to 1, higher is better.",
+        }
+
     # -- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, generator, cfg, metrics, options) -> dict:
