@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import set_args
+from conftest import ROOT, set_args
 
 from kdgan.tasks.audio.nets import (HiFiGANGenerator, HiFiGANSpec, PeriodDiscriminator, VocoderDiscriminator,
                                     VocoderDiscriminatorSpec)
@@ -79,7 +79,7 @@ def vocoder_runs(tmp_path_factory):
 def test_vocoder_train_and_distill_write_audio_and_spectrograms(vocoder_runs, monkeypatch):
     student = vocoder_runs / "student"
     logged = json.loads((student / "log.jsonl").read_text().splitlines()[-1])
-    assert {"d_adv", "g_adv", "g_fm", "mel_l1", "l1", "d_kl"} <= set(logged), logged
+    assert {"d_adv", "g_adv", "g_fm", "mel_l1", "l1", "stft", "feature_mse", "d_kl"} <= set(logged), logged
     wav = student / "samples" / "step_0000004" / "student_step_4_0.wav"
     audio, rate = sf.read(wav)
     assert rate == 16000 and len(audio) == 31 * 256  # task.sample_seconds 0.5, cut to whole mel frames
@@ -194,3 +194,56 @@ def test_bad_audio_folders_stop_train_in_one_line_before_any_run_folder(run_cli,
                            "data.name=folder", "--set", f"data.path={data}")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+# -- audio distillation terms ----------------------------------------------------------------
+
+
+def _ctx(student, teacher):
+    from kdgan.losses.terms import StepContext
+
+    return StepContext("g", None, student, None, None, None, extra={"teacher_out": teacher})
+
+
+def test_stft_distance_by_hand_at_one_resolution():
+    from kdgan.tasks.audio.terms import MultiResolutionSTFT
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(2, 1, 2048, generator=g) * 0.1, torch.randn(2, 1, 2048, generator=g) * 0.1
+    term = MultiResolutionSTFT(resolutions=[(512, 128, 512)])
+    window = torch.hann_window(512)
+    mag = lambda x: torch.stft(x[:, 0], 512, 128, 512, window, return_complex=True).abs().clamp(min=1e-7)  # noqa: E731
+    ms, mt = mag(s), mag(t)
+    want = (mt - ms).norm() / mt.norm() + (mt.log() - ms.log()).abs().mean()
+    assert term(_ctx(s, t)).item() == pytest.approx(want.item(), rel=1e-5)
+    assert term(_ctx(t, t)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_spectral_kl_compares_spectral_shape_not_loudness():
+    """Each frame's spectrum as a distribution over bins: a louder copy (x2) of the teacher's
+    waveform has the same distributions (KL 0); a different sound does not."""
+    from kdgan.losses.distill import kl_softmax
+    from kdgan.tasks.audio.terms import SpectralKL, stft_magnitude
+
+    g = torch.Generator().manual_seed(1)
+    t = torch.randn(1, 1, 4096, generator=g) * 0.1
+    term = SpectralKL(temperature=2.0)
+    assert term(_ctx(2 * t, t)).item() == pytest.approx(0.0, abs=1e-5)
+    other = torch.sin(torch.arange(4096) * 0.3).view(1, 1, -1) * 0.1
+    want = kl_softmax(stft_magnitude(other, 1024, 256, torch.hann_window(1024)).log(),
+                      stft_magnitude(t, 1024, 256, torch.hann_window(1024)).log(), -1, 2.0, "distribution")
+    got = term(_ctx(other, t)).item()
+    assert got == pytest.approx(want.item(), rel=1e-5) and got > 0.1
+
+
+def test_audio_terms_are_chosen_by_name_in_distill_terms():
+    from kdgan.config import load_config
+
+    cfg = load_config(ROOT / "configs/vocoder_distill.yaml", [
+        "distill.terms=[{name: stft, weight: 2}, {name: spectral_kl, temperature: 3}, {name: mel_teacher}]"])
+    assert [t.name for t in cfg.distill.terms] == ["stft", "spectral_kl", "mel_teacher"]
+    assert cfg.distill.terms[1].temperature == 3
+    from kdgan.errors import UserError
+
+    with pytest.raises(UserError, match=r"distill.terms.0.temprature: unknown key; valid keys: name, weight, temperature"):
+        load_config(ROOT / "configs/vocoder_distill.yaml", ["distill.terms=[{name: spectral_kl, temprature: 3}]"])
