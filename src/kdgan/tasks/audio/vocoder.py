@@ -25,6 +25,7 @@ from kdgan.schema import Strict
 from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_embedded_speech
 from kdgan.tasks.audio.mel import LogMel, MelSettings
 from kdgan.tasks.audio.metrics import AUDIO_METRICS
+from kdgan.tasks.audio.prune import prune_hifigan
 from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
 from kdgan.tasks.base import Task
 
@@ -63,7 +64,8 @@ class VocoderDiscriminatorConfig(Strict):
     resolutions: list[tuple[int, int, int]] = [(1024, 120, 600), (2048, 240, 1200), (512, 50, 240)]
 
 
-GENERATORS.register("hifigan", Family(build=HiFiGANGenerator, spec=HiFiGANSpec, config=HiFiGANConfig))
+GENERATORS.register("hifigan", Family(build=HiFiGANGenerator, spec=HiFiGANSpec, config=HiFiGANConfig,
+                                     prune=prune_hifigan))
 DISCRIMINATORS.register("mpd-mrd", Family(build=VocoderDiscriminator, spec=VocoderDiscriminatorSpec,
                                           config=VocoderDiscriminatorConfig))
 
