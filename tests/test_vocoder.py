@@ -267,3 +267,38 @@ def test_hifigan_pruning_keeps_the_strongest_channels_of_each_stage():
     assert torch.allclose(half.stem(mel), teacher.stem(mel)[:, strongest], atol=1e-6)
     with torch.no_grad():
         assert (half(mel) - teacher(mel)).abs().mean() < (random(mel) - teacher(mel)).abs().mean()
+
+
+def test_the_inverse_stft_head_inverts_kdgans_framing_exactly():
+    """STFT with the mel's framing (reflect pad (n_fft - hop) / 2, no centring), then the
+    head's transposed-convolution inverse: the same samples back."""
+    import torch.nn.functional as F
+
+    from kdgan.tasks.audio.vocos import InverseSTFT
+
+    x = torch.randn(2, 256 * 20, generator=torch.Generator().manual_seed(0)) * 0.3
+    padded = F.pad(x[:, None], (384, 384), mode="reflect")[:, 0]
+    spec = torch.stft(padded, 1024, 256, 1024, torch.hann_window(1024), center=False, return_complex=True)
+    assert spec.shape[-1] == 20
+    y = InverseSTFT(1024, 256)(spec.real, spec.imag)
+    assert y.shape == (2, 1, 20 * 256) and (y[:, 0] - x).abs().max() < 1e-5
+
+
+def test_vocos_family_trains_and_exports_with_a_dynamic_length(run_cli, tmp_path):
+    import onnxruntime as ort
+
+    from kdgan.loading import load_gan
+    from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
+
+    assert 3.5e6 < sum(p.numel() for p in VocosGenerator(VocosSpec(width=256)).parameters()) < 3.7e6
+    run = tmp_path / "vocos"
+    overrides = {**TINY, "model.generator": "{arch: vocos, width: 16, layers: 2}"}
+    code, _, err = run_cli("train", "--config", ROOT / "configs/vocoder_teacher.yaml", "--out", run,
+                           *set_args([f"{k}={v}" for k, v in overrides.items()]))
+    assert code == 0, err
+    code, out, err = run_cli("export", run, "--format", "onnx", "--out", tmp_path / "v.onnx")
+    assert code == 0 and "verified" in out, err
+    mel = torch.randn(1, 80, 29) - 4
+    got = ort.InferenceSession(str(tmp_path / "v.onnx"), providers=["CPUExecutionProvider"]).run(None, {"mel": mel.numpy()})[0]
+    with torch.no_grad():
+        assert np_close(got, load_gan(run).generator(mel)) and got.shape == (1, 1, 29 * 256)

@@ -26,6 +26,7 @@ from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_
 from kdgan.tasks.audio.mel import LogMel, MelSettings
 from kdgan.tasks.audio.metrics import AUDIO_METRICS
 from kdgan.tasks.audio.prune import prune_hifigan
+from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
 from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
 from kdgan.tasks.base import Task
 
@@ -54,6 +55,16 @@ class HiFiGANConfig(Strict):
     resblock_dilations: list[list[int]] = [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
 
 
+class VocosConfig(Strict):
+    """model.generator for arch vocos: a ConvNeXt backbone at frame rate and an inverse-STFT
+    head (width 256 x 8 layers is 3.6M parameters; Vocos itself is width 512)."""
+
+    arch: Literal["vocos"] = "vocos"
+    width: int = Field(256, ge=1)
+    layers: int = Field(8, ge=1)
+    expansion: int = Field(3, ge=1)
+
+
 class VocoderDiscriminatorConfig(Strict):
     """model.discriminator for arch mpd-mrd (width 32 is HiFi-GAN's MPD, 41M parameters;
     width 8 is 2.6M, width 4 0.65M)."""
@@ -66,6 +77,7 @@ class VocoderDiscriminatorConfig(Strict):
 
 GENERATORS.register("hifigan", Family(build=HiFiGANGenerator, spec=HiFiGANSpec, config=HiFiGANConfig,
                                      prune=prune_hifigan))
+GENERATORS.register("vocos", Family(build=VocosGenerator, spec=VocosSpec, config=VocosConfig))
 DISCRIMINATORS.register("mpd-mrd", Family(build=VocoderDiscriminator, spec=VocoderDiscriminatorSpec,
                                           config=VocoderDiscriminatorConfig))
 
@@ -95,8 +107,8 @@ class Vocoder(Task):
         hop = MelSettings().hop_length
         if cfg.data.segment % hop:
             raise ValueError(f"data.segment: {cfg.data.segment} samples is not a multiple of the mel hop ({hop})")
-        rates = cfg.model.generator.upsample_rates
-        if torch.tensor(rates).prod().item() != hop:
+        rates = getattr(cfg.model.generator, "upsample_rates", None)  # hifigan's
+        if rates is not None and torch.tensor(rates).prod().item() != hop:
             raise ValueError(f"model.generator.upsample_rates: their product must be the mel hop {hop}, got {rates}")
 
     def __init__(self, cfg):
@@ -158,10 +170,13 @@ class Vocoder(Task):
     def real_examples(self, n: int) -> torch.Tensor:
         return self.fixed_batch(n, 0).real
 
-    def network_specs(self, cfg) -> tuple[HiFiGANSpec, VocoderDiscriminatorSpec]:
-        g, d = cfg.model.generator, cfg.model.discriminator
-        return (HiFiGANSpec(n_mels=self.mel.settings.n_mels, **g.model_dump()),
-                VocoderDiscriminatorSpec(**d.model_dump()))
+    def network_specs(self, cfg) -> tuple[HiFiGANSpec | VocosSpec, VocoderDiscriminatorSpec]:
+        g, d, m = cfg.model.generator, cfg.model.discriminator, self.mel.settings
+        if g.arch == "vocos":  # its inverse STFT frames the audio as the mel does
+            g_spec = VocosSpec(n_mels=m.n_mels, n_fft=m.n_fft, hop=m.hop_length, **g.model_dump())
+        else:
+            g_spec = HiFiGANSpec(n_mels=m.n_mels, **g.model_dump())
+        return g_spec, VocoderDiscriminatorSpec(**d.model_dump())
 
     # -- what the run shows --------------------------------------------------------------
     def save_samples(self, path: Path, batch: StepBatch, outputs: list[torch.Tensor], names: list[str]) -> Path:
