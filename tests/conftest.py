@@ -62,3 +62,18 @@ def digits16_features(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "kdgan", "features", "train", "digits", "--resolution", "16",
                     "--epochs", "3", "--out", str(out)], check=True, capture_output=True)
     return out
+
+
+def cli_in_process(*args) -> int:
+    """`kdgan ARGS...` in this process for module-scoped fixtures (run_cli is per test); the
+    exit status."""
+    from kdgan.cli import main
+
+    argv, sys.argv = sys.argv, ["kdgan", *map(str, args)]
+    try:
+        main()
+    except SystemExit as exc:
+        return exc.code
+    finally:
+        sys.argv = argv
+    return 0

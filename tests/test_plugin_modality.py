@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import sinusoids_task  # noqa: F401  (registers the task, its families and its metric)
-from conftest import ROOT
+from conftest import ROOT, cli_in_process
 
 TEACHER = """
 seed: 0
@@ -45,22 +45,10 @@ distill:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A teacher trained and a student distilled by the CLI, in this process."""
-    from kdgan.cli import main
-
     root = tmp_path_factory.mktemp("sinusoids")
     (root / "teacher.yaml").write_text(TEACHER)
     (root / "distill.yaml").write_text(DISTILL)
-
-    def cli(*args) -> int:
-        argv = sys.argv
-        sys.argv = ["kdgan", *map(str, args)]
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code
-        finally:
-            sys.argv = argv
-        return 0
+    cli = cli_in_process
 
     assert cli("train", "--config", root / "teacher.yaml", "--out", root / "teacher") == 0
     assert cli("distill", "--config", root / "distill.yaml", "--teacher", root / "teacher", "--out",

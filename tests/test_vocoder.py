@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import ROOT, set_args
+from conftest import ROOT, cli_in_process, set_args
 
 from kdgan.tasks.audio.nets import (HiFiGANGenerator, HiFiGANSpec, PeriodDiscriminator, VocoderDiscriminator,
                                     VocoderDiscriminatorSpec)
@@ -53,20 +53,8 @@ def test_mel_loss_is_l1_between_log_mels():
 
 @pytest.fixture(scope="module")
 def vocoder_runs(tmp_path_factory):
-    from kdgan.cli import main
-    import sys
-
     root = tmp_path_factory.mktemp("vocoder")
-
-    def cli(*args) -> int:
-        argv, sys.argv = sys.argv, ["kdgan", *map(str, args)]
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code
-        finally:
-            sys.argv = argv
-        return 0
+    cli = cli_in_process
 
     assert cli("train", "--config", "configs/vocoder_teacher.yaml", "--out", root / "teacher",
                *set_args([f"{k}={v}" for k, v in TINY.items()])) == 0

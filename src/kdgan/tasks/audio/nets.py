@@ -123,6 +123,17 @@ class VocoderDiscriminatorSpec(BaseModel):
     resolutions: list[tuple[int, int, int]] = [(1024, 120, 600), (2048, 240, 1200), (512, 50, 240)]
 
 
+def conv_stack(x: torch.Tensor, convs: nn.ModuleList, post: nn.Module) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A sub-discriminator's layers: (flattened logits, every layer's output as features)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """Audio folded into (B, 1, T / p, p) by its period p (the end reflect-padded to a
     multiple of p), then 2-D convs along time only: it sees every p-th sample together."""
@@ -142,13 +153,7 @@ class PeriodDiscriminator(nn.Module):
         return audio.view(b, c, -1, self.period)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x, features = self.fold(audio), []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return conv_stack(self.fold(audio), self.convs, self.post)
 
 
 class SpectrogramDiscriminator(nn.Module):
@@ -166,13 +171,7 @@ class SpectrogramDiscriminator(nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         spec = torch.stft(audio[:, 0].float(), self.n_fft, self.hop, self.window_length, self.window,
                           return_complex=True).abs()  # (B, bins, frames)
-        x, features = spec.transpose(1, 2)[:, None], []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return conv_stack(spec.transpose(1, 2)[:, None], self.convs, self.post)
 
 
 class VocoderDiscriminator(nn.Module):
