@@ -140,8 +140,8 @@ def test_a_teacher_returning_a_tuple_gives_its_first_element(tmp_path):
     trainer = build_distill_trainer(cfg, Teacher(TupleTeacher()))
     trainer.fit(tmp_path)
     assert "l1" in json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
-    with pytest.raises(UserError, match=r"returned a dict; its forward must return the images \(B, C, H, W\), "
-                                        r"or a tuple/list whose first element is the images"):
+    with pytest.raises(UserError, match=r"returned a dict; its forward must return the samples \(images \(B, C, H, W\), "
+                                        r"audio \(B, 1, T\), ...\), or a tuple/list whose first element is them"):
         build_distill_trainer(cfg, Teacher(DictTeacher()))
 
 

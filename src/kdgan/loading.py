@@ -30,8 +30,8 @@ class GAN:
     source: str = "python"
 
     def generate(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """The teacher's images for the generator inputs (see `images_of`)."""
-        return images_of(self.generator(*inputs))
+        """The teacher's samples for the generator inputs (see `samples_of`)."""
+        return samples_of(self.generator(*inputs))
 
     def freeze(self) -> "GAN":
         """Loaded networks (teachers above all) are fixed functions: eval mode (BatchNorm uses its running statistics)
@@ -42,10 +42,11 @@ class GAN:
         return self
 
 
-def images_of(output) -> torch.Tensor:
-    """A teacher generator's output -> its images. A forward may return the images
-    (B, C, H, W), or a tuple/list whose first element is the images (`(images, features)`,
-    as many codebases return); the other elements are ignored."""
+def samples_of(output) -> torch.Tensor:
+    """A teacher generator's output -> its samples. A forward may return the samples (images
+    (B, C, H, W), audio (B, 1, T), ...), or a tuple/list whose first element is the samples
+    (`(images, features)` as many codebases return, or kdgan's GeneratorOutput); the other
+    elements are ignored here."""
     if isinstance(output, (tuple, list)) and output and torch.is_tensor(output[0]):
         return output[0]
     if torch.is_tensor(output):
@@ -53,8 +54,8 @@ def images_of(output) -> torch.Tensor:
     what = type(output).__name__
     if isinstance(output, (tuple, list)):
         what += f" whose first element is a {type(output[0]).__name__}" if output else " that is empty"
-    raise UserError(f"--teacher: the teacher generator returned a {what}; its forward must return the images "
-                    "(B, C, H, W), or a tuple/list whose first element is the images")
+    raise UserError(f"--teacher: the teacher generator returned a {what}; its forward must return the samples "
+                    "(images (B, C, H, W), audio (B, 1, T), ...), or a tuple/list whose first element is them")
 
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")

@@ -44,7 +44,7 @@ class EpochSampler:
 
     def __init__(self, size: int, batch_size: int, seed: int):
         if size < batch_size:
-            raise UserError(f"train.batch_size: {batch_size} is larger than the dataset ({size} images)")
+            raise UserError(f"train.batch_size: {batch_size} is larger than the dataset ({size} training examples)")
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.per_epoch = size // batch_size
         self._epoch, self._perm = -1, torch.empty(0, dtype=torch.int64)

@@ -7,8 +7,8 @@ From Python, any `nn.Module` can be the teacher generator (and discriminator):
                                     student=my_small_generator)
     trainer.fit(run_dir)
 
-The teacher must accept the task's generator inputs (`G(z)` or `G(z, y)`) and return images
-shaped like the data, or a tuple/list whose first element is the images; this is checked
+The teacher must accept the task's generator inputs (`G(z)`, `G(z, y)`, `G(mel)`, ...) and
+return samples shaped like the data, or a tuple/list whose first element is them; this is checked
 once before training starts.
 """
 
@@ -21,7 +21,7 @@ from torch import nn
 from kdgan.config import Config
 from kdgan.distill.distiller import build_terms
 from kdgan.distill.students import scaled_width
-from kdgan.loading import GAN, images_of, load_gan
+from kdgan.loading import GAN, samples_of, load_gan
 from kdgan.errors import UserError
 from kdgan.families import build_discriminator, build_generator, read_spec, saved_spec
 from kdgan.registry import DISCRIMINATORS, GENERATORS
@@ -73,12 +73,12 @@ def check_teacher_fits(teacher: GAN, task, device: torch.device) -> None:
             out = teacher.generator(*inputs)
     except Exception as err:  # a user's module can fail in any way; report it as one line
         raise UserError(f"--teacher: the teacher generator failed on the task's inputs: {err}") from None
-    out = images_of(out)
+    out = samples_of(out)
     want = (2, *task.fixed_batch(2, 0).real.shape[1:])
     if tuple(out.shape) != want:
         raise UserError(
             f"--teacher: the teacher generates {tuple(out.shape)[1:]} but data gives {want[1:]}; "
-            "set data.resolution / data.channels (and task) to the teacher's"
+            "set the data section (and task) to what the teacher makes, e.g. data.resolution / data.channels"
         )
 
 

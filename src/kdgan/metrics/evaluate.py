@@ -83,7 +83,7 @@ def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: 
     teacher) its features on the same inputs and the mean L1 between the two outputs
     (`reference_features`, `reference_l1`)."""
     from kdgan.data.images import to_uint8
-    from kdgan.loading import images_of
+    from kdgan.loading import samples_of
 
     generator.eval()
     classifier.eval()
@@ -98,7 +98,7 @@ def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: 
         if keep_samples:
             out["samples"].append(to_uint8(images))
         if reference is not None:
-            theirs = images_of(reference(*chunk)).float().cpu()
+            theirs = samples_of(reference(*chunk)).float().cpu()
             l1 += float((images - theirs).abs().flatten(1).mean(1).sum())
             out["reference_features"].append(features_of(theirs, classifier)[0])
     result = {k: torch.cat(v) if v else None for k, v in out.items()}

@@ -122,7 +122,7 @@ class Trainer:
     compile: bool = False
     # log.eval_checkpoints: evaluate(generator, step, reference) -> dict, at each checkpoint (rank 0)
     evaluate: Callable[..., dict] | None = None
-    # images -> (B, D) features, for the samples' distance to the reference in a feature space
+    # samples -> (B, D) features, for their distance to the reference in a feature space
     fidelity_features: Callable[[torch.Tensor], torch.Tensor] | None = None
     step: int = 0
     # (loss sums, step count) since the last log line, from the checkpoint a run resumed from
