@@ -54,6 +54,7 @@ class Sinusoids(Task):
     settings, data_settings = SinusoidSettings, SinusoidData
     default_generator, default_discriminator = "conv1d", "multiscale1d"
     default_metrics = metric_names = ("spectral_distance",)
+    modality = "signal"  # image and audio families are refused in one line, and its own elsewhere
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -223,6 +224,6 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 GENERATORS.register("conv1d", Family(build=Conv1dGenerator, spec=Conv1dSpec, config=Conv1dConfig,
-                                     prune=prune_conv1d))
+                                     prune=prune_conv1d, modality="signal"))
 DISCRIMINATORS.register("multiscale1d", Family(build=MultiScaleDiscriminator, spec=MultiScaleSpec,
-                                               config=MultiScaleConfig))
+                                               config=MultiScaleConfig, modality="signal"))

@@ -150,6 +150,8 @@ def test_its_config_sections_are_validated_by_its_own_schemas(run_cli, tmp_path)
         (("length: 32", "length: 30"), "config error: data.length: the conv1d generator doubles twice"),
         (("heads: 2", "heads: 5"), "config error: model.discriminator.heads: Input should be less than or equal to 3"),
         (("{width: 16}", "{arch: conv2d}"), "config error: model.generator.arch: unknown 'conv2d'; valid: dcgan,"),
+        (("{width: 16}", "{arch: dcgan}"), "model.generator.arch: 'dcgan' is a family of image networks; task "
+                                           "sinusoids takes signal families: conv1d"),
     ]:
         bad.write_text(TEACHER.replace(*change))
         code, _, err = run_cli("train", "--config", bad, "--out", tmp_path / "run")

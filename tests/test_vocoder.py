@@ -290,3 +290,15 @@ def test_vocos_family_trains_and_exports_with_a_dynamic_length(run_cli, tmp_path
     got = ort.InferenceSession(str(tmp_path / "v.onnx"), providers=["CPUExecutionProvider"]).run(None, {"mel": mel.numpy()})[0]
     with torch.no_grad():
         assert np_close(got, load_gan(run).generator(mel)) and got.shape == (1, 1, 29 * 256)
+
+
+@pytest.mark.parametrize("config,override,message", [
+    ("vocoder_teacher", "model.generator.arch=unet", "'unet' is a family of image networks; task vocoder takes audio "
+                                                     "families: hifigan, vocos"),
+    ("glyph_teacher", "model.discriminator.arch=mpd-mrd", "'mpd-mrd' is a family of audio networks; task generation"),
+    ("vocoder_distill", "distill.student.arch=dcgan", "distill.student.arch: 'dcgan' is a family of image networks"),
+])
+def test_a_family_of_another_modality_is_refused_in_one_line(run_cli, tmp_path, config, override, message):
+    code, _, err = run_cli("train" if "teacher" in config else "distill", "--config", ROOT / f"configs/{config}.yaml",
+                           "--out", tmp_path / "r", "--set", override)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from kdgan.errors import UserError
+from kdgan.families import check_modality
 from kdgan.losses import ADVERSARIAL_LOSSES
 from kdgan.registry import DISCRIMINATORS, GENERATORS, TASKS, TERMS
 from kdgan.schema import Strict, choice
@@ -177,7 +178,8 @@ def validate_sections(raw: dict) -> dict:
     to the task's."""
     raw = dict(raw)
     task_raw = _mapping(raw.get("task"), "task")
-    task = TASKS.get(task_raw.get("name", "generation"), "task.name")
+    task_name = task_raw.get("name", "generation")
+    task = TASKS.get(task_name, "task.name")
     raw["task"] = section(task.settings, task_raw, "task")
     raw["data"] = section(task.data_settings, _mapping(raw.get("data"), "data"), "data")
     model = dict(_mapping(raw.get("model"), "model"))
@@ -185,10 +187,16 @@ def validate_sections(raw: dict) -> dict:
                                    ("discriminator", DISCRIMINATORS, task.default_discriminator)):
         where = f"model.{key}"
         part = _mapping(model.get(key), where)
-        family = registry.get(part.get("arch", default), f"{where}.arch")
+        arch = part.get("arch", default)
+        family = registry.get(arch, f"{where}.arch")
+        check_modality(family, arch, task, task_name, registry, f"{where}.arch")
         model[key] = section(family.config, part, where)
     raw["model"] = model
     distill = raw.get("distill")
+    student = distill.get("student") if isinstance(distill, dict) else None
+    if isinstance(student, dict) and isinstance(student.get("arch"), str):
+        family = GENERATORS.get(student["arch"], "distill.student.arch")
+        check_modality(family, student["arch"], task, task_name, GENERATORS, "distill.student.arch")
     if isinstance(distill, dict) and isinstance(distill.get("terms"), list):
         terms = []
         for i, term in enumerate(distill["terms"]):

@@ -34,6 +34,20 @@ class Family:
     # how a saved spec of an older version becomes this one: (fields, its version) -> fields.
     version: int = 1
     upgrade: Callable[[dict, int], dict] | None = None
+    # What the family's networks take or make ("image", "audio", ...): a task of another
+    # modality refuses it in one line. None: any task may use it.
+    modality: str | None = None
+
+
+def check_modality(family: Family, arch: str, task, task_name: str, registry, field: str) -> None:
+    """A one-line error when `task` (the registered Task class named `task_name`) cannot use
+    the family."""
+    if family.modality is None or task.modality is None or family.modality == task.modality:
+        return
+    usable = [n for n, f in registry.entries().items() if f.modality in (None, task.modality)]
+    raise UserError(f"config error: {field}: {arch!r} is a family of {family.modality} networks; "
+                    f"task {task_name} takes {task.modality} families: "
+                    f"{', '.join(usable)}")
 
 
 def read_spec(registry, data: dict | BaseModel, field: str) -> BaseModel:

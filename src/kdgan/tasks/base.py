@@ -29,6 +29,7 @@ class Task:
     default_generator: ClassVar[str]  # model.generator.arch when the config gives none
     default_discriminator: ClassVar[str]
     default_metrics: ClassVar[tuple[str, ...]] = ()  # `kdgan evaluate` without --metrics
+    modality: ClassVar[str | None] = None  # the network families it can use (Family.modality); None: any
     metric_names: ClassVar[tuple[str, ...]] = ()  # what --metrics may name for this task
 
     @classmethod

@@ -76,10 +76,10 @@ class VocoderDiscriminatorConfig(Strict):
 
 
 GENERATORS.register("hifigan", Family(build=HiFiGANGenerator, spec=HiFiGANSpec, config=HiFiGANConfig,
-                                     prune=prune_hifigan))
-GENERATORS.register("vocos", Family(build=VocosGenerator, spec=VocosSpec, config=VocosConfig))
+                                     prune=prune_hifigan, modality="audio"))
+GENERATORS.register("vocos", Family(build=VocosGenerator, spec=VocosSpec, config=VocosConfig, modality="audio"))
 DISCRIMINATORS.register("mpd-mrd", Family(build=VocoderDiscriminator, spec=VocoderDiscriminatorSpec,
-                                          config=VocoderDiscriminatorConfig))
+                                          config=VocoderDiscriminatorConfig, modality="audio"))
 
 
 class MelL1(LossTerm):
@@ -101,6 +101,7 @@ class Vocoder(Task):
     settings, data_settings = VocoderSettings, VocoderData
     default_generator, default_discriminator = "hifigan", "mpd-mrd"
     default_metrics = metric_names = AUDIO_METRICS
+    modality = "audio"
 
     @classmethod
     def check(cls, cfg) -> None:

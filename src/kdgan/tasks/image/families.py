@@ -34,7 +34,7 @@ GENERATOR_BUILDERS = {
 }
 for _name, _build in GENERATOR_BUILDERS.items():
     GENERATORS.register(_name, Family(build=_build, spec=GENERATOR_SPECS[_name], config=GeneratorConfig,
-                                      prune=prune_init, version=2,
+                                      prune=prune_init, version=2, modality="image",
                                       upgrade=lambda fields, version: upgrade_generator(fields)))
 
 DISCRIMINATOR_BUILDERS = {
@@ -47,4 +47,5 @@ DISCRIMINATOR_BUILDERS = {
 }
 for _name, _build in DISCRIMINATOR_BUILDERS.items():
     DISCRIMINATORS.register(_name, Family(build=_build, spec=DISCRIMINATOR_SPECS[_name], config=DiscriminatorConfig,
-                                          version=2, upgrade=lambda fields, version: upgrade_discriminator(fields)))
+                                          version=2, upgrade=lambda fields, version: upgrade_discriminator(fields),
+                                          modality="image"))

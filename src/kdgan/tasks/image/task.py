@@ -19,6 +19,7 @@ class ImageTask(Task):
     settings = TaskConfig
     data_settings = DataConfig
     default_generator = default_discriminator = "dcgan"
+    modality = "image"
     metric_names = ("fid", "kid", "is", "pr", "c2st", "psnr", "ssim", "lpips")
     grid_columns: ClassVar[int | None] = None  # images per row in sample grids (None: square)
 
