@@ -3,6 +3,8 @@
   mel_l1  mean |log-mel(output) - log-mel(recording)| (HiFi-GAN's validation number; lower is better)
   pesq    wide-band PESQ (ITU-T P.862.2, the `pesq` package), -0.5 ... 4.5, higher is better
   stoi    short-time objective intelligibility (the `pystoi` package), 0 ... 1, higher is better
+  dnsmos  DNSMOS P.835 overall quality (`speechmos`, its ONNX models ship in the package), a
+          1 ... 5 MOS estimate that needs no reference: asked for with --metrics
 
 and the same for Griffin-Lim (32 iterations) on the recording's mel: the signal-processing
 baseline a neural vocoder has to beat.
@@ -17,7 +19,8 @@ from kdgan.errors import UserError
 from kdgan.tasks.audio.corpus import SAMPLE_RATE
 from kdgan.tasks.audio.mel import LogMel
 
-AUDIO_METRICS = ("mel_l1", "pesq", "stoi")
+AUDIO_METRICS = ("mel_l1", "pesq", "stoi")  # the defaults
+OPTIONAL_METRICS = ("dnsmos",)
 
 
 def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metrics) -> dict[str, float]:
@@ -32,7 +35,18 @@ def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metr
         from pystoi import stoi
 
         scores["stoi"] = float(stoi(ref, out, SAMPLE_RATE, extended=False))
+    if "dnsmos" in metrics:
+        scores["dnsmos"] = dnsmos(output)
     return scores
+
+
+def dnsmos(audio: torch.Tensor) -> float:
+    """DNSMOS overall MOS of one 16 kHz clip (no reference)."""
+    try:
+        from speechmos import dnsmos as model
+    except ImportError:
+        raise UserError("--metrics dnsmos: the speechmos package is not installed (pip install speechmos)") from None
+    return float(model.run(audio.float().numpy(), sr=SAMPLE_RATE)["ovrl_mos"])
 
 
 def _pesq():

@@ -24,7 +24,7 @@ from kdgan.registry import DISCRIMINATORS, GENERATORS, TASKS
 from kdgan.schema import Strict
 from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_embedded_speech
 from kdgan.tasks.audio.mel import LogMel, MelSettings
-from kdgan.tasks.audio.metrics import AUDIO_METRICS
+from kdgan.tasks.audio.metrics import AUDIO_METRICS, OPTIONAL_METRICS
 from kdgan.tasks.audio.prune import prune_hifigan
 from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
 from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
@@ -100,7 +100,7 @@ class MelL1(LossTerm):
 class Vocoder(Task):
     settings, data_settings = VocoderSettings, VocoderData
     default_generator, default_discriminator = "hifigan", "mpd-mrd"
-    default_metrics = metric_names = AUDIO_METRICS
+    default_metrics, metric_names = AUDIO_METRICS, (*AUDIO_METRICS, *OPTIONAL_METRICS)
     modality = "audio"
 
     @classmethod
@@ -251,6 +251,8 @@ class Vocoder(Task):
                     "The Griffin-Lim row is the signal-processing baseline: 32 iterations on the same mel; a vocoder "
                     "worth distilling beats it.",
             "stoi": "stoi: short-time objective intelligibility against the recording, 0 to 1, higher is better.",
+            "dnsmos": "dnsmos: DNSMOS P.835 overall MOS, a learned 1-5 estimate of how a listener would rate the "
+                      "clip, without the recording (on clean speech about 3).",
         }
 
     # -- evaluation ----------------------------------------------------------------------
