@@ -168,9 +168,6 @@ class Vocoder(Task):
         with torch.no_grad():
             return StepBatch(real, (self.mel(real),), ())
 
-    def real_examples(self, n: int) -> torch.Tensor:
-        return self.fixed_batch(n, 0).real
-
     def network_specs(self, cfg) -> tuple[HiFiGANSpec | VocosSpec, VocoderDiscriminatorSpec]:
         g, d, m = cfg.model.generator, cfg.model.discriminator, self.mel.settings
         if g.arch == "vocos":  # its inverse STFT frames the audio as the mel does

@@ -12,12 +12,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from kdgan.data import DATASETS, Reading
+from kdgan.nets.specs import DISCRIMINATOR_SPECS, GENERATOR_SPECS
 from kdgan.schema import Strict, choice
 
-IMAGE_TO_IMAGE = ("resnet-i2i", "unet", "sr")
-LATENT_GENERATORS = ("dcgan", "resnet", "dcgan-separable", "resnet-separable", "dcgan-subpixel")
-IMAGE_GENERATORS = (*LATENT_GENERATORS, *IMAGE_TO_IMAGE)
-IMAGE_DISCRIMINATORS = ("dcgan", "resnet", "patchgan")
+IMAGE_GENERATORS, IMAGE_DISCRIMINATORS = tuple(GENERATOR_SPECS), tuple(DISCRIMINATOR_SPECS)
 
 
 class DataConfig(Strict):

@@ -12,7 +12,8 @@ from PIL import Image
 
 from kdgan.data.sampling import StepBatch
 from kdgan.tasks.base import Task
-from kdgan.tasks.image.settings import IMAGE_TO_IMAGE, DataConfig, TaskConfig
+from kdgan.nets.specs import IMAGE_TO_IMAGE
+from kdgan.tasks.image.settings import DataConfig, TaskConfig
 
 
 class ImageTask(Task):
