@@ -141,6 +141,23 @@ def test_discriminator_kl_averages_heads_and_both_halves():
     assert DiscriminatorKL(temperature=2.0)(ctx).item() == pytest.approx(want, rel=1e-6)
 
 
+def test_teacher_feature_matching_averages_l1_over_the_teacher_discriminators_maps():
+    from kdgan.errors import UserError
+    from kdgan.losses import DiscriminatorOutput
+    from kdgan.losses.distill import TeacherFeatureMatching
+    from kdgan.losses.terms import StepContext
+
+    on_student = DiscriminatorOutput([torch.zeros(2)], [torch.tensor([[1.0, 2.0]]), torch.tensor([[[0.0, 4.0]]])])
+    on_teacher = DiscriminatorOutput([torch.zeros(2)], [torch.tensor([[1.0, 0.0]]), torch.tensor([[[1.0, 1.0]]])])
+    ctx = StepContext("g", None, None, None, None, None,
+                      extra={"teacher_d_on_fake": on_student, "teacher_d_on_teacher": on_teacher})
+    # map 1: (|1-1| + |2-0|) / 2 = 1; map 2: (|0-1| + |4-1|) / 2 = 2; their mean 1.5
+    assert TeacherFeatureMatching()(ctx).item() == pytest.approx(1.5)
+    ctx.extra = {"teacher_d_on_fake": torch.zeros(2), "teacher_d_on_teacher": torch.zeros(2)}
+    with pytest.raises(UserError, match="teacher_fm needs a teacher discriminator that returns its feature maps"):
+        TeacherFeatureMatching()(ctx)
+
+
 def test_penalties_take_every_head_and_any_sample_shape():
     """1-D samples (B, 1, T) and a D with two heads, D_1(x) = ||x||^2 / 2 and D_2(x) = 3 sum(x):
     the gradient of their sum is x + 3, so R1 reads ||x + 3||^2 and the gradient penalty

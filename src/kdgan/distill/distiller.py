@@ -49,7 +49,8 @@ class TeacherProvider:
                     extra["teacher_real_logits"] = t.discriminator(batch.real, *batch.d_inputs)
                     extra["teacher_fake_logits"] = t.discriminator(ctx.judged, *batch.d_inputs)
             return
-        g_needs = self.needs & {"teacher_out", "teacher_logits", "teacher_features", "d_features_teacher"}
+        g_needs = self.needs & {"teacher_out", "teacher_logits", "teacher_features", "d_features_teacher",
+                                 "teacher_d_on_teacher"}
         if g_needs:
             with torch.no_grad():
                 output = generator_output(t.generator(*batch.g_inputs))
@@ -60,6 +61,9 @@ class TeacherProvider:
         if self.needs & {"teacher_d_on_fake", "d_features_fake"}:
             # Gradients flow through D_t into the student's fakes; D_t's weights are frozen.
             extra["teacher_d_on_fake"] = t.discriminator(ctx.judged, *batch.d_inputs)
+            if "teacher_d_on_teacher" in self.needs:
+                with torch.no_grad():
+                    extra["teacher_d_on_teacher"] = t.discriminator(extra["teacher_out"], *batch.d_inputs)
             if self.d_taps is not None:
                 extra["d_features_fake"] = self.d_taps.snapshot()
                 with torch.no_grad():

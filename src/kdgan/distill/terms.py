@@ -26,7 +26,7 @@ from kdgan.distill.features import DiscriminatorPerceptual, FeatureDistill, LPIP
 from kdgan.distill.taps import Taps, default_discriminator_taps, default_generator_taps
 from kdgan.loading import GAN
 from kdgan.errors import UserError
-from kdgan.losses.distill import DiscriminatorKL, OutputKL, OutputL1, OutputL2, TeacherCritic
+from kdgan.losses.distill import DiscriminatorKL, OutputKL, OutputL1, OutputL2, TeacherCritic, TeacherFeatureMatching
 from kdgan.losses.terms import LossTerm
 from kdgan.registry import TERMS
 from kdgan.schema import Strict
@@ -56,7 +56,12 @@ class TermEntry:
 
 
 def register(name: str, config: type[Strict]):
-    """`@register("l1", L1Term)` on a function (config, setup) -> LossTerm."""
+    """`@class TeacherFeatureMatchingTerm(Strict):
+    name: Literal["teacher_fm"]
+    weight: float = 1.0
+
+
+register("l1", L1Term)` on a function (config, setup) -> LossTerm."""
 
     def add(build):
         TERMS.register(name, TermEntry(config, build))
@@ -114,6 +119,11 @@ class TeacherCriticTerm(Strict):
     weight: float = 1.0
 
 
+class TeacherFeatureMatchingTerm(Strict):
+    name: Literal["teacher_fm"]
+    weight: float = 1.0
+
+
 register("l1", L1Term)(lambda tc, setup: OutputL1(tc.weight))
 register("l2", L2Term)(lambda tc, setup: OutputL2(tc.weight))
 register("kl", KLTerm)(lambda tc, setup: OutputKL(tc.weight, tc.temperature, tc.dim, tc.reduction))
@@ -129,6 +139,12 @@ def _d_kl(tc: DiscriminatorKLTerm, setup: TermSetup) -> LossTerm:
 def _teacher_critic(tc: TeacherCriticTerm, setup: TermSetup) -> LossTerm:
     setup.teacher_discriminator(tc.name)
     return TeacherCritic(setup.adversarial_loss, tc.weight)
+
+
+@register("teacher_fm", TeacherFeatureMatchingTerm)
+def _teacher_fm(tc: TeacherFeatureMatchingTerm, setup: TermSetup) -> LossTerm:
+    setup.teacher_discriminator(tc.name)
+    return TeacherFeatureMatching(tc.weight)
 
 
 @register("perceptual", PerceptualTerm)

@@ -7,6 +7,7 @@ Each reads tensors the loop computed once per step (`ctx.extra`, filled by the d
     teacher_real_logits  D_t(real), no graph                 (B,)
     teacher_fake_logits  D_t(fake.detach()), no graph         (B,)   D phase
     teacher_d_on_fake    D_t(fake) with a graph to the student (B,)  G phase, critic terms
+    teacher_d_on_teacher D_t(T(*g_inputs)), no graph                 G phase, feature matching
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from kdgan.errors import UserError
-from kdgan.losses.adversarial import generator_loss, logits_of
+from kdgan.losses.adversarial import features_of, generator_loss, logits_of
 from kdgan.losses.terms import LossTerm, StepContext
 
 
@@ -135,3 +136,20 @@ class TeacherCritic(LossTerm):
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         return generator_loss(self.loss, ctx.extra["teacher_d_on_fake"])
+
+
+class TeacherFeatureMatching(LossTerm):
+    """HiFi-GAN's feature matching with the frozen teacher discriminator and the teacher's
+    output as the target: mean over D_t's feature maps of |phi(S(x)) - phi(T(x))|. Where
+    the student's own feature matching pulls towards real data through a discriminator that
+    is still learning, this pulls towards the teacher through one that has converged. Needs a
+    discriminator that returns its feature maps (a DiscriminatorOutput)."""
+
+    name, phase, needs = "teacher_fm", "g", ("teacher_d_on_fake", "teacher_d_on_teacher")
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        student, teacher = features_of(ctx.extra["teacher_d_on_fake"]), features_of(ctx.extra["teacher_d_on_teacher"])
+        if not teacher:
+            raise UserError("distill.terms: teacher_fm needs a teacher discriminator that returns its feature maps "
+                            "(a DiscriminatorOutput, as the mpd-mrd family does); use perceptual for one that does not")
+        return torch.stack([F.l1_loss(s, t) for s, t in zip(student, teacher)]).mean()
