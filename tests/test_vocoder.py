@@ -67,14 +67,14 @@ def vocoder_runs(tmp_path_factory):
 def test_vocoder_train_and_distill_write_audio_and_spectrograms(vocoder_runs, monkeypatch):
     student = vocoder_runs / "student"
     logged = json.loads((student / "log.jsonl").read_text().splitlines()[-1])
-    assert {"d_adv", "g_adv", "g_fm", "mel_l1", "l1", "stft", "feature_mse", "d_kl"} <= set(logged), logged
+    assert {"d_adv", "g_adv", "g_fm", "mel_l1", "l1", "stft", "feature_mse", "d_kl", "teacher_fm"} <= set(logged), logged
     wav = student / "samples" / "step_0000004" / "student_step_4_0.wav"
     audio, rate = sf.read(wav)
     assert rate == 16000 and len(audio) == 31 * 256  # task.sample_seconds 0.5, cut to whole mel frames
     png = student / "samples" / "step_0000004.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
     meta = json.loads(sorted((student / "checkpoints").glob("*.json"))[-1].read_text())
-    assert meta["generator_spec"]["arch"] == "hifigan" and meta["generator_spec"]["width"] == 16
+    assert meta["generator_spec"]["arch"] == "vocos" and meta["generator_spec"]["width"] == 16
 
 
 def test_vocoder_evaluate_scores_held_out_sentences_and_voice(vocoder_runs, run_cli):
@@ -85,6 +85,9 @@ def test_vocoder_evaluate_scores_held_out_sentences_and_voice(vocoder_runs, run_
     assert result["task"] == "vocoder" and result["clips"] == 3  # --samples caps the held-out clips
     assert result["mel_l1"] > 0 and result["held_out_voice"]["mel_l1"] > 0
     assert -0.5 <= result["pesq"] <= 4.5 and 0 <= result["stoi"] <= 1 and 1 <= result["dnsmos"] <= 5
+    fidelity = result["fidelity"]  # the student against its teacher's waveform from the same mel
+    assert fidelity["reference"] == "teacher" and fidelity["clips"] == 3 and "dnsmos" not in fidelity
+    assert fidelity["mel_l1"] > 0 and fidelity["mel_l1"] != result["mel_l1"]
     griffin_lim = result["baselines"]["Griffin-Lim, 32 iterations"]
     # 4 steps of training: Griffin-Lim is far better; the teacher has to beat it
     assert griffin_lim["pesq"] > result["pesq"] and griffin_lim["mel_l1"] < result["mel_l1"]
@@ -256,6 +259,50 @@ def test_hifigan_pruning_keeps_the_strongest_channels_of_each_stage():
     assert torch.allclose(half.stem(mel), teacher.stem(mel)[:, strongest], atol=1e-6)
     with torch.no_grad():
         assert (half(mel) - teacher(mel)).abs().mean() < (random(mel) - teacher(mel)).abs().mean()
+
+
+def test_vocos_pruning_keeps_the_teachers_function_and_its_frequency_bins():
+    from kdgan.errors import UserError
+    from kdgan.tasks.audio.prune import prune_vocos
+    from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
+
+    torch.manual_seed(0)
+    teacher = VocosGenerator(VocosSpec(width=32, layers=4, magnitude_prior="pinv")).eval()
+    mel = torch.randn(1, 80, 12) - 4
+    same = VocosGenerator(VocosSpec(width=32, layers=4, magnitude_prior="pinv")).eval()
+    prune_vocos(same, teacher)  # every channel and block kept, in order: the teacher itself
+    with torch.no_grad():
+        assert torch.equal(same(mel), teacher(mel))
+    small = VocosGenerator(VocosSpec(width=8, layers=2, n_fft=512, magnitude_prior="pinv")).eval()
+    keep, layers = prune_vocos(small, teacher)
+    assert layers.tolist() == [0, 3]  # evenly spaced, first and last
+    bins = 513  # the teacher's; the student's bin k (31.25 k Hz) is its bin 2k, phase rows too
+    assert torch.equal(small.to_spectrum.weight[5], teacher.to_spectrum.weight[10, keep])
+    assert torch.equal(small.to_spectrum.weight[257 + 5], teacher.to_spectrum.weight[bins + 10, keep])
+    assert torch.equal(small.stages[1].gamma, teacher.stages[3].gamma[keep])
+    with pytest.raises(UserError, match="prune needs a vocos student no wider or deeper"):
+        prune_vocos(VocosGenerator(VocosSpec(width=8, layers=2)), teacher)  # no magnitude prior
+
+
+def test_the_pinv_prior_is_the_mels_pseudo_inverse_magnitude():
+    """With the network's spectrum output at zero, the head's magnitude is max(pinv(M) exp(mel),
+    1e-5) and its phase 0: M from librosa, pseudo-inverted by numpy (in float64; kdgan's is float32)."""
+    import librosa
+
+    from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
+
+    g = VocosGenerator(VocosSpec(width=8, layers=1, magnitude_prior="pinv")).eval()
+    torch.nn.init.zeros_(g.to_spectrum.weight)
+    torch.nn.init.zeros_(g.to_spectrum.bias)
+    seen = {}
+    g.istft.register_forward_hook(lambda m, args, out: seen.update(real=args[0], imag=args[1]))
+    mel = torch.randn(1, 80, 6) - 3
+    with torch.no_grad():
+        g(mel)
+    pinv = np.linalg.pinv(librosa.filters.mel(sr=16000, n_fft=1024, n_mels=80, fmin=0, fmax=8000))
+    want = np.maximum(pinv @ np.exp(mel[0].double().numpy()), 1e-5)
+    assert np.allclose(seen["real"][0].double().numpy(), want, rtol=1e-4, atol=1e-4)  # float32 pinv
+    assert seen["imag"].abs().max() == 0
 
 
 def test_the_inverse_stft_head_inverts_kdgans_framing_exactly():

@@ -1,5 +1,5 @@
-"""Pruning init for HiFi-GAN students (distill.student.init: prune): a narrower generator
-starts as the teacher restricted to its strongest channels.
+"""Pruning init for vocoder students (distill.student.init: prune): a narrower generator
+starts as the teacher restricted to its strongest channels. HiFi-GAN first, Vocos below.
 
 A stage's residual blocks all add into the same stream (x + conv(...)), so one index set
 per stage serves its upsampling conv's outputs and every conv inside its blocks (inputs and
@@ -52,3 +52,51 @@ def prune_hifigan(student: HiFiGANGenerator, teacher: HiFiGANGenerator, importan
     student.to_audio.weight.copy_(teacher.to_audio.weight[:, keep])
     student.to_audio.bias.copy_(teacher.to_audio.bias)
     return kept
+
+
+@torch.no_grad()
+def prune_vocos(student, teacher, importance: str = "l1") -> list[torch.Tensor]:
+    """A narrower (and possibly shallower, or with a smaller inverse-STFT head) Vocos student
+    from the teacher. Every block adds into one residual stream, so one index set serves the
+    stem's outputs, every block's depthwise conv, norm and output rows, and the head's inputs;
+    a channel's score is the L1 norm of everything writing to it (the stem's filters and each
+    block's output projection). Each block keeps its strongest hidden units (L1 of their input
+    and output weights). A shallower student takes evenly spaced teacher blocks, first and
+    last included. A head with n_fft half the teacher's takes every other frequency bin: bin k
+    of a 512-point DFT is bin 2k of a 1024-point one. Returns the stream's kept channels and
+    the teacher blocks used."""
+    s_spec, t_spec = student.spec, teacher.spec
+    bins_ratio = t_spec.n_fft // s_spec.n_fft
+    if (s_spec.width > t_spec.width or s_spec.layers > t_spec.layers or s_spec.n_mels != t_spec.n_mels
+            or s_spec.hop != t_spec.hop or t_spec.n_fft % s_spec.n_fft or s_spec.magnitude_prior != t_spec.magnitude_prior):
+        raise UserError("distill.student.init: prune needs a vocos student no wider or deeper than the teacher, with "
+                        "its mels, hop and magnitude prior, and a head n_fft dividing the teacher's; use init: scratch")
+    layers = torch.linspace(0, t_spec.layers - 1, s_spec.layers).round().long().tolist()
+    score = teacher.stem.weight.abs().sum((1, 2)) + sum(teacher.stages[i].down.weight.abs().sum(1) for i in layers)
+    keep = top_channels(score, s_spec.width)
+    student.stem.weight.copy_(teacher.stem.weight[keep])
+    student.stem.bias.copy_(teacher.stem.bias[keep])
+    _copy_norm(student.norm, teacher.norm, keep)
+    for s, i in zip(student.stages, layers):
+        t = teacher.stages[i]
+        s.depthwise.weight.copy_(t.depthwise.weight[keep])
+        s.depthwise.bias.copy_(t.depthwise.bias[keep])
+        _copy_norm(s.norm, t.norm, keep)
+        hidden = top_channels(t.up.weight.abs().sum(1) + t.down.weight.abs().sum(0), s.up.out_features)
+        s.up.weight.copy_(t.up.weight[hidden][:, keep])
+        s.up.bias.copy_(t.up.bias[hidden])
+        s.down.weight.copy_(t.down.weight[keep][:, hidden])
+        s.down.bias.copy_(t.down.bias[keep])
+        s.gamma.copy_(t.gamma[keep])
+    _copy_norm(student.final_norm, teacher.final_norm, keep)
+    t_bins = t_spec.n_fft // 2 + 1
+    rows = torch.arange(0, t_bins, bins_ratio)  # the student's bins among the teacher's
+    rows = torch.cat([rows, rows + t_bins])  # log-magnitude rows, then phase rows
+    student.to_spectrum.weight.copy_(teacher.to_spectrum.weight[rows][:, keep])
+    student.to_spectrum.bias.copy_(teacher.to_spectrum.bias[rows])
+    return [keep, torch.tensor(layers)]
+
+
+def _copy_norm(s: nn.LayerNorm, t: nn.LayerNorm, keep: torch.Tensor) -> None:
+    s.weight.copy_(t.weight[keep])
+    s.bias.copy_(t.bias[keep])

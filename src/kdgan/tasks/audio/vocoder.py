@@ -25,7 +25,7 @@ from kdgan.schema import Strict
 from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_embedded_speech
 from kdgan.tasks.audio.mel import LogMel, MelSettings
 from kdgan.tasks.audio.metrics import AUDIO_METRICS, OPTIONAL_METRICS
-from kdgan.tasks.audio.prune import prune_hifigan
+from kdgan.tasks.audio.prune import prune_hifigan, prune_vocos
 from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
 from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
 from kdgan.tasks.base import Task
@@ -63,6 +63,12 @@ class VocosConfig(Strict):
     width: int = Field(256, ge=1)
     layers: int = Field(8, ge=1)
     expansion: int = Field(3, ge=1)
+    # pinv: the log-magnitude is a correction to the mel's pseudo-inverse (FreeV); none: predicted outright
+    magnitude_prior: Literal["none", "pinv"] = "pinv"
+    # the inverse-STFT head's FFT size (null: the mel's, 1024). Its transposed convolution
+    # costs (n_fft + 2) x n_fft MACs a frame whatever the width: 512 makes a small student's
+    # head 4x cheaper, at half the frequency resolution (31 Hz bins)
+    n_fft: int | None = None
 
 
 class VocoderDiscriminatorConfig(Strict):
@@ -77,7 +83,8 @@ class VocoderDiscriminatorConfig(Strict):
 
 GENERATORS.register("hifigan", Family(build=HiFiGANGenerator, spec=HiFiGANSpec, config=HiFiGANConfig,
                                      prune=prune_hifigan, modality="audio"))
-GENERATORS.register("vocos", Family(build=VocosGenerator, spec=VocosSpec, config=VocosConfig, modality="audio"))
+GENERATORS.register("vocos", Family(build=VocosGenerator, spec=VocosSpec, config=VocosConfig, prune=prune_vocos,
+                                   modality="audio"))
 DISCRIMINATORS.register("mpd-mrd", Family(build=VocoderDiscriminator, spec=VocoderDiscriminatorSpec,
                                           config=VocoderDiscriminatorConfig, modality="audio"))
 
@@ -108,6 +115,9 @@ class Vocoder(Task):
         hop = MelSettings().hop_length
         if cfg.data.segment % hop:
             raise ValueError(f"data.segment: {cfg.data.segment} samples is not a multiple of the mel hop ({hop})")
+        n_fft = getattr(cfg.model.generator, "n_fft", None)  # vocos's head
+        if n_fft is not None and (n_fft % 2 or n_fft < hop):
+            raise ValueError(f"model.generator.n_fft: {n_fft} must be even and at least the mel hop ({hop})")
         rates = getattr(cfg.model.generator, "upsample_rates", None)  # hifigan's
         if rates is not None and torch.tensor(rates).prod().item() != hop:
             raise ValueError(f"model.generator.upsample_rates: their product must be the mel hop {hop}, got {rates}")
@@ -171,7 +181,8 @@ class Vocoder(Task):
     def network_specs(self, cfg) -> tuple[HiFiGANSpec | VocosSpec, VocoderDiscriminatorSpec]:
         g, d, m = cfg.model.generator, cfg.model.discriminator, self.mel.settings
         if g.arch == "vocos":  # its inverse STFT frames the audio as the mel does
-            g_spec = VocosSpec(n_mels=m.n_mels, n_fft=m.n_fft, hop=m.hop_length, **g.model_dump())
+            g_spec = VocosSpec(n_mels=m.n_mels, hop=m.hop_length, **g.model_dump(exclude={"n_fft"}),
+                               n_fft=g.n_fft or m.n_fft)
         else:
             g_spec = HiFiGANSpec(n_mels=m.n_mels, **g.model_dump())
         return g_spec, VocoderDiscriminatorSpec(**d.model_dump())
@@ -266,22 +277,27 @@ class Vocoder(Task):
         if self.held_out_voice:
             voice = self.held_out_voice[: options.get("samples") or None]
             result["held_out_voice"] = {"clips": len(voice), **self.score(generator, voice, metrics)}
+        if cfg.distill is not None and cfg.distill.teacher:  # how closely the student follows its teacher
+            from kdgan.loading import load_gan
+
+            teacher = load_gan(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator
+            fidelity = [m for m in metrics if m != "dnsmos"]  # dnsmos has no reference to be faithful to
+            result["fidelity"] = {"reference": "teacher", "clips": len(clips),
+                                  **self.score(generator, clips, fidelity, reference=teacher.eval())}
         return result
 
-    def score(self, generator, clips: list[Clip], metrics) -> dict:
-        """Mean (and std over clips) of each metric; generator None: Griffin-Lim."""
+    def score(self, generator, clips: list[Clip], metrics, reference=None) -> dict:
+        """Mean (and std over clips) of each metric against the recording, or against what the
+        `reference` generator makes of the same mel; generator None: Griffin-Lim."""
         from kdgan.tasks.audio.metrics import clip_scores, griffin_lim, mean_scores
 
         hop, per_clip = self.mel.settings.hop_length, []
-        device = next(generator.parameters(), torch.empty(0)).device if generator is not None else None
         for clip in clips:
             audio = clip.audio[: len(clip.audio) // hop * hop]
             log_mel = self.mel(audio[None])
-            if generator is None:
-                fake = griffin_lim(log_mel[0], self.mel, len(audio))
-            else:
-                fake = generator(log_mel.to(device)).float().cpu().reshape(-1)
-            per_clip.append(clip_scores(fake, audio, self.mel, metrics))
+            fake = griffin_lim(log_mel[0], self.mel, len(audio)) if generator is None else _run(generator, log_mel)
+            target = audio if reference is None else _run(reference, log_mel)
+            per_clip.append(clip_scores(fake, target, self.mel, metrics))
         return mean_scores(per_clip)
 
     @classmethod
@@ -343,3 +359,9 @@ class Vocoder(Task):
         for p, audio in zip(paths, outputs):
             sf.write(p, audio.reshape(-1).float().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
         return paths
+
+
+def _run(generator, log_mel: torch.Tensor) -> torch.Tensor:
+    """generator(mel (1, n_mels, F)) as a waveform (F * hop,) on the CPU."""
+    device = next(generator.parameters(), torch.empty(0)).device
+    return generator(log_mel.to(device)).float().cpu().reshape(-1)
