@@ -31,3 +31,14 @@ def test_super_resolution_benchmark_quick(tmp_path):
     sr = result["tasks"]["sr"]
     assert {"teacher", "bicubic", "students"} <= set(sr)
     assert all(run["task"] == "sr" and run["psnr"] > 10 for run in result["runs"])
+
+
+def test_vocoder_benchmark_quick(tmp_path):
+    result = _run("vocoder_benchmark.py", tmp_path, "--kinds", "scratch,pruned")
+    assert {"scratch", "pruned"} == set(result["students"]) and len(result["runs"]) == 2
+    assert all(0 < run["mel_l1"] and -0.5 <= run["pesq"] <= 4.5 and "fidelity" in run for run in result["runs"])
+    eff = result["efficiency"]
+    assert eff["teacher"]["macs_per_audio_second"] > eff["student"]["macs_per_audio_second"] > 0
+    assert set(eff["student"]["real_time_factor"]) == {f"{r}_{t}_threads" for r in ("pytorch", "onnxruntime")
+                                                       for t in (1, 2)}
+    assert result["teacher"]["griffin_lim"]["pesq"] > 2  # the baseline is scored beside the teacher

@@ -172,15 +172,16 @@ def side_by_side_speedup(teacher: nn.Module, student: nn.Module, make_inputs, ba
                 calls["onnxruntime"] = (t_run(batch), s_run(batch))
         out = {}
         for runtime, (t_call, s_call) in calls.items():
-            ratios = []
+            ratios, t_medians, s_medians = [], [], []
             for _ in range(rounds):
-                t = statistics.median(_timed(t_call, repeats, warmup=2))
+                t_medians.append(statistics.median(_timed(t_call, repeats, warmup=2)))
                 time.sleep(pause_s)
-                s = statistics.median(_timed(s_call, repeats, warmup=2))
+                s_medians.append(statistics.median(_timed(s_call, repeats, warmup=2)))
                 time.sleep(pause_s)
-                ratios.append(t / s)
+                ratios.append(t_medians[-1] / s_medians[-1])
             out[runtime] = {"speedup": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
-                            "rounds": rounds, "batch": batch}
+                            "rounds": rounds, "batch": batch, "teacher_median_s": statistics.median(t_medians),
+                            "student_median_s": statistics.median(s_medians)}
     return out
 
 

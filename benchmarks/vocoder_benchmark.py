@@ -1,0 +1,244 @@
+"""The vocoder benchmark (issue #17): the shipped Vocos-style teacher against students with
+8.4x fewer MACs (configs/vocoder_distill.yaml: width 64, a 512-point head), trained the same
+number of steps from scratch, with distillation, and with pruning init + distillation, over
+several seeds; quality on the held-out sentences (and the held-out voice beside), Griffin-Lim
+as the baseline, and the efficiency of teacher and student measured side by side.
+
+    python benchmarks/vocoder_benchmark.py                      # 3 seeds, the kinds below
+    python benchmarks/vocoder_benchmark.py --seeds 0 --steps 500 --kinds scratch,pruned
+    python benchmarks/vocoder_benchmark.py --quick              # smoke run, about a minute
+
+Student kinds (--kinds):
+  scratch             the student's network and D trained on the recordings alone (no teacher)
+  distilled           + the distillation terms of vocoder_distill.yaml, D initialised from the
+                      teacher's; the generator from scratch
+  pruned              + the generator initialised from the teacher's strongest channels (the
+                      recipe as shipped)
+  scratch_equal_time  scratch, trained for as many steps as fit in the distilled runs' mean
+                      wall time (a distillation step also runs the teacher: the fair
+                      comparison at equal cost)
+
+On 2 cores, two 1-thread invocations with different --kinds and --no-profile can train side
+by side; a final --reuse invocation over all kinds collects them and profiles on the then idle
+machine. Writes benchmarks/results/vocoder_benchmark.json (or _quick) and prints the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = ["distill.terms=[]", "distill.student.init=scratch", "distill.discriminator.init=scratch"]
+KINDS = {"scratch": SCRATCH, "distilled": ["distill.student.init=scratch"], "pruned": [],
+         "scratch_equal_time": SCRATCH}
+METRICS = ("mel_l1", "pesq", "stoi")
+AUDIO_SECONDS = 2.0  # the clip length of the speed measurements (125 mel frames)
+
+
+def common(steps: int, extra: list[str]) -> list[str]:
+    return [f"train.steps={steps}", "log.progress=false", "log.tensorboard=false", f"log.sample_every={steps}",
+            f"log.checkpoint_every={steps}", f"log.log_every={max(1, steps // 20)}", *extra]
+
+
+def train(name: str, config: str, steps: int, overrides: list[str], work: Path, reuse: bool) -> dict:
+    from kdgan.config import load_config
+    from kdgan.train.run import start_run
+
+    out = work / name
+    if reuse and (out / "checkpoints" / f"step_{steps:07d}.json").is_file():
+        return {"run": out, "train_seconds": json.loads((out / "train_seconds.json").read_text())}
+    cfg = load_config(ROOT / "configs" / config, common(steps, overrides))
+    start = time.perf_counter()
+    start_run(cfg, out, resume=False, overwrite=True).fit(out)
+    seconds = time.perf_counter() - start
+    (out / "train_seconds.json").write_text(json.dumps(seconds))
+    return {"run": out, "train_seconds": seconds}
+
+
+def quality(source: str | Path, out: Path, samples: int) -> dict:
+    """Held-out sentences (the means and their spread over clips), the held-out voice, the
+    Griffin-Lim baseline, and for a student its fidelity to the teacher."""
+    from kdgan.metrics.evaluate import evaluate_source
+
+    r = evaluate_source(source, samples, list(METRICS), None, seed=0, profile=False, out=out)
+    keep = {k: r[k] for k in (*METRICS, "clips", "step") if k in r}
+    for part in ("held_out_voice", "fidelity"):
+        if part in r:
+            keep[part] = {k: r[part][k] for k in (*METRICS, "clips") if k in r[part]}
+    keep["griffin_lim"] = {k: v for k, v in r["baselines"]["Griffin-Lim, 32 iterations"].items()
+                           if k in (*METRICS, "clips")}
+    return keep
+
+
+def generator_and_task(source: str | Path):
+    from kdgan.config import validate
+    from kdgan.loading import load_gan
+    from kdgan.metrics.evaluate import resolve_source
+    from kdgan.tasks import build_task
+
+    loadable, train_config, _, _ = resolve_source(source)
+    return load_gan(loadable).generator.eval(), build_task(validate(train_config))
+
+
+def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
+    """Parameters, MACs per second of audio, real-time factor (seconds of audio made per
+    second, batch 1, a 2-second clip) on 1 and 2 threads in PyTorch eager and ONNX Runtime,
+    peak memory, and the speed-up measured side by side (alternating rounds)."""
+    from kdgan.metrics.efficiency import count_params, macs_per_sample, peak_memory_bytes, side_by_side_speedup
+
+    nets = {"teacher": generator_and_task(teacher)[0], "student": generator_and_task(student)[0]}
+    frames = int(AUDIO_SECONDS * 16000) // 256
+    make = lambda n: (torch.randn(n, 80, frames, generator=torch.Generator().manual_seed(0)) - 4,)  # noqa: E731
+    out = {name: {"params": count_params(g), "macs_per_audio_second": macs_per_sample(g, make(1)) / AUDIO_SECONDS,
+                  "peak_memory_bytes_b1": peak_memory_bytes(g, make(1))} for name, g in nets.items()}
+    threads_before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        side = side_by_side_speedup(nets["teacher"], nets["student"], make, batch=1, rounds=max(3, repeats // 3),
+                                    repeats=repeats)
+        out[f"side_by_side_{threads}_threads"] = side
+        for runtime, v in side.items():
+            for name in nets:
+                out[name].setdefault("real_time_factor", {})[f"{runtime}_{threads}_threads"] = \
+                    AUDIO_SECONDS / v[f"{name}_median_s"]
+    torch.set_num_threads(threads_before)
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
+    table = {}
+    for row in rows:
+        entry = table.setdefault(row["kind"], {"seeds": [], "steps": row["steps"], "train_seconds": []})
+        entry["seeds"].append(row["seed"])
+        entry["train_seconds"].append(row["train_seconds"])
+        for key in METRICS:
+            entry.setdefault(f"{key}s", []).append(row[key])
+            entry.setdefault(f"voice_{key}s", []).append(row["held_out_voice"][key])
+    for entry in table.values():
+        for key in [k for k in entry if k.endswith("s") and isinstance(entry[k], list) and k not in ("seeds",)]:
+            entry[f"{key[:-1]}_mean"], entry[f"{key[:-1]}_std"] = mean_std(entry[key])
+    targets = {}
+    scratch = table.get("scratch")
+    for kind in ("distilled", "pruned"):
+        if kind not in table or scratch is None:
+            continue
+        for key, better in (("mel_l1", -1), ("pesq", 1)):
+            gap = teacher_q[key] - scratch[f"{key}_mean"]
+            closed = (table[kind][f"{key}_mean"] - scratch[f"{key}_mean"]) / gap if gap * better > 0 else None
+            targets[f"{kind}_closes_half_the_{key}_gap"] = {"value": closed, "target": 0.5,
+                                                           "met": closed is not None and closed >= 0.5}
+    if eff is not None:
+        macs = eff["teacher"]["macs_per_audio_second"] / eff["student"]["macs_per_audio_second"]
+        targets["macs_ratio_at_least_8"] = {"value": macs, "target": 8, "met": macs >= 8}
+        for runtime in eff["side_by_side_1_threads"]:
+            speed = eff["side_by_side_1_threads"][runtime]["speedup"]
+            targets[f"{runtime}_speedup_1_thread_vs_0.6x_macs_ratio"] = {
+                "value": speed / macs, "target": 0.6, "met": speed >= 0.6 * macs}
+        best = max(eff["student"]["real_time_factor"].get(f"{r}_1_threads", 0) for r in ("pytorch", "onnxruntime"))
+        targets["student_real_time_factor_1_thread_at_least_300"] = {"value": best, "target": 300, "met": best >= 300}
+    return {"teacher": teacher_q, "students": table, "targets": targets, "efficiency": eff}
+
+
+def markdown(results: dict) -> str:
+    t, eff = results["teacher"], results.get("efficiency")
+    f = lambda e, key, spec: f"{spec.format(e[f'{key}_mean'])} ± {spec.format(e[f'{key}_std'])}"  # noqa: E731
+    lines = ["| model | log-mel L1 ↓ | PESQ ↑ | STOI ↑ | held-out voice: log-mel L1 / PESQ | steps | train min |",
+             "|---|---|---|---|---|---|---|",
+             f"| teacher | {t['mel_l1']:.3f} | {t['pesq']:.2f} | {t['stoi']:.3f} | "
+             f"{t['held_out_voice']['mel_l1']:.3f} / {t['held_out_voice']['pesq']:.2f} | | |",
+             f"| Griffin-Lim, 32 iterations | {t['griffin_lim']['mel_l1']:.3f} | {t['griffin_lim']['pesq']:.2f} | "
+             f"{t['griffin_lim']['stoi']:.3f} | | | |"]
+    for kind, e in results["students"].items():
+        lines.append(f"| {kind} student | {f(e, 'mel_l1', '{:.3f}')} | {f(e, 'pesq', '{:.2f}')} | "
+                     f"{f(e, 'stoi', '{:.3f}')} | {e['voice_mel_l1_mean']:.3f} / {e['voice_pesq_mean']:.2f} | "
+                     f"{e['steps']} | {statistics.mean(e['train_seconds']) / 60:.0f} |")
+    if eff:
+        lines += ["", "| | parameters | MACs per second of audio | × real time, 1 thread (PyTorch / ONNX Runtime) "
+                  "| × real time, 2 threads (PyTorch / ONNX Runtime) |", "|---|---|---|---|---|"]
+        for name in ("teacher", "student"):
+            e, rtf = eff[name], eff[name]["real_time_factor"]
+            cell = lambda th: " / ".join(f"{rtf[k]:.0f}" for k in (f"pytorch_{th}_threads",  # noqa: E731
+                                                                     f"onnxruntime_{th}_threads") if k in rtf)
+            lines.append(f"| {name} | {e['params'] / 1e6:.2f}M | {e['macs_per_audio_second'] / 1e6:.0f}M | "
+                         f"{cell(1)} | {cell(2)} |")
+    for name, tgt in results["targets"].items():
+        value = "n/a" if tgt["value"] is None else f"{tgt['value']:.3f}"
+        lines.append(f"\n{name}: {value} (target {tgt['target']}) -> {'met' if tgt['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"student kinds: {', '.join(KINDS)}")
+    parser.add_argument("--steps", type=int, default=2000, help="student steps")
+    parser.add_argument("--teacher", default="vocoder_teacher", help="shipped name, pretrained folder or run")
+    parser.add_argument("--samples", type=int, default=0, help="held-out clips to score (0: all)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for training")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_vocoder")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--note", help="how the runs were made (kept in the JSON's settings)")
+    parser.add_argument("--reuse", action="store_true", help="reuse student runs already finished in --work")
+    parser.add_argument("--no-profile", action="store_true", help="no efficiency measurements (busy machine)")
+    args = parser.parse_args()
+    extra: list[str] = []
+    kinds = args.kinds.split(",")
+    if any(k not in KINDS for k in kinds):
+        sys.exit(f"--kinds: unknown {[k for k in kinds if k not in KINDS]}; valid: {', '.join(KINDS)}")
+    if args.quick:
+        args.steps, args.seeds, args.samples = 4, "0", 2
+        extra = ["data.segment=2048", "train.batch_size=2", "model.discriminator.width=2", "task.sample_seconds=0.5"]
+        args.teacher = str(train("teacher", "vocoder_teacher.yaml", 4, [*extra, "model.generator.width=32"],
+                                 args.work, reuse=False)["run"])
+        extra.append("model.generator.width=16")  # the students
+    out = args.out or ROOT / "benchmarks" / "results" / f"vocoder_benchmark{'_quick' if args.quick else ''}.json"
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples)
+    print(f"teacher: {teacher_q}", flush=True)
+    rows: list[dict] = []
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for kind in kinds:
+        steps = args.steps
+        if kind == "scratch_equal_time":  # the distilled runs' wall time at scratch's pace
+            paced = {r["kind"]: statistics.mean(x["train_seconds"] for x in rows if x["kind"] == r["kind"])
+                     for r in rows if r["kind"] in ("scratch", "pruned")}
+            if len(paced) < 2:
+                sys.exit("--kinds: scratch_equal_time needs scratch and pruned listed before it")
+            steps = round(args.steps * paced["pruned"] / paced["scratch"])
+        for seed in seeds:
+            overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
+            r = train(f"{kind}_seed{seed}", "vocoder_distill.yaml", steps, overrides, args.work, args.reuse)
+            q = quality(r["run"], r["run"], args.samples)
+            row = {"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q}
+            print(f"{kind} seed {seed}: {q} ({r['train_seconds']:.0f} s)", flush=True)
+            rows.append(row)
+    eff = None
+    if not args.no_profile:
+        first = next(r for r in rows if r["kind"] in ("pruned", "distilled", "scratch"))
+        eff = efficiency(args.teacher, args.work / f"{first['kind']}_seed{first['seed']}", 3 if args.quick else 15)
+    results = summarise(teacher_q, rows, eff)
+    results["runs"] = rows
+    results["settings"] = {"student_steps": args.steps, "seeds": args.seeds, "teacher": args.teacher,
+                           "torch": torch.__version__, "threads": args.threads,
+                           "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(markdown(results))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
