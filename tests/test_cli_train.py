@@ -235,3 +235,16 @@ def test_compiled_training_matches_eager(run_cli, cwd_root, tmp_path):
     assert a.keys() == b.keys()
     for key in (k for k in a if k.startswith(("generator.", "discriminator.")) and a[k].is_floating_point()):
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+def test_the_log_averages_each_value_over_the_steps_that_had_it(tmp_path):
+    """A term absent from some steps of a log window (the adversarial terms before
+    train.adversarial_start) is averaged over the steps it was computed in."""
+    from kdgan.train.runlog import RunLog
+
+    log = RunLog(tmp_path, 0, 2, progress=False, tensorboard=False)
+    log.accumulate({"mel_l1": torch.tensor(1.0)})
+    log.accumulate({"mel_l1": torch.tensor(3.0), "g_adv": torch.tensor(10.0)})
+    assert log.pending()[1] == {"mel_l1": 2, "g_adv": 1}  # what a checkpoint keeps for an exact resume
+    log.flush(2)
+    assert json.loads((tmp_path / "log.jsonl").read_text()) == {"step": 2, "mel_l1": 2.0, "g_adv": 10.0}

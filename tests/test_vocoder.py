@@ -93,6 +93,29 @@ def test_vocoder_evaluate_scores_held_out_sentences_and_voice(vocoder_runs, run_
     assert griffin_lim["pesq"] > result["pesq"] and griffin_lim["mel_l1"] < result["mel_l1"]
     assert "mel_l1" in out and "3 held-out clips" in out
     assert "Griffin-Lim, 32 iterations (baseline): mel_l1" in out and "held-out voice (3 clips)" in out
+    assert "fidelity to the teacher on the same inputs: mel_l1" in out
+
+
+def test_audio_metrics_on_signals_with_known_answers():
+    """Twice as loud: the STFT distance is 1 (spectral convergence) + ln 2 (log magnitude) at
+    every resolution, and the cepstrum without c0 is unchanged (MCD 0). A 200 Hz tone against a
+    210 Hz one: pitch error 10 Hz, every frame voiced in both; against silence: no frame agrees."""
+    import math
+
+    from kdgan.tasks.audio.mel import LogMel
+    from kdgan.tasks.audio.metrics import clip_scores
+
+    mel = LogMel()
+    t = torch.arange(32000) / 16000
+    tone, higher = 0.3 * torch.sin(2 * math.pi * 200 * t), 0.3 * torch.sin(2 * math.pi * 210 * t)
+    noise = 0.1 * torch.randn(32000, generator=torch.Generator().manual_seed(0))
+    louder = clip_scores(2 * noise, noise, mel, ("mrstft", "mcd"))
+    assert louder["mrstft"] == pytest.approx(1 + math.log(2), rel=1e-4)
+    assert louder["mcd"] == pytest.approx(0, abs=1e-3)
+    assert clip_scores(noise, noise, mel, ("mcd", "mrstft")) == {"mcd": 0.0, "mrstft": 0.0}
+    pitch = clip_scores(higher, tone, mel, ("f0_rmse", "vuv_error"))
+    assert pitch["f0_rmse"] == pytest.approx(10, abs=1.5) and pitch["vuv_error"] < 0.05
+    assert clip_scores(torch.zeros(32000), tone, mel, ("vuv_error",))["vuv_error"] > 0.9
 
 
 def test_griffin_lim_baseline_is_aligned_with_the_recording():
@@ -362,3 +385,25 @@ def test_dnsmos_rates_speech_above_noise():
     noise = torch.randn(len(clip), generator=torch.Generator().manual_seed(0)) * float(clip.pow(2).mean().sqrt())
     speech, hiss = dnsmos(clip), dnsmos(noise)
     assert 2.5 < speech <= 5 and hiss < 2 and speech > hiss + 1
+
+
+def test_adversarial_start_trains_the_generator_alone_first():
+    """train.adversarial_start: 2 of 3 steps: the discriminator is untouched by the first two
+    (and its terms absent from them), the generator learns from the mel loss; then both train."""
+    from kdgan.config import load_config
+    from kdgan.errors import UserError
+    from kdgan.train.build import build_trainer
+
+    overrides = [f"{k}={v}" for k, v in TINY.items()] + ["train.adversarial_start=2"]
+    trainer = build_trainer(load_config(ROOT / "configs/vocoder_teacher.yaml", overrides))
+    d0 = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    g0 = [p.detach().clone() for p in trainer.generator.parameters()]
+    for _ in range(2):
+        assert set(trainer.train_step()) == {"mel_l1"}
+    assert all(torch.equal(a, b) for a, b in zip(d0, trainer.discriminator.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, trainer.generator.parameters()))
+    assert {"d_adv", "g_adv", "g_fm", "mel_l1"} <= set(trainer.train_step())
+    assert not all(torch.equal(a, b) for a, b in zip(d0, trainer.discriminator.parameters()))
+    with pytest.raises(UserError, match="train.adversarial_start: 5 steps without the discriminator need a generator "
+                                        "term that does not read it"):
+        build_trainer(load_config(ROOT / "configs/glyph_teacher.yaml", ["train.adversarial_start=5"]))

@@ -266,8 +266,9 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
     fidelity = result.get("fidelity")
     if fidelity:
         parts = [("output L1", "l1"), ("feature L2", "feature_l2"), ("FID to the teacher's samples", "fid")]
-        click.echo("fidelity to the teacher on the same inputs: "
-                   + ", ".join(f"{label} {fidelity[k]:.4g}" for label, k in parts if k in fidelity))
+        named = ", ".join(f"{label} {fidelity[k]:.4g}" for label, k in parts if k in fidelity)
+        # otherwise the task's own metrics with the teacher's output as the reference (a vocoder's)
+        click.echo(f"fidelity to the teacher on the same inputs: {named or shown(fidelity)}")
 
 
 @cli.command(short_help="Report comparing evaluated runs (Markdown + HTML).")

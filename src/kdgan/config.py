@@ -78,6 +78,10 @@ class TrainConfig(Strict):
     # From this fraction of train.steps on, both learning rates fall linearly towards 0 at the
     # last step (pix2pix / CycleGAN's schedule); 1: constant rates.
     lr_decay_start: float = Field(1.0, ge=0, le=1)
+    # The first N steps train the generator on its other terms alone (the task's reconstruction
+    # or mel loss, distillation's terms): the discriminator neither trains nor judges, and its
+    # adversarial and feature-matching terms start at step N (Parallel WaveGAN's warm-up)
+    adversarial_start: int = Field(0, ge=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 adds gradient scaling)
     channels_last: bool = False  # NHWC memory format for networks and images
     compile: bool = False  # torch.compile the generator and discriminator forwards

@@ -71,6 +71,7 @@ class LossTerm(nn.Module):
     name: str = "term"
     phase: str = "g"
     needs: tuple[str, ...] = ()
+    adversarial: bool = False  # reads the discriminator being trained: left out before train.adversarial_start
 
     def __init__(self, weight: float = 1.0):
         super().__init__()
@@ -93,9 +94,11 @@ class Objective(nn.Module):
             raise ValueError(f"loss term names must be unique, got {names}")
         self.symbol, self.terms = symbol, nn.ModuleList(terms)
 
-    def forward(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        values = {t.name: t(ctx) for t in self.terms}
-        total = sum(t.weight * values[t.name] for t in self.terms)
+    def forward(self, ctx: StepContext, adversarial: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """adversarial=False: only the terms that do not read the discriminator."""
+        terms = [t for t in self.terms if adversarial or not t.adversarial]
+        values = {t.name: t(ctx) for t in terms}
+        total = sum(t.weight * values[t.name] for t in terms)
         return total, values
 
     def formula(self) -> str:
@@ -115,7 +118,7 @@ class AdversarialD(LossTerm):
 
 
 class AdversarialG(LossTerm):
-    name = "g_adv"
+    name, adversarial = "g_adv", True
 
     def __init__(self, loss: str, weight: float = 1.0):
         super().__init__(weight)
@@ -160,7 +163,7 @@ class FeatureMatching(LossTerm):
     real data and on the generator's samples, averaged over the maps. The real pass runs here,
     without a graph (D's weights are frozen in the G step)."""
 
-    name = "g_fm"
+    name, adversarial = "g_fm", True
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         fake = features_of(ctx.fake_logits)

@@ -89,6 +89,10 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
     g_task, d_task = task.objective_terms(cfg)
     g_objective = Objective("L_G", [*g_objective.terms, *g_task, *g_extra])
     d_objective = Objective("L_D", [*d_objective.terms, *d_task, *d_extra])
+    if cfg.train.adversarial_start and all(t.adversarial for t in g_objective.terms):
+        raise UserError(f"train.adversarial_start: {cfg.train.adversarial_start} steps without the discriminator "
+                        "need a generator term that does not read it (a reconstruction or task loss, or "
+                        "distillation terms); this objective has only " + ", ".join(t.name for t in g_objective.terms))
     generator, discriminator = generator.to(device), discriminator.to(device)
     g_objective, d_objective = g_objective.to(device), d_objective.to(device)
     t = cfg.train
@@ -104,6 +108,7 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
         tensorboard=log.tensorboard, nonfinite=cfg.guard.nonfinite,
         rollback_lr_factor=cfg.guard.rollback_lr_factor, max_rollbacks=cfg.guard.max_rollbacks,
         collapse_threshold=cfg.guard.collapse_threshold, lr_decay_start=t.lr_decay_start,
+        adversarial_start=t.adversarial_start,
     )
     meta = {
         "kdgan_version": __version__,

@@ -90,6 +90,7 @@ class LoopSettings:
     max_rollbacks: int = 3
     collapse_threshold: float = 0.0
     lr_decay_start: float = 1.0  # fraction of `steps`; 1: constant learning rates
+    adversarial_start: int = 0  # steps before it train G on its non-adversarial terms alone
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of the base learning rates for the step with 0-based index `step`:
@@ -126,7 +127,7 @@ class Trainer:
     fidelity_features: Callable[[torch.Tensor], torch.Tensor] | None = None
     step: int = 0
     # (loss sums, step count) since the last log line, from the checkpoint a run resumed from
-    log_state: tuple = ({}, 0)
+    log_state: tuple = ({}, {})
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -174,6 +175,8 @@ class Trainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         D, d_steps, info = self.discriminator, self.settings.d_steps, self.dist
         self.set_learning_rates()
+        if self.step < self.settings.adversarial_start:
+            return self.warmup_step()
         for k in range(d_steps):
             idx = self.sampler.indices(self.step * d_steps + k)
             # drawn for the global batch on every rank, then this rank's shard
@@ -214,6 +217,28 @@ class Trainer:
         self.step += 1
         return {**d_values, **g_values, "d_real_logit": mean_logit(real_logits),
                 "d_fake_logit": mean_logit(fake_logits)}
+
+    def warmup_step(self) -> dict[str, torch.Tensor]:
+        """A step of train.adversarial_start: the generator learns from its terms that need no
+        discriminator (a task's reconstruction or mel loss, distillation's terms); the
+        discriminator neither trains nor judges, which makes the step several times cheaper
+        where the discriminator is most of it (Parallel WaveGAN's warm-up)."""
+        idx = self.sampler.indices(self.step * self.settings.d_steps)  # the batch the D loop's last step would take
+        batch = self.task.batch(idx, self.noise).shard(self.dist.rank, self.dist.world).to(self.device)
+        with self.amp.autocast():
+            output = generator_output(self.g_forward(*batch.g_inputs))
+            ctx = StepContext("g", batch, output.sample, None, self.discriminator, self.noise, g_logits=output.logits)
+            for provide in self.providers:
+                provide(ctx)
+            g_total, g_values = self.g_objective(ctx, adversarial=False)
+        adapters = list(self.g_objective.parameters())
+        self.amp.backward_and_step(g_total, self.opt_g, "g",
+                                   before_step=lambda: distributed.all_reduce_grads(adapters, self.dist))
+        if self.ema is not None:
+            self.ema.update(self.generator, self.step)
+        self.watch.observe(g_values, self.step + 1)
+        self.step += 1
+        return g_values
 
     def fit(self, run_dir: Path) -> None:
         s, main = self.settings, self.dist.main
@@ -363,7 +388,7 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------------
 
-    def state_tensors(self, log_state=({}, 0)) -> tuple[dict[str, torch.Tensor], dict]:
+    def state_tensors(self, log_state=({}, {})) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = {
             # loss sums since the last log line: a resumed run writes the same next line
             **prefixed("runlog", log_state[0]),
@@ -383,7 +408,7 @@ class Trainer:
             opt_meta[name] = groups
         return tensors, opt_meta
 
-    def save(self, folder: Path, log_state=({}, 0)) -> Path:
+    def save(self, folder: Path, log_state=({}, {})) -> Path:
         tensors, opt_meta = self.state_tensors(log_state)
         meta = {**self.meta, "optimizers": opt_meta, "ema_decay": self.ema_decay, "grad_scalers": self.amp.state(),
                 "base_lrs": self.base_lrs, "runlog_count": log_state[1]}
@@ -405,7 +430,8 @@ class Trainer:
         self.noise.set_state(tensors["rng.noise"])
         self.amp.load_state(meta.get("grad_scalers", {}))
         self.step = int(meta["step"])
-        self.log_state = (unprefixed("runlog", tensors), int(meta.get("runlog_count", 0)))
+        counts = meta.get("runlog_count", 0)  # per value; one int in earlier checkpoints
+        self.log_state = (unprefixed("runlog", tensors), counts if isinstance(counts, dict) else int(counts))
         # The rates before the schedule's factor, rollbacks' reductions included; checkpoints
         # from before the schedule existed hold them as the optimizers' rates.
         self.base_lrs = meta.get("base_lrs") or self.optimizer_rates()

@@ -27,7 +27,9 @@ class RunLog:
         if write:  # fit() may be called from Python on a folder that does not exist yet
             run_dir.mkdir(parents=True, exist_ok=True)
         self._sums: dict[str, torch.Tensor] = {}
-        self._count = 0
+        # steps each value was accumulated over: a term may be absent from some steps (the
+        # adversarial terms during train.adversarial_start)
+        self._counts: dict[str, int] = {}
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -44,7 +46,7 @@ class RunLog:
             v = v.detach().float()
             # pop + insert keeps the log's keys in the step's order, also after `restore`
             self._sums[name] = self._sums.pop(name) + v if name in self._sums else v
-        self._count += 1
+            self._counts[name] = self._counts.get(name, 0) + 1
 
     def flush(self, step: int, reduce=None) -> dict:
         """Write the means since the last flush as one JSON line (step = steps completed).
@@ -52,8 +54,8 @@ class RunLog:
         names, sums = list(self._sums), list(self._sums.values())
         if reduce is not None:
             sums = reduce(sums)
-        record = {"step": step, **{k: round(float(v) / self._count, 6) for k, v in zip(names, sums)}}
-        self._sums, self._count = {}, 0
+        record = {"step": step, **{k: round(float(v) / self._counts[k], 6) for k, v in zip(names, sums)}}
+        self._sums, self._counts = {}, {}
         if not self.write:
             return record
         with open(self.path, "a") as f:
@@ -74,18 +76,20 @@ class RunLog:
                   flush=True)
         return record
 
-    def pending(self, reduce=None) -> tuple[dict[str, torch.Tensor], int]:
+    def pending(self, reduce=None) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
         """What was accumulated since the last flush (sums averaged over processes by
         `reduce`; every process must call it), for a checkpoint: a run resumed from it then
         writes the same log lines as one that was never stopped."""
         names, sums = list(self._sums), list(self._sums.values())
         if reduce is not None:
             sums = reduce(sums)
-        return {n: s.detach().float().cpu() for n, s in zip(names, sums)}, self._count
+        return {n: s.detach().float().cpu() for n, s in zip(names, sums)}, dict(self._counts)
 
-    def restore(self, sums: dict[str, torch.Tensor], count: int) -> None:
-        """Continue accumulating from a checkpoint's `pending` state."""
-        self._sums, self._count = dict(sums), count
+    def restore(self, sums: dict[str, torch.Tensor], counts: dict[str, int] | int) -> None:
+        """Continue accumulating from a checkpoint's `pending` state (earlier checkpoints hold
+        one count for every value)."""
+        self._sums = dict(sums)
+        self._counts = {n: counts for n in sums} if isinstance(counts, int) else dict(counts)
 
     def event(self, record: dict) -> None:
         """A line in events.jsonl: what is not a loss average (sample diversity, a rollback)."""

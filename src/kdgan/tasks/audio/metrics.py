@@ -1,10 +1,19 @@
 """How good a vocoder's speech is, clip by clip against the recording its mel came from:
 
-  mel_l1  mean |log-mel(output) - log-mel(recording)| (HiFi-GAN's validation number; lower is better)
-  pesq    wide-band PESQ (ITU-T P.862.2, the `pesq` package), -0.5 ... 4.5, higher is better
-  stoi    short-time objective intelligibility (the `pystoi` package), 0 ... 1, higher is better
-  dnsmos  DNSMOS P.835 overall quality (`speechmos`, its ONNX models ship in the package), a
-          1 ... 5 MOS estimate that needs no reference: asked for with --metrics
+  mel_l1     mean |log-mel(output) - log-mel(recording)| (HiFi-GAN's validation number; lower is better)
+  pesq       wide-band PESQ (ITU-T P.862.2, the `pesq` package), -0.5 ... 4.5, higher is better
+  stoi       short-time objective intelligibility (the `pystoi` package), 0 ... 1, higher is better
+  mrstft     multi-resolution STFT distance (Parallel WaveGAN's: spectral convergence + log-magnitude
+             L1, averaged over three resolutions; the `stft` distillation term's formula, here
+             against the recording); lower is better
+  mcd        mel-cepstral distortion in dB, from MFCCs 1-12 of kdgan's 80-band mel (c0, the
+             loudness, left out): (10 / ln 10) sqrt(2 sum_d (c_d - c'_d)^2), averaged over frames;
+             the frames are aligned (a vocoder resynthesises in time), so no DTW; lower is better
+  f0_rmse    RMSE in Hz of the pitch (librosa's pYIN, 60-500 Hz, the mel's frames) over the frames
+             both the output and the recording voice; asked for with --metrics
+  vuv_error  fraction of frames whose voiced/unvoiced decision differs; asked for with --metrics
+  dnsmos     DNSMOS P.835 overall quality (`speechmos`, its ONNX models ship in the package), a
+             1 ... 5 MOS estimate that needs no reference: asked for with --metrics
 
 and the same for Griffin-Lim (32 iterations) on the recording's mel: the signal-processing
 baseline a neural vocoder has to beat.
@@ -19,8 +28,8 @@ from kdgan.errors import UserError
 from kdgan.tasks.audio.corpus import SAMPLE_RATE
 from kdgan.tasks.audio.mel import LogMel
 
-AUDIO_METRICS = ("mel_l1", "pesq", "stoi")  # the defaults
-OPTIONAL_METRICS = ("dnsmos",)
+AUDIO_METRICS = ("mel_l1", "pesq", "stoi", "mrstft", "mcd")  # the defaults
+OPTIONAL_METRICS = ("f0_rmse", "vuv_error", "dnsmos")
 
 
 def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metrics) -> dict[str, float]:
@@ -35,9 +44,53 @@ def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metr
         from pystoi import stoi
 
         scores["stoi"] = float(stoi(ref, out, SAMPLE_RATE, extended=False))
+    if "mrstft" in metrics:
+        scores["mrstft"] = mrstft_distance(output, reference)
+    if "mcd" in metrics:
+        scores["mcd"] = mel_cepstral_distortion(output, reference, mel)
+    if "f0_rmse" in metrics or "vuv_error" in metrics:
+        pitch = pitch_errors(out, ref, mel)
+        scores.update({k: v for k, v in pitch.items() if k in metrics})
     if "dnsmos" in metrics:
         scores["dnsmos"] = dnsmos(output)
     return scores
+
+
+def mrstft_distance(output: torch.Tensor, reference: torch.Tensor) -> float:
+    from kdgan.tasks.audio.terms import RESOLUTIONS, stft_magnitude
+
+    values = []
+    for n_fft, hop, win in RESOLUTIONS:
+        window = torch.hann_window(win)
+        s, r = stft_magnitude(output[None], n_fft, hop, window), stft_magnitude(reference[None], n_fft, hop, window)
+        values.append(float(torch.linalg.norm(r - s) / torch.linalg.norm(r) + (r.log() - s.log()).abs().mean()))
+    return float(np.mean(values))
+
+
+def mel_cepstral_distortion(output: torch.Tensor, reference: torch.Tensor, mel: LogMel) -> float:
+    import scipy.fft
+
+    def cepstrum(audio):  # the DCT-II of the log-mel, as MFCCs are; coefficients 1..12
+        return scipy.fft.dct(mel(audio[None])[0].double().numpy(), axis=0, type=2, norm="ortho")[1:13]
+
+    diff = cepstrum(output) - cepstrum(reference)
+    return float(np.mean(10 / np.log(10) * np.sqrt(2 * (diff**2).sum(0))))
+
+
+def pitch_errors(output: np.ndarray, reference: np.ndarray, mel: LogMel) -> dict[str, float]:
+    import librosa
+
+    s = mel.settings
+
+    def pitch(audio):
+        f0, voiced, _ = librosa.pyin(audio.astype(np.float32), fmin=60, fmax=500, sr=s.sample_rate,
+                                     frame_length=s.n_fft, hop_length=s.hop_length)
+        return f0, voiced
+
+    (f_out, v_out), (f_ref, v_ref) = pitch(output), pitch(reference)
+    both = v_out & v_ref
+    rmse = float(np.sqrt(np.mean((f_out[both] - f_ref[both]) ** 2))) if both.any() else float("nan")
+    return {"f0_rmse": rmse, "vuv_error": float(np.mean(v_out != v_ref))}
 
 
 def dnsmos(audio: torch.Tensor) -> float:

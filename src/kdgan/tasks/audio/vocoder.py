@@ -259,6 +259,12 @@ class Vocoder(Task):
                     "The Griffin-Lim row is the signal-processing baseline: 32 iterations on the same mel; a vocoder "
                     "worth distilling beats it.",
             "stoi": "stoi: short-time objective intelligibility against the recording, 0 to 1, higher is better.",
+            "mrstft": "mrstft: multi-resolution STFT distance to the recording (spectral convergence + log-magnitude "
+                      "L1 at FFT sizes 512, 1024, 2048; Parallel WaveGAN's), lower is better.",
+            "mcd": "mcd: mel-cepstral distortion in dB (cepstral coefficients 1-12 of the log-mel, frames aligned), "
+                   "lower is better.",
+            "f0_rmse": "f0_rmse: pitch error in Hz (pYIN) over the frames voiced in both output and recording.",
+            "vuv_error": "vuv_error: fraction of frames whose voiced/unvoiced decision differs from the recording's.",
             "dnsmos": "dnsmos: DNSMOS P.835 overall MOS, a learned 1-5 estimate of how a listener would rate the "
                       "clip, without the recording (on clean speech about 3).",
         }
