@@ -38,12 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ["distill.terms=[]", "distill.student.init=scratch", "distill.discriminator.init=scratch"]
 KINDS = {"scratch": SCRATCH, "distilled": ["distill.student.init=scratch"], "pruned": [],
          "scratch_equal_time": SCRATCH}
-METRICS = ("mel_l1", "pesq", "stoi")
+METRICS = ("mel_l1", "mrstft", "pesq", "stoi", "mcd", "f0_rmse", "vuv_error")
 AUDIO_SECONDS = 2.0  # the clip length of the speed measurements (125 mel frames)
 
 
 def common(steps: int, extra: list[str]) -> list[str]:
-    return [f"train.steps={steps}", "log.progress=false", "log.tensorboard=false", f"log.sample_every={steps}",
+    """The recipe's proportions at `steps`: the first half without the discriminator."""
+    return [f"train.steps={steps}", f"train.adversarial_start={steps // 2}", "log.progress=false", "log.tensorboard=false", f"log.sample_every={steps}",
             f"log.checkpoint_every={steps}", f"log.log_every={max(1, steps // 20)}", *extra]
 
 
@@ -153,15 +154,16 @@ def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
 def markdown(results: dict) -> str:
     t, eff = results["teacher"], results.get("efficiency")
     f = lambda e, key, spec: f"{spec.format(e[f'{key}_mean'])} ± {spec.format(e[f'{key}_std'])}"  # noqa: E731
-    lines = ["| model | log-mel L1 ↓ | PESQ ↑ | STOI ↑ | held-out voice: log-mel L1 / PESQ | steps | train min |",
-             "|---|---|---|---|---|---|---|",
-             f"| teacher | {t['mel_l1']:.3f} | {t['pesq']:.2f} | {t['stoi']:.3f} | "
-             f"{t['held_out_voice']['mel_l1']:.3f} / {t['held_out_voice']['pesq']:.2f} | | |",
-             f"| Griffin-Lim, 32 iterations | {t['griffin_lim']['mel_l1']:.3f} | {t['griffin_lim']['pesq']:.2f} | "
-             f"{t['griffin_lim']['stoi']:.3f} | | | |"]
+    cols = (("mel_l1", "{:.3f}"), ("mrstft", "{:.3f}"), ("pesq", "{:.2f}"), ("stoi", "{:.3f}"), ("mcd", "{:.2f}"),
+            ("f0_rmse", "{:.1f}"), ("vuv_error", "{:.3f}"))
+    lines = ["| model | log-mel L1 ↓ | MR-STFT ↓ | PESQ ↑ | STOI ↑ | MCD dB ↓ | F0 RMSE Hz ↓ | V/UV error ↓ "
+             "| held-out voice: log-mel L1 / PESQ | steps | train min |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, q in (("teacher", t), ("Griffin-Lim, 32 iterations", t["griffin_lim"])):
+        voice = f"{q['held_out_voice']['mel_l1']:.3f} / {q['held_out_voice']['pesq']:.2f}" if "held_out_voice" in q else ""
+        lines.append(f"| {name} | " + " | ".join(spec.format(q[k]) for k, spec in cols) + f" | {voice} | | |")
     for kind, e in results["students"].items():
-        lines.append(f"| {kind} student | {f(e, 'mel_l1', '{:.3f}')} | {f(e, 'pesq', '{:.2f}')} | "
-                     f"{f(e, 'stoi', '{:.3f}')} | {e['voice_mel_l1_mean']:.3f} / {e['voice_pesq_mean']:.2f} | "
+        lines.append(f"| {kind} student | " + " | ".join(f(e, k, spec) for k, spec in cols) +
+                     f" | {e['voice_mel_l1_mean']:.3f} / {e['voice_pesq_mean']:.2f} | "
                      f"{e['steps']} | {statistics.mean(e['train_seconds']) / 60:.0f} |")
     if eff:
         lines += ["", "| | parameters | MACs per second of audio | × real time, 1 thread (PyTorch / ONNX Runtime) "

@@ -116,6 +116,10 @@ def test_audio_metrics_on_signals_with_known_answers():
     pitch = clip_scores(higher, tone, mel, ("f0_rmse", "vuv_error"))
     assert pitch["f0_rmse"] == pytest.approx(10, abs=1.5) and pitch["vuv_error"] < 0.05
     assert clip_scores(torch.zeros(32000), tone, mel, ("vuv_error",))["vuv_error"] > 0.9
+    from kdgan.tasks.audio.metrics import mean_scores
+
+    # a clip with no frame voiced in both has no pitch error: left out of the mean, not NaN
+    assert mean_scores([{"f0_rmse": 4.0}, {"f0_rmse": float("nan")}, {"f0_rmse": 8.0}])["f0_rmse"] == 6.0
 
 
 def test_griffin_lim_baseline_is_aligned_with_the_recording():

@@ -10,7 +10,8 @@
              loudness, left out): (10 / ln 10) sqrt(2 sum_d (c_d - c'_d)^2), averaged over frames;
              the frames are aligned (a vocoder resynthesises in time), so no DTW; lower is better
   f0_rmse    RMSE in Hz of the pitch (librosa's pYIN, 60-500 Hz, the mel's frames) over the frames
-             both the output and the recording voice; asked for with --metrics
+             both the output and the recording voice (a clip with no such frame is left out of
+             the mean); asked for with --metrics
   vuv_error  fraction of frames whose voiced/unvoiced decision differs; asked for with --metrics
   dnsmos     DNSMOS P.835 overall quality (`speechmos`, its ONNX models ship in the package), a
              1 ... 5 MOS estimate that needs no reference: asked for with --metrics
@@ -129,6 +130,12 @@ def griffin_lim(log_mel: torch.Tensor, mel: LogMel, length: int, iterations: int
 
 
 def mean_scores(per_clip: list[dict[str, float]]) -> dict[str, float]:
+    """Mean and std over clips; a clip without a value (f0_rmse where no frame is voiced in
+    both) is left out of that metric's."""
     keys = per_clip[0].keys() if per_clip else []
-    return {k: float(np.mean([s[k] for s in per_clip])) for k in keys} | \
-           {f"{k}_std": float(np.std([s[k] for s in per_clip])) for k in keys}
+
+    def over_clips(reduce, k):
+        values = [s[k] for s in per_clip if not np.isnan(s[k])]
+        return float(reduce(values)) if values else float("nan")
+
+    return {k: over_clips(np.mean, k) for k in keys} | {f"{k}_std": over_clips(np.std, k) for k in keys}
