@@ -144,7 +144,7 @@ def shrunk(args: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("marker", ["configs/demo.yaml", "configs/sr_distill.yaml", "configs/folder_teacher.yaml",
-                                    "configs/vocoder_teacher.yaml"])
+                                    "configs/vocoder_distill.yaml"])
 def test_documented_command_sequences_run(scratch, run_cli, marker):
     block = next(b for b in bash_blocks() if marker in b)
     for args in command_lines(block):
