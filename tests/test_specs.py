@@ -13,6 +13,8 @@ from kdgan.pretrained import SHIPPED, pretrained_folder
 from kdgan.families import read_discriminator_spec, read_generator_spec, saved_spec
 from kdgan.nets.specs import LatentDiscriminatorSpec, LatentSpec, PatchSpec, SRSpec, SubpixelSpec, UNetSpec
 from kdgan.registry import DISCRIMINATORS
+from kdgan.tasks.audio.nets import VocoderDiscriminatorSpec
+from kdgan.tasks.audio.vocos import VocosSpec
 
 # What each shipped folder's flat spec means, written out by hand from its config.json.
 EXPECTED = {
@@ -24,6 +26,8 @@ EXPECTED = {
                            PatchSpec(width=32, channels=3, in_channels=4, layers=3)),
     "edges_teacher": (UNetSpec(arch="unet", width=32, resolution=64, channels=3, in_channels=1, levels=4),
                       PatchSpec(width=32, channels=3, in_channels=1, layers=3)),
+    "vocoder_teacher": (VocosSpec(width=256, layers=8, expansion=3, n_mels=80, n_fft=1024, hop=256,
+                                  magnitude_prior="pinv"), VocoderDiscriminatorSpec(width=8)),
 }
 
 
@@ -32,7 +36,7 @@ def test_shipped_folders_are_read_as_their_families_specs_and_load(name):
     from kdgan.loading import load_gan
 
     config = json.loads((pretrained_folder(name) / "config.json").read_text())
-    assert "spec_version" not in config["generator"]  # written before the typed specs
+    assert "spec_version" not in config["generator"]  # written before the typed specs, or a family's first version
     g, d = EXPECTED[name]
     assert read_generator_spec(config["generator"]) == g
     assert read_discriminator_spec(config["discriminator"]) == d

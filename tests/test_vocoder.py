@@ -17,7 +17,8 @@ from kdgan.tasks.audio.nets import (HiFiGANGenerator, HiFiGANSpec, PeriodDiscrim
 
 TINY = {"model.generator.width": 32, "model.discriminator.width": 2, "data.segment": 2048, "train.batch_size": 4,
         "train.steps": 4, "log.log_every": 2, "log.sample_every": 4, "log.checkpoint_every": 4,
-        "log.num_samples": 2, "log.progress": "false", "log.tensorboard": "false", "task.sample_seconds": 0.5}
+        "log.num_samples": 2, "log.progress": "false", "log.tensorboard": "false", "task.sample_seconds": 0.5,
+        "train.adversarial_start": 2}  # the recipes' warm-ups, shrunk: two steps without the discriminator, two with
 
 
 def test_period_discriminator_folds_every_pth_sample_into_a_column():
