@@ -190,6 +190,9 @@ def test_vocoder_compare_shows_spectrograms_of_the_same_clips(vocoder_runs, run_
     assert code == 0, err
     report = (tmp_path / "r" / "report.md").read_text()
     assert "mel_l1" in report and "| Griffin-Lim, 32 iterations |" in report
+    # the student's fidelity in the task's own metrics, against its teacher's waveform
+    assert "mel_l1 to teacher" in report and "pesq to teacher" in report and "FID to teacher" not in report
+    assert "against its own teacher's output on the same inputs" in report
     assert "[student, clip 1](student_1.wav)" in report  # the clips beside the report, linked
     audio, rate = sf.read(tmp_path / "r" / "ground_truth_1.wav")
     assert rate == 16000 and len(audio) > 0

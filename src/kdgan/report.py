@@ -60,6 +60,18 @@ def task_of(runs: list[dict]):
     return TASKS.get(runs[0]["latest"].get("task", "generation"), "task")
 
 
+def fidelity_columns(runs: list[dict], columns: list[tuple]) -> list[tuple[str, str, str]]:
+    """The fidelity-to-teacher columns: the task's own metrics where the task scores the
+    student against the teacher's output with them (a vocoder's), else output L1 and FID."""
+    entries = [r["latest"]["fidelity"] for r in runs if "fidelity" in r["latest"]]
+    if not entries:
+        return []
+    if any(f.get("reference") == "teacher" for f in entries):
+        return [(key, f"{header} to teacher", spec) for key, header, spec in columns
+                if any(key in f for f in entries)]
+    return [("l1", "L1 to teacher", "{:.4f}"), ("fid", "FID to teacher", "{:.2f}")]
+
+
 def columns_of(runs: list[dict]) -> list[tuple[str, str, str]]:
     """(key, header, format) of the quality columns: the task's."""
     return task_of(runs).report_columns(runs[0]["latest"])
@@ -94,9 +106,8 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
         "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
         "ONNX Runtime ms (b=64)", "ORT speed-up (b=64)"]
-    fidelity = any("fidelity" in r["latest"] for r in runs)
-    if fidelity:
-        headers += ["L1 to teacher", "FID to teacher"]
+    fidelity = fidelity_columns(runs, columns)
+    headers += [h for _, h, _ in fidelity]
     gpu = any("gpu" in r["latest"].get("profile", {}) for r in runs)
     if gpu:
         headers += ["GPU ms (b=64)", "GPU speed-up (b=64)"]
@@ -124,9 +135,7 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
         ]
         ort, ref_ort = _ort64(prof), _ort64(ref)
         row += [_fmt(ort and ort * 1e3, "{:.2f}"), f"{ref_ort / ort:.1f}x" if ort and ref_ort else "-"]
-        if fidelity:
-            f = e.get("fidelity", {})
-            row += [_fmt(f.get("l1"), "{:.4f}"), _fmt(f.get("fid"), "{:.2f}")]
+        row += [_fmt(e.get("fidelity", {}).get(key), spec) for key, _, spec in fidelity]
         if gpu:
             g64, ref_g64 = _gpu64(prof), _gpu64(ref)
             row += [_fmt(g64 and g64 * 1e3, "{:.3f}"), f"{ref_g64 / g64:.1f}x" if g64 and ref_g64 else "-"]
@@ -277,7 +286,10 @@ def notes_text(runs: list[dict], plotted: bool) -> list[str]:
     for r in runs:
         if r["latest"].get("features_warning"):
             notes.append(f"Warning, {r['name']}: {r['latest']['features_warning']}.")
-    if any("fidelity" in r["latest"] for r in runs):
+    if any(r["latest"].get("fidelity", {}).get("reference") == "teacher" for r in runs):
+        notes.append("Fidelity: the student's output scored with the metrics above against its own teacher's output "
+                     "on the same inputs, instead of against the data (\"to teacher\" columns).")
+    elif any("fidelity" in r["latest"] for r in runs):
         notes.append("Fidelity: the student against its own teacher on the same inputs: the mean L1 between their "
                      "outputs (in [-1, 1] units) and the FID between their sample sets. A distilled student should "
                      "be closer to its teacher than to the data; the plot shows the L1 at each sample grid of "
