@@ -126,7 +126,7 @@ class Trainer:
     # samples -> (B, D) features, for their distance to the reference in a feature space
     fidelity_features: Callable[[torch.Tensor], torch.Tensor] | None = None
     step: int = 0
-    # (loss sums, step count) since the last log line, from the checkpoint a run resumed from
+    # (loss sums, steps each was summed over) since the last log line, from the checkpoint a run resumed from
     log_state: tuple = ({}, {})
 
     def __post_init__(self) -> None:
@@ -223,7 +223,7 @@ class Trainer:
         discriminator (a task's reconstruction or mel loss, distillation's terms); the
         discriminator neither trains nor judges, which makes the step several times cheaper
         where the discriminator is most of it (Parallel WaveGAN's warm-up)."""
-        idx = self.sampler.indices(self.step * self.settings.d_steps)  # the batch the D loop's last step would take
+        idx = self.sampler.indices(self.step * self.settings.d_steps)  # the step's first batch, as in a GAN step
         batch = self.task.batch(idx, self.noise).shard(self.dist.rank, self.dist.world).to(self.device)
         with self.amp.autocast():
             output = generator_output(self.g_forward(*batch.g_inputs))

@@ -58,14 +58,10 @@ def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metr
 
 
 def mrstft_distance(output: torch.Tensor, reference: torch.Tensor) -> float:
-    from kdgan.tasks.audio.terms import RESOLUTIONS, stft_magnitude
+    from kdgan.tasks.audio.terms import RESOLUTIONS, stft_distance
 
-    values = []
-    for n_fft, hop, win in RESOLUTIONS:
-        window = torch.hann_window(win)
-        s, r = stft_magnitude(output[None], n_fft, hop, window), stft_magnitude(reference[None], n_fft, hop, window)
-        values.append(float(torch.linalg.norm(r - s) / torch.linalg.norm(r) + (r.log() - s.log()).abs().mean()))
-    return float(np.mean(values))
+    windows = [torch.hann_window(win) for _, _, win in RESOLUTIONS]
+    return float(stft_distance(output[None, None], reference[None, None], RESOLUTIONS, windows))
 
 
 def mel_cepstral_distortion(output: torch.Tensor, reference: torch.Tensor, mel: LogMel) -> float:

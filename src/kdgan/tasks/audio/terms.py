@@ -45,14 +45,18 @@ class MultiResolutionSTFT(LossTerm):
             self.register_buffer(f"window_{i}", torch.hann_window(win), persistent=False)
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
-        losses = []
-        for i, (n_fft, hop, _) in enumerate(self.resolutions):
-            window = getattr(self, f"window_{i}")
-            s = stft_magnitude(ctx.fake, n_fft, hop, window)
-            t = stft_magnitude(ctx.extra["teacher_out"], n_fft, hop, window)
-            convergence = torch.linalg.norm(t - s) / torch.linalg.norm(t)
-            losses.append(convergence + (t.log() - s.log()).abs().mean())
-        return torch.stack(losses).mean()
+        windows = [getattr(self, f"window_{i}") for i in range(len(self.resolutions))]
+        return stft_distance(ctx.fake, ctx.extra["teacher_out"], self.resolutions, windows)
+
+
+def stft_distance(audio: torch.Tensor, target: torch.Tensor, resolutions, windows) -> torch.Tensor:
+    """Parallel WaveGAN's multi-resolution STFT distance of (B, 1, T) audio to a target: per
+    resolution ||S_t| - |S||_F / ||S_t||_F + mean |log|S_t| - log|S||, averaged."""
+    losses = []
+    for (n_fft, hop, _), window in zip(resolutions, windows):
+        s, t = stft_magnitude(audio, n_fft, hop, window), stft_magnitude(target, n_fft, hop, window)
+        losses.append(torch.linalg.norm(t - s) / torch.linalg.norm(t) + (t.log() - s.log()).abs().mean())
+    return torch.stack(losses).mean()
 
 
 class MelToTeacher(LossTerm):
