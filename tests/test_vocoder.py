@@ -415,3 +415,22 @@ def test_adversarial_start_trains_the_generator_alone_first():
     with pytest.raises(UserError, match="train.adversarial_start: 5 steps without the discriminator need a generator "
                                         "term that does not read it"):
         build_trainer(load_config(ROOT / "configs/glyph_teacher.yaml", ["train.adversarial_start=5"]))
+
+
+def test_vocoder_costs_are_quoted_per_second_of_audio(vocoder_runs):
+    """A vocoder's MACs grow with the clip, so the report divides a clip's MACs by its
+    length: TINY's 0.5-s clips are 31 whole hops of 256 samples at 16 kHz; a clip of 0.5 s
+    that costs 70M MACs reads as 140M per second."""
+    import yaml
+
+    from kdgan.config import validate
+    from kdgan.report import table_rows
+    from kdgan.tasks import build_task
+
+    cfg = validate(yaml.safe_load((vocoder_runs / "student" / "config.yaml").read_text()))
+    assert build_task(cfg).cost_unit() == ("second of audio", 31 * 256 / 16000)
+    profile = {"params": 10, "macs_per_sample": 70e6, "cost_unit": {"name": "second of audio", "per_sample": 0.5}}
+    entry = {"step": 4, "task": "vocoder", "clips": 2, "profile": profile}
+    headers, rows = table_rows([{"name": "student", "latest": entry, "history": [entry]}])
+    column = headers.index("MACs per second of audio")
+    assert rows[0][column] == "140.00M"

@@ -103,8 +103,10 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
     columns = columns_of(runs)
     if any("lpips" in r["latest"] for r in runs):  # only when asked for (it needs the lpips weights)
         columns = [*columns[:2], ("lpips", "LPIPS", "{:.4f}"), *columns[2:]]
+    unit = ref.get("cost_unit")  # e.g. a vocoder's MACs per second of audio, not per clip
+    per = unit["per_sample"] if unit else 1.0
     headers = ["run", "step", "photos" if is_image_task(runs) else "samples"] + [h for _, h, _ in columns] + [
-        "params", "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
+        "params", f"MACs per {unit['name']}" if unit else "MACs/sample", "MACs ratio", "CPU ms (b=1)", "CPU ms (b=64)", "speed-up (b=64)",
         "ONNX Runtime ms (b=64)", "ORT speed-up (b=64)"]
     fidelity = fidelity_columns(runs, columns)
     headers += [h for _, h, _ in fidelity]
@@ -127,7 +129,7 @@ def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
                        + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
         row += [
             f"{prof['params']:,}" if "params" in prof else "-",
-            f"{prof['macs_per_sample'] / 1e6:.2f}M" if "macs_per_sample" in prof else "-",
+            f"{prof['macs_per_sample'] / per / 1e6:.2f}M" if "macs_per_sample" in prof else "-",
             f"{ref['macs_per_sample'] / prof['macs_per_sample']:.1f}x" if "macs_per_sample" in prof and ref else "-",
             _fmt(b1 and b1 * 1e3, "{:.2f}"),
             _fmt(b64 and b64 * 1e3, "{:.2f}"),

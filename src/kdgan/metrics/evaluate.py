@@ -217,6 +217,9 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
         result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
     elif profile:
         result["profile"] = profile_generator(generator, lambda n: task.fixed_inputs(n, seed))
+        unit = task.cost_unit()
+        if unit is not None:
+            result["profile"]["cost_unit"] = {"name": unit[0], "per_sample": unit[1]}
     out.mkdir(parents=True, exist_ok=True)
     write_eval(out / "eval.json", result)
     return result

@@ -61,6 +61,11 @@ class Task:
     def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
         return self.fixed_batch(n, seed).g_inputs
 
+    def cost_unit(self) -> tuple[str, float] | None:
+        """What costs are quoted per when one sample is not the natural unit: (name, how many
+        of them one of fixed_inputs' samples is), e.g. ("second of audio", 2.0)."""
+        return None
+
     def objective_terms(self, cfg) -> tuple[list, list]:
         """The task's own loss terms (kdgan.losses.terms.LossTerm) for the generator's and the
         discriminator's objectives, beside the adversarial ones: e.g. a vocoder's mel L1."""

@@ -142,6 +142,10 @@ class Vocoder(Task):
             self.held_out_voice = []
         self.mel_weight = cfg.task.mel_weight
 
+    def cost_unit(self) -> tuple[str, float]:
+        # a vocoder's cost grows with the clip: per second of audio, whatever sample_seconds
+        return "second of audio", self.sample_length / SAMPLE_RATE
+
     def __len__(self) -> int:
         return len(self.train_clips)
 
