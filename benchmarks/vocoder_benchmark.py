@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ["distill.terms=[]", "distill.student.init=scratch", "distill.discriminator.init=scratch"]
@@ -42,10 +43,13 @@ METRICS = ("mel_l1", "mrstft", "pesq", "stoi", "mcd", "f0_rmse", "vuv_error")
 AUDIO_SECONDS = 2.0  # the clip length of the speed measurements (125 mel frames)
 
 
-def common(steps: int, extra: list[str]) -> list[str]:
-    """The recipe's proportions at `steps`: the first half without the discriminator."""
-    return [f"train.steps={steps}", f"train.adversarial_start={steps // 2}", "log.progress=false", "log.tensorboard=false", f"log.sample_every={steps}",
-            f"log.checkpoint_every={steps}", f"log.log_every={max(1, steps // 20)}", *extra]
+def common(config: str, steps: int, extra: list[str]) -> list[str]:
+    """The recipe's proportions at `steps`: the same share of them without the discriminator."""
+    recipe = yaml.safe_load((ROOT / "configs" / config).read_text())["train"]
+    warm = round(steps * recipe.get("adversarial_start", 0) / recipe["steps"])
+    return [f"train.steps={steps}", f"train.adversarial_start={warm}", "log.progress=false",
+            "log.tensorboard=false", f"log.sample_every={steps}", f"log.checkpoint_every={steps}",
+            f"log.log_every={max(1, steps // 20)}", *extra]
 
 
 def train(name: str, config: str, steps: int, overrides: list[str], work: Path, reuse: bool) -> dict:
@@ -55,7 +59,7 @@ def train(name: str, config: str, steps: int, overrides: list[str], work: Path, 
     out = work / name
     if reuse and (out / "checkpoints" / f"step_{steps:07d}.json").is_file():
         return {"run": out, "train_seconds": json.loads((out / "train_seconds.json").read_text())}
-    cfg = load_config(ROOT / "configs" / config, common(steps, overrides))
+    cfg = load_config(ROOT / "configs" / config, common(config, steps, overrides))
     start = time.perf_counter()
     start_run(cfg, out, resume=False, overwrite=True).fit(out)
     seconds = time.perf_counter() - start
@@ -201,7 +205,8 @@ def main() -> None:
         sys.exit(f"--kinds: unknown {[k for k in kinds if k not in KINDS]}; valid: {', '.join(KINDS)}")
     if args.quick:
         args.steps, args.seeds, args.samples = 4, "0", 2
-        extra = ["data.segment=2048", "train.batch_size=2", "model.discriminator.width=2", "task.sample_seconds=0.5"]
+        extra = ["data.segment=2048", "train.batch_size=2", "model.discriminator.width=2", "task.sample_seconds=0.5",
+                 "train.adversarial_start=2"]  # both phases in four steps
         args.teacher = str(train("teacher", "vocoder_teacher.yaml", 4, [*extra, "model.generator.width=32"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=16")  # the students

@@ -413,7 +413,7 @@ def test_adversarial_start_trains_the_generator_alone_first():
     assert {"d_adv", "g_adv", "g_fm", "mel_l1"} <= set(trainer.train_step())
     assert not all(torch.equal(a, b) for a, b in zip(d0, trainer.discriminator.parameters()))
     with pytest.raises(UserError, match="train.adversarial_start: 5 steps without the discriminator need a generator "
-                                        "term that does not read it"):
+                                        "term that runs no discriminator"):
         build_trainer(load_config(ROOT / "configs/glyph_teacher.yaml", ["train.adversarial_start=5"]))
 
 
@@ -434,3 +434,24 @@ def test_vocoder_costs_are_quoted_per_second_of_audio(vocoder_runs):
     headers, rows = table_rows([{"name": "student", "latest": entry, "history": [entry]}])
     column = headers.index("MACs per second of audio")
     assert rows[0][column] == "140.00M"
+
+
+def test_warmup_steps_run_no_discriminator_not_even_the_teachers(vocoder_runs):
+    """teacher_fm runs the teacher's discriminator on the student's output (forward and
+    backward): before train.adversarial_start it is left out with the student's D terms, and
+    the teacher D does not run at all; the output and feature terms train the student."""
+    from kdgan.config import load_config
+    from kdgan.distill.build import build_distill_trainer
+
+    overrides = [f"{k}={v}" for k, v in {**TINY, "distill.student.width_multiplier": 0.5}.items()]
+    cfg = load_config(ROOT / "configs/vocoder_distill.yaml", [*overrides, f"distill.teacher={vocoder_runs / 'teacher'}"])
+    trainer = build_distill_trainer(cfg)
+    teacher_d = trainer.providers[0].teacher.discriminator
+    calls = []
+    teacher_d.register_forward_hook(lambda *_: calls.append(1))
+    trainer.providers[0].on_fit_start()
+    warm = set(trainer.train_step())
+    assert {"l1", "stft", "mel_l1"} <= warm and not warm & {"teacher_fm", "g_adv", "g_fm", "d_kl"}
+    assert calls == []
+    trainer.train_step()
+    assert {"teacher_fm", "g_adv", "d_kl"} <= set(trainer.train_step()) and calls

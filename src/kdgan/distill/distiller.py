@@ -58,7 +58,7 @@ class TeacherProvider:
         if self.teacher_taps is not None:
             extra["teacher_features"] = self.teacher_taps.snapshot()
             extra["student_features"] = self.student_taps.snapshot()  # from the loop's student pass
-        if self.needs & {"teacher_d_on_fake", "d_features_fake"}:
+        if ctx.adversarial and self.needs & {"teacher_d_on_fake", "d_features_fake"}:
             # Gradients flow through D_t into the student's fakes; D_t's weights are frozen.
             extra["teacher_d_on_fake"] = t.discriminator(ctx.judged, *batch.d_inputs)
             if "teacher_d_on_teacher" in self.needs:

@@ -102,7 +102,7 @@ class DiscriminatorPerceptual(LossTerm):
     its layers of |phi_l(S(z)) - phi_l(T(z))| (TinyGAN's feature loss; the teacher D plays
     the role VGG plays for LPIPS, and it knows this data domain)."""
 
-    name, phase, needs = "perceptual", "g", ("d_features_fake", "d_features_teacher")
+    name, phase, needs, adversarial = "perceptual", "g", ("d_features_fake", "d_features_teacher"), True
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         fake, teacher = ctx.extra["d_features_fake"], ctx.extra["d_features_teacher"]

@@ -128,7 +128,7 @@ class TeacherCritic(LossTerm):
     """The frozen teacher discriminator as a second critic of the student's fakes (TinyGAN,
     DCD): the generator's adversarial loss evaluated on D_t(S(z))."""
 
-    name, phase, needs = "g_teacher_adv", "g", ("teacher_d_on_fake",)
+    name, phase, needs, adversarial = "g_teacher_adv", "g", ("teacher_d_on_fake",), True
 
     def __init__(self, loss: str, weight: float = 1.0):
         super().__init__(weight)
@@ -145,7 +145,7 @@ class TeacherFeatureMatching(LossTerm):
     is still learning, this pulls towards the teacher through one that has converged. Needs a
     discriminator that returns its feature maps (a DiscriminatorOutput)."""
 
-    name, phase, needs = "teacher_fm", "g", ("teacher_d_on_fake", "teacher_d_on_teacher")
+    name, phase, needs, adversarial = "teacher_fm", "g", ("teacher_d_on_fake", "teacher_d_on_teacher"), True
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         student, teacher = features_of(ctx.extra["teacher_d_on_fake"]), features_of(ctx.extra["teacher_d_on_teacher"])

@@ -57,6 +57,7 @@ class StepContext:
     g_logits: torch.Tensor | None = None  # the generator's logits, when its output has them
     # what the discriminator saw of `fake` (the task's relaxation of a discrete output); None: `fake`
     view: torch.Tensor | None = None
+    adversarial: bool = True  # False in the steps before train.adversarial_start: no discriminator runs
 
     @property
     def judged(self) -> torch.Tensor:
@@ -71,7 +72,9 @@ class LossTerm(nn.Module):
     name: str = "term"
     phase: str = "g"
     needs: tuple[str, ...] = ()
-    adversarial: bool = False  # reads the discriminator being trained: left out before train.adversarial_start
+    # runs a discriminator (the one being trained, or the teacher's): left out before
+    # train.adversarial_start, whose steps run no discriminator at all
+    adversarial: bool = False
 
     def __init__(self, weight: float = 1.0):
         super().__init__()
@@ -95,7 +98,7 @@ class Objective(nn.Module):
         self.symbol, self.terms = symbol, nn.ModuleList(terms)
 
     def forward(self, ctx: StepContext, adversarial: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """adversarial=False: only the terms that do not read the discriminator."""
+        """adversarial=False: only the terms that run no discriminator."""
         terms = [t for t in self.terms if adversarial or not t.adversarial]
         values = {t.name: t(ctx) for t in terms}
         total = sum(t.weight * values[t.name] for t in terms)

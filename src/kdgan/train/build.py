@@ -91,8 +91,8 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
     d_objective = Objective("L_D", [*d_objective.terms, *d_task, *d_extra])
     if cfg.train.adversarial_start and all(t.adversarial for t in g_objective.terms):
         raise UserError(f"train.adversarial_start: {cfg.train.adversarial_start} steps without the discriminator "
-                        "need a generator term that does not read it (a reconstruction or task loss, or "
-                        "distillation terms); this objective has only " + ", ".join(t.name for t in g_objective.terms))
+                        "need a generator term that runs no discriminator (a reconstruction or task loss, or "
+                        "distillation's output and feature terms); this objective has only " + ", ".join(t.name for t in g_objective.terms))
     generator, discriminator = generator.to(device), discriminator.to(device)
     g_objective, d_objective = g_objective.to(device), d_objective.to(device)
     t = cfg.train

@@ -219,15 +219,17 @@ class Trainer:
                 "d_fake_logit": mean_logit(fake_logits)}
 
     def warmup_step(self) -> dict[str, torch.Tensor]:
-        """A step of train.adversarial_start: the generator learns from its terms that need no
-        discriminator (a task's reconstruction or mel loss, distillation's terms); the
-        discriminator neither trains nor judges, which makes the step several times cheaper
-        where the discriminator is most of it (Parallel WaveGAN's warm-up)."""
+        """A step of train.adversarial_start: the generator learns from its terms that run no
+        discriminator (a task's reconstruction or mel loss, distillation's output and feature
+        terms); no discriminator, the student's or the teacher's, trains or judges, which makes
+        the step several times cheaper where discriminators are most of it (Parallel
+        WaveGAN's warm-up)."""
         idx = self.sampler.indices(self.step * self.settings.d_steps)  # the step's first batch, as in a GAN step
         batch = self.task.batch(idx, self.noise).shard(self.dist.rank, self.dist.world).to(self.device)
         with self.amp.autocast():
             output = generator_output(self.g_forward(*batch.g_inputs))
-            ctx = StepContext("g", batch, output.sample, None, self.discriminator, self.noise, g_logits=output.logits)
+            ctx = StepContext("g", batch, output.sample, None, self.discriminator, self.noise, g_logits=output.logits,
+                              adversarial=False)
             for provide in self.providers:
                 provide(ctx)
             g_total, g_values = self.g_objective(ctx, adversarial=False)
