@@ -117,6 +117,16 @@ def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
     return out
 
 
+def equal_time_steps(work: Path, steps: int) -> int:
+    """Steps at scratch's pace that take the pruned runs' mean wall time: from the scratch
+    and pruned runs finished in `work` (another invocation may have trained them)."""
+    paced = {kind: [json.loads(p.read_text()) for p in work.glob(f"{kind}_seed*/train_seconds.json")]
+             for kind in ("scratch", "pruned")}
+    if not all(paced.values()):
+        sys.exit(f"--kinds: scratch_equal_time needs finished scratch and pruned runs in {work}; train them first")
+    return round(steps * statistics.mean(paced["pruned"]) / statistics.mean(paced["scratch"]))
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -189,7 +199,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"student kinds: {', '.join(KINDS)}")
-    parser.add_argument("--steps", type=int, default=2000, help="student steps")
+    parser.add_argument("--steps", type=int, help="student steps (default: the recipe's)")
     parser.add_argument("--teacher", default="vocoder_teacher", help="shipped name, pretrained folder or run")
     parser.add_argument("--samples", type=int, default=0, help="held-out clips to score (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="threads for training")
@@ -210,6 +220,7 @@ def main() -> None:
         args.teacher = str(train("teacher", "vocoder_teacher.yaml", 4, [*extra, "model.generator.width=32"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=16")  # the students
+    args.steps = args.steps or yaml.safe_load((ROOT / "configs" / "vocoder_distill.yaml").read_text())["train"]["steps"]
     out = args.out or ROOT / "benchmarks" / "results" / f"vocoder_benchmark{'_quick' if args.quick else ''}.json"
     torch.set_num_threads(args.threads)
     started = time.time()
@@ -220,11 +231,7 @@ def main() -> None:
     for kind in kinds:
         steps = args.steps
         if kind == "scratch_equal_time":  # the distilled runs' wall time at scratch's pace
-            paced = {r["kind"]: statistics.mean(x["train_seconds"] for x in rows if x["kind"] == r["kind"])
-                     for r in rows if r["kind"] in ("scratch", "pruned")}
-            if len(paced) < 2:
-                sys.exit("--kinds: scratch_equal_time needs scratch and pruned listed before it")
-            steps = round(args.steps * paced["pruned"] / paced["scratch"])
+            steps = equal_time_steps(args.work, steps)
         for seed in seeds:
             overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
             r = train(f"{kind}_seed{seed}", "vocoder_distill.yaml", steps, overrides, args.work, args.reuse)
