@@ -67,12 +67,24 @@ def train(name: str, config: str, steps: int, overrides: list[str], work: Path, 
     return {"run": out, "train_seconds": seconds}
 
 
-def quality(source: str | Path, out: Path, samples: int) -> dict:
+def earlier_evaluation(out: Path, samples: int) -> dict | None:
+    """The evaluation this script already wrote in `out` with every metric and as many clips
+    (the held-out clips take minutes to score: pYIN)."""
+    path = out / "eval.json"
+    if not path.is_file():
+        return None
+    entry = json.loads(path.read_text())["evaluations"][-1]
+    complete = all(k in entry for k in METRICS) and "held_out_voice" in entry
+    return entry if complete and (samples == 0 or entry.get("clips") == samples) else None
+
+
+def quality(source: str | Path, out: Path, samples: int, reuse: bool = False) -> dict:
     """Held-out sentences (the means and their spread over clips), the held-out voice, the
     Griffin-Lim baseline, and for a student its fidelity to the teacher."""
     from kdgan.metrics.evaluate import evaluate_source
 
-    r = evaluate_source(source, samples, list(METRICS), None, seed=0, profile=False, out=out)
+    r = (reuse and earlier_evaluation(out, samples)) or \
+        evaluate_source(source, samples, list(METRICS), None, seed=0, profile=False, out=out)
     keep = {k: r[k] for k in (*METRICS, "clips", "step") if k in r}
     for part in ("held_out_voice", "fidelity"):
         if part in r:
@@ -206,7 +218,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_vocoder")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--note", help="how the runs were made (kept in the JSON's settings)")
-    parser.add_argument("--reuse", action="store_true", help="reuse student runs already finished in --work")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the runs and evaluations already finished in --work")
     parser.add_argument("--no-profile", action="store_true", help="no efficiency measurements (busy machine)")
     args = parser.parse_args()
     extra: list[str] = []
@@ -224,7 +237,7 @@ def main() -> None:
     out = args.out or ROOT / "benchmarks" / "results" / f"vocoder_benchmark{'_quick' if args.quick else ''}.json"
     torch.set_num_threads(args.threads)
     started = time.time()
-    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples)
+    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
     rows: list[dict] = []
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -235,7 +248,7 @@ def main() -> None:
         for seed in seeds:
             overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
             r = train(f"{kind}_seed{seed}", "vocoder_distill.yaml", steps, overrides, args.work, args.reuse)
-            q = quality(r["run"], r["run"], args.samples)
+            q = quality(r["run"], r["run"], args.samples, args.reuse)
             row = {"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q}
             print(f"{kind} seed {seed}: {q} ({r['train_seconds']:.0f} s)", flush=True)
             rows.append(row)
