@@ -4,8 +4,8 @@ number of steps from scratch, with distillation, and with pruning init + distill
 several seeds; quality on the held-out sentences (and the held-out voice beside), Griffin-Lim
 as the baseline, and the efficiency of teacher and student measured side by side.
 
-    python benchmarks/vocoder_benchmark.py                      # 3 seeds, the kinds below
-    python benchmarks/vocoder_benchmark.py --seeds 0 --steps 500 --kinds scratch,pruned
+    python benchmarks/vocoder_benchmark.py                      # 3 seeds, the kinds below, the recipe's steps
+    python benchmarks/vocoder_benchmark.py --seeds 0 --steps 1100 --kinds scratch,pruned
     python benchmarks/vocoder_benchmark.py --quick              # smoke run, about a minute
 
 Student kinds (--kinds):
@@ -14,13 +14,15 @@ Student kinds (--kinds):
                       teacher's; the generator from scratch
   pruned              + the generator initialised from the teacher's strongest channels (the
                       recipe as shipped)
-  scratch_equal_time  scratch, trained for as many steps as fit in the distilled runs' mean
+  scratch_equal_time  scratch, trained for as many steps as fit in the pruned runs' mean
                       wall time (a distillation step also runs the teacher: the fair
                       comparison at equal cost)
 
-On 2 cores, two 1-thread invocations with different --kinds and --no-profile can train side
-by side; a final --reuse invocation over all kinds collects them and profiles on the then idle
-machine. Writes benchmarks/results/vocoder_benchmark.json (or _quick) and prints the README table.
+At any --steps the recipe's share of warm-up steps is kept (5,000 of 5,500). On 2 cores, two
+1-thread invocations with different --kinds and --no-profile can train side by side (the
+README has the commands); a final --reuse invocation over all kinds collects the runs and
+their evaluations and profiles on the then idle machine. Writes
+benchmarks/results/vocoder_benchmark.json (or _quick) and prints the README table.
 """
 
 from __future__ import annotations
