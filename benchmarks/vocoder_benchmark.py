@@ -131,14 +131,20 @@ def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
     return out
 
 
-def equal_time_steps(work: Path, steps: int) -> int:
+def equal_time_steps(work: Path, steps: int, reuse: bool) -> int:
     """Steps at scratch's pace that take the pruned runs' mean wall time: from the scratch
-    and pruned runs finished in `work` (another invocation may have trained them)."""
+    and pruned runs finished in `work` (another invocation may have trained them). Kept in
+    `work`, so that --reuse finds the same runs after more pruned runs have finished."""
+    kept = work / "scratch_equal_time_steps.json"
+    if reuse and kept.is_file():
+        return json.loads(kept.read_text())
     paced = {kind: [json.loads(p.read_text()) for p in work.glob(f"{kind}_seed*/train_seconds.json")]
              for kind in ("scratch", "pruned")}
     if not all(paced.values()):
         sys.exit(f"--kinds: scratch_equal_time needs finished scratch and pruned runs in {work}; train them first")
-    return round(steps * statistics.mean(paced["pruned"]) / statistics.mean(paced["scratch"]))
+    equal = round(steps * statistics.mean(paced["pruned"]) / statistics.mean(paced["scratch"]))
+    kept.write_text(json.dumps(equal))
+    return equal
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -246,7 +252,7 @@ def main() -> None:
     for kind in kinds:
         steps = args.steps
         if kind == "scratch_equal_time":  # the distilled runs' wall time at scratch's pace
-            steps = equal_time_steps(args.work, steps)
+            steps = equal_time_steps(args.work, steps, args.reuse)
         for seed in seeds:
             overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
             r = train(f"{kind}_seed{seed}", "vocoder_distill.yaml", steps, overrides, args.work, args.reuse)
