@@ -248,3 +248,18 @@ def test_the_log_averages_each_value_over_the_steps_that_had_it(tmp_path):
     assert log.pending()[1] == {"mel_l1": 2, "g_adv": 1}  # what a checkpoint keeps for an exact resume
     log.flush(2)
     assert json.loads((tmp_path / "log.jsonl").read_text()) == {"step": 2, "mel_l1": 2.0, "g_adv": 10.0}
+
+
+def test_the_progress_line_estimates_the_time_left_from_the_recent_rate(tmp_path, monkeypatch, capsys):
+    """10 steps in 1 s, then 2 steps in 20 s (the GAN steps after a warm-up): 8 steps are
+    left at 0.1 steps/s, 80 s; the run's mean rate (12 steps in 21 s) would say 14 s."""
+    from kdgan.train import runlog
+
+    clock = iter([0.0, 1.0, 21.0])
+    monkeypatch.setattr(runlog.time, "monotonic", lambda: next(clock))
+    log = runlog.RunLog(tmp_path, 0, 20, progress=True, tensorboard=False)  # stderr is not a terminal here
+    for step in (10, 12):
+        log.accumulate({"mel_l1": torch.tensor(1.0)})
+        log.flush(step)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("(10.0 steps/s, 1 s left)") and lines[1].endswith("(0.1 steps/s, 80 s left)")

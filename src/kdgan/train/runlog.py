@@ -39,7 +39,8 @@ class RunLog:
         self._bar = tqdm(total=total, initial=start, disable=not (progress and terminal), unit="step",
                          dynamic_ncols=True, file=sys.stderr, mininterval=0.1)
         self._plain = progress and not terminal
-        self._started, self._last_plain = time.monotonic(), float("-inf")
+        self._last_plain = float("-inf")
+        self._since, self._since_step = time.monotonic(), start  # the rate's window: since the last line
 
     def accumulate(self, values: dict[str, torch.Tensor]) -> None:
         for name, v in values.items():
@@ -69,7 +70,10 @@ class RunLog:
         now = time.monotonic()
         if self._plain and (now - self._last_plain >= self.PLAIN_EVERY_S or step == self.total):
             self._last_plain = now
-            rate = (step - self.start) / max(now - self._started, 1e-9)
+            # the recent rate, not the run's mean: steps change speed where a phase begins
+            # (train.adversarial_start makes them ~10x slower), and the estimate should follow
+            rate = (step - self._since_step) / max(now - self._since, 1e-9)
+            self._since, self._since_step = now, step
             eta = (self.total - step) / rate if rate > 0 else 0.0
             terms = "  ".join(f"{k} {v}" for k, v in shown.items())
             print(f"step {step}/{self.total}  {terms}  ({rate:.1f} steps/s, {eta:.0f} s left)", file=sys.stderr,
