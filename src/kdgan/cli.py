@@ -144,18 +144,18 @@ def export(source, fmt, out) -> None:
 @click.option("-n", "--num", default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Images: a .png path for one grid, or a folder for one PNG per image. Vocoders: a .wav for one input, or a folder.")
+              help="Images: a .png path for one grid, or a folder for one PNG per image. Audio (vocoders, enhancement): a .wav for one input, or a folder.")
 @click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
 @click.option("--input", "inputs", type=click.Path(path_type=Path),
               help="Image-to-image generators: an image or a folder of images to translate (whole images, "
                    "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole). "
                    "Vocoders: a recording (.wav/.flac/.ogg), a saved mel (.npy, (80, frames)) or a folder of them, "
-                   "resynthesised to .wav.")
+                   "resynthesised to .wav. Enhancement: a noisy recording or a folder of them, cleaned to .wav.")
 def sample(source, num, seed, out, scale, inputs) -> None:
     """Generate samples from a run, checkpoint, pretrained folder, shipped name or exported
     file (.onnx, TorchScript .pt, or the folder `kdgan export` wrote it into);
     image-to-image generators translate the images given with --input, vocoders resynthesise
-    the recordings or mels given with it."""
+    the recordings or mels given with it, enhancers clean the noisy recordings given with it."""
     import torch
 
     from kdgan.deploy import size_multiple
@@ -244,7 +244,9 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
                              out=out)
 
     def shown(values: dict) -> str:
-        keys = dict.fromkeys(("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st", *valid))
+        # the image metrics in a fixed order, then the others as the task wrote them
+        keys = dict.fromkeys(("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st",
+                              *(k for k in values if k in valid)))
         return ", ".join(f"{k} {values[k]:.4g}" for k in keys if isinstance(values.get(k), float))
 
     if "fake_samples" in result:

@@ -42,12 +42,13 @@ class Family:
 def check_modality(family: Family, arch: str, task, task_name: str, registry, field: str) -> None:
     """A one-line error when `task` (the registered Task class named `task_name`) cannot use
     the family."""
-    if family.modality is None or task.modality is None or family.modality == task.modality:
-        return
-    usable = [n for n, f in registry.entries().items() if f.modality in (None, task.modality)]
-    raise UserError(f"config error: {field}: {arch!r} is a family of {family.modality} networks; "
-                    f"task {task_name} takes {task.modality} families: "
-                    f"{', '.join(usable)}")
+    takes = getattr(task, "generators", None) if registry is GENERATORS else None
+    if family.modality is not None and task.modality is not None and family.modality != task.modality:
+        usable = takes or [n for n, f in registry.entries().items() if f.modality in (None, task.modality)]
+        raise UserError(f"config error: {field}: {arch!r} is a family of {family.modality} networks; "
+                        f"task {task_name} takes {task.modality} families: {', '.join(usable)}")
+    if takes is not None and arch not in takes:  # the task's own list is narrower than its modality
+        raise UserError(f"config error: {field}: task {task_name} takes {', '.join(takes)}, not {arch!r}")
 
 
 def read_spec(registry, data: dict | BaseModel, field: str) -> BaseModel:

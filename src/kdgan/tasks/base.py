@@ -30,6 +30,9 @@ class Task:
     default_discriminator: ClassVar[str]
     default_metrics: ClassVar[tuple[str, ...]] = ()  # `kdgan evaluate` without --metrics
     modality: ClassVar[str | None] = None  # the network families it can use (Family.modality); None: any
+    # the generator families it can use, where its modality's are too many (a vocoder takes a
+    # mel, an enhancer a waveform: both audio); None: every family of its modality
+    generators: ClassVar[tuple[str, ...] | None] = None
     metric_names: ClassVar[tuple[str, ...]] = ()  # what --metrics may name for this task
 
     @classmethod

@@ -9,7 +9,6 @@ when a clip is shorter); the generator's input is its log-mel (B, 80, segment / 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +25,7 @@ from kdgan.tasks.audio.corpus import SAMPLE_RATE, Clip, load_audio_folder, load_
 from kdgan.tasks.audio.mel import LogMel, MelSettings
 from kdgan.tasks.audio.metrics import AUDIO_METRICS, OPTIONAL_METRICS
 from kdgan.tasks.audio.prune import prune_hifigan, prune_vocos
+from kdgan.tasks.audio.render import clip_media, save_clips, spectrogram_panel, write_outputs
 from kdgan.tasks.audio.vocos import VocosGenerator, VocosSpec
 from kdgan.tasks.audio.nets import HiFiGANGenerator, HiFiGANSpec, VocoderDiscriminator, VocoderDiscriminatorSpec
 from kdgan.tasks.base import Task
@@ -109,6 +109,7 @@ class Vocoder(Task):
     default_generator, default_discriminator = "hifigan", "mpd-mrd"
     default_metrics, metric_names = AUDIO_METRICS, (*AUDIO_METRICS, *OPTIONAL_METRICS)
     modality = "audio"
+    generators = ("hifigan", "vocos")
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -195,57 +196,15 @@ class Vocoder(Task):
     def save_samples(self, path: Path, batch: StepBatch, outputs: list[torch.Tensor], names: list[str]) -> Path:
         """PATH/NAME_i.wav for the first two clips of each output and of the ground truth,
         and PATH.png: their log-mel spectrograms, one column per output."""
-        import soundfile as sf
-
-        columns, labels = [*outputs, batch.real], [*names, "ground truth"]
-        path.mkdir(parents=True, exist_ok=True)
-        for audio, label in zip(columns, labels):
-            for i in range(min(2, len(audio))):
-                sf.write(path / f"{label.replace(' ', '_').replace(',', '')}_{i}.wav",
-                         audio[i, 0].float().cpu().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
-        png = path.with_suffix(".png")
-        png.write_bytes(self.comparison_panel(names, batch, outputs))
-        return png
+        return save_clips(path, [*outputs, batch.real], [*names, "ground truth"], self.mel)
 
     def comparison_panel(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]) -> bytes:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        columns, labels = [*outputs, batch.real], [*names, "ground truth"]
-        rows = min(2, len(batch.real))
-        fig, axes = plt.subplots(rows, len(columns), figsize=(3.2 * len(columns), 2.2 * rows), squeeze=False)
-        with torch.no_grad():
-            for col, (audio, label) in enumerate(zip(columns, labels)):
-                mels = self.mel(audio[:rows].float().cpu())
-                for row in range(rows):
-                    ax = axes[row][col]
-                    ax.imshow(mels[row].numpy(), origin="lower", aspect="auto", vmin=-11.5, vmax=2.5, cmap="magma")
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                    if row == 0:
-                        ax.set_title(label, fontsize=8)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
-        plt.close(fig)
-        return buf.getvalue()
+        return spectrogram_panel([*outputs, batch.real], [*names, "ground truth"], self.mel)
 
     def comparison_media(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]
                          ) -> list[tuple[str, str, bytes]]:
         """The first two clips of every output and of the recording, as 16-bit WAVs."""
-        import soundfile as sf
-
-        media = []
-        for audio, label in zip([*outputs, batch.real], [*names, "ground truth"]):
-            for i in range(min(2, len(audio))):
-                buf = io.BytesIO()
-                sf.write(buf, audio[i, 0].float().cpu().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16",
-                         format="WAV")
-                slug = "".join(c if c.isalnum() else "_" for c in label)
-                media.append((f"{label}, clip {i + 1}", f"{slug}_{i + 1}.wav", buf.getvalue()))
-        return media
+        return clip_media([*outputs, batch.real], [*names, "ground truth"])
 
     @classmethod
     def protocol(cls, evaluation: dict) -> str:
@@ -358,17 +317,7 @@ class Vocoder(Task):
 
     @classmethod
     def write_samples(cls, outputs: torch.Tensor, out: Path, scale: int = 1) -> list[Path]:
-        import soundfile as sf
-
-        if out.suffix == ".wav":
-            out.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(out, outputs.reshape(-1).float().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
-            return [out]
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [out / f"{i:06d}.wav" for i in range(len(outputs))]
-        for p, audio in zip(paths, outputs):
-            sf.write(p, audio.reshape(-1).float().clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
-        return paths
+        return write_outputs(outputs, out)
 
 
 def _run(generator, log_mel: torch.Tensor) -> torch.Tensor:
