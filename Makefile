@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test teacher i2i-teachers vocoder-teacher clean
+.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ i2i-teachers: $(STAMP)
 vocoder-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/vocoder_teacher.yaml --out runs/vocoder_teacher --overwrite
 	$(BIN)/kdgan export runs/vocoder_teacher --format safetensors --out src/kdgan/pretrained/vocoder_teacher
+
+# the speech enhancement teacher: about 40 minutes on 2 cores
+enhance-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/enhance_teacher.yaml --out runs/enhance_teacher --overwrite
+	$(BIN)/kdgan export runs/enhance_teacher --format safetensors --out src/kdgan/pretrained/enhance_teacher
 
 clean:
 	rm -rf $(VENV) runs

@@ -42,3 +42,13 @@ def test_vocoder_benchmark_quick(tmp_path):
     assert set(eff["student"]["real_time_factor"]) == {f"{r}_{t}_threads" for r in ("pytorch", "onnxruntime")
                                                        for t in (1, 2)}
     assert result["teacher"]["griffin_lim"]["pesq"] > 2  # the baseline is scored beside the teacher
+
+
+def test_enhance_benchmark_quick(tmp_path):
+    result = _run("enhance_benchmark.py", tmp_path, "--kinds", "scratch,pruned")
+    assert {"scratch", "pruned"} == set(result["students"]) and len(result["runs"]) == 2
+    assert all(-0.5 <= run["pesq"] <= 4.5 and "fidelity" in run and "by_noise" in run for run in result["runs"])
+    assert set(result["teacher"]["baselines"]) == {"noisy input", "spectral subtraction", "Wiener filter"}
+    eff = result["efficiency"]
+    assert eff["teacher"]["macs_per_audio_second"] > eff["student"]["macs_per_audio_second"] > 0
+    assert "teacher_beats_Wiener_filter_in_pesq" in result["targets"]

@@ -1,6 +1,7 @@
-"""Speech (issue #17, in progress): the embedded multi-voice corpus and user audio folders
-(corpus.py), HiFi-GAN's log-mel front-end (mel.py), the vocoder task with its network
-families (vocoder.py, nets.py), audio metrics (metrics.py) and audio distillation terms
-(terms.py); importing the package registers them."""
+"""Speech: the embedded multi-voice corpus and user audio folders (corpus.py, pairs.py),
+HiFi-GAN's log-mel front-end (mel.py), the vocoder task (#17: vocoder.py, nets.py, vocos.py)
+and the speech enhancement task (#18: enhancement.py, waveunet.py, noise.py, baselines.py),
+audio metrics (metrics.py), audio distillation terms (terms.py) and how clips are shown
+(render.py); importing the package registers them."""
 
-from kdgan.tasks.audio import terms, vocoder  # noqa: F401  (registration)
+from kdgan.tasks.audio import enhancement, terms, vocoder  # noqa: F401  (registration)

@@ -13,6 +13,8 @@
              both the output and the recording voice (a clip with no such frame is left out of
              the mean); asked for with --metrics
   vuv_error  fraction of frames whose voiced/unvoiced decision differs; asked for with --metrics
+  si_sdr     scale-invariant signal-to-distortion ratio in dB (torchmetrics; Le Roux et al. 2019), the
+             enhancement number: how much of the output is the reference, at any gain; higher is better
   dnsmos     DNSMOS P.835 overall quality (`speechmos`, its ONNX models ship in the package), a
              1 ... 5 MOS estimate that needs no reference: asked for with --metrics
 
@@ -40,7 +42,7 @@ def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metr
         scores["mel_l1"] = float((mel(output[None]) - mel(reference[None])).abs().mean())
     ref, out = reference.double().numpy(), output.double().numpy()
     if "pesq" in metrics:
-        scores["pesq"] = float(_pesq()(SAMPLE_RATE, ref, out, "wb"))
+        scores["pesq"] = pesq_score(ref, out)
     if "stoi" in metrics:
         from pystoi import stoi
 
@@ -52,6 +54,10 @@ def clip_scores(output: torch.Tensor, reference: torch.Tensor, mel: LogMel, metr
     if "f0_rmse" in metrics or "vuv_error" in metrics:
         pitch = pitch_errors(out, ref, mel)
         scores.update({k: v for k, v in pitch.items() if k in metrics})
+    if "si_sdr" in metrics:
+        from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio
+
+        scores["si_sdr"] = float(scale_invariant_signal_distortion_ratio(output.double(), reference.double()))
     if "dnsmos" in metrics:
         scores["dnsmos"] = dnsmos(output)
     return scores
@@ -97,6 +103,17 @@ def dnsmos(audio: torch.Tensor) -> float:
     except ImportError:
         raise UserError("--metrics dnsmos: the speechmos package is not installed (pip install speechmos)") from None
     return float(model.run(audio.float().numpy(), sr=SAMPLE_RATE)["ovrl_mos"])
+
+
+def pesq_score(reference: np.ndarray, output: np.ndarray) -> float:
+    """Wide-band PESQ; NaN where PESQ finds no speech in the reference (a near-silent
+    reference, e.g. an untrained teacher's output): left out of the mean like f0_rmse."""
+    from pesq import NoUtterancesError
+
+    try:
+        return float(_pesq()(SAMPLE_RATE, reference, output, "wb"))
+    except NoUtterancesError:
+        return float("nan")
 
 
 def _pesq():
