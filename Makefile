@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher clean
+.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ vocoder-teacher: $(STAMP)
 enhance-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/enhance_teacher.yaml --out runs/enhance_teacher --overwrite
 	$(BIN)/kdgan export runs/enhance_teacher --format safetensors --out src/kdgan/pretrained/enhance_teacher
+
+# the speaker encoder voice conversion is scored with: about 15 s
+speaker-encoder: $(STAMP)
+	$(BIN)/kdgan features train speech --out src/kdgan/pretrained/speaker_encoder
 
 clean:
 	rm -rf $(VENV) runs

@@ -47,3 +47,13 @@ def test_speaker_encoder_folder_that_is_not_one_is_named(tmp_path):
 
     with pytest.raises(UserError, match="is not a speaker encoder folder"):
         load_speaker_encoder(tmp_path, "speaker_encoder")
+
+
+def test_the_shipped_speaker_encoder_knows_the_training_voices():
+    from kdgan.tasks.audio.corpus import load_embedded_speech
+
+    corpus, model = load_embedded_speech(), load_speaker_encoder()
+    assert set(model.spec.voices) == set(corpus.voices) - {corpus.held_out_voice}
+    clip = corpus.split("held_out")[0]
+    with torch.no_grad():
+        assert model.spec.voices[int(model(LogMel()(clip.audio[None])).argmax())] == clip.voice

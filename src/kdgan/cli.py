@@ -310,7 +310,11 @@ def features_train(dataset, path, resolution, channels, self_supervised, epochs,
     """Train the feature extractor that scores generated samples of DATASET: a classifier of
     its labels (refused unless it clearly beats the majority-class rate), or with
     --self-supervised a contrastive encoder that needs no labels. Either is checked on the
-    data before it is written."""
+    data before it is written. DATASET speech: the speaker encoder of voice conversion, a
+    classifier of the embedded corpus's voices (--epochs: hundreds of steps)."""
+    if dataset == "speech":  # the speaker encoder: voice conversion's similarity space
+        check_writable_folder(out)
+        return train_speaker_features(epochs, batch_size, seed, out)
     from kdgan.tasks.image.settings import DataConfig
     from kdgan.data import load_dataset
     from kdgan.metrics.classifier import check_classifier, save_classifier, train_classifier
@@ -342,6 +346,23 @@ def features_train(dataset, path, resolution, channels, self_supervised, epochs,
     save_classifier(model, out, report)
     click.echo(f"wrote {out}: held-out accuracy {report['test_accuracy']:.3f} (majority class "
                f"{report['majority_rate']:.3f})")
+
+
+def train_speaker_features(epochs: int | None, batch_size: int, seed: int, out: Path) -> None:
+    """`features train speech`: the speaker encoder on the embedded corpus (kdgan.tasks.audio.speaker);
+    --epochs counts hundreds of steps here (default 10: 1,000 steps of 1-second crops)."""
+    from kdgan.tasks.audio.corpus import load_embedded_speech
+    from kdgan.tasks.audio.speaker import save_speaker_encoder, train_speaker_encoder
+
+    model, report = train_speaker_encoder(load_embedded_speech(), steps=100 * (epochs or 10),
+                                          batch_size=min(batch_size, 32), seed=seed,
+                                          log=lambda m: click.echo(m, err=True))
+    if report["test_accuracy"] < 0.9:
+        raise UserError(f"features: the speaker encoder tells the voices apart on only {report['test_accuracy']:.2f} of "
+                        "the held-out sentences (needs 0.9); train longer with --epochs")
+    save_speaker_encoder(model, out, report)
+    click.echo(f"wrote {out}: held-out sentence accuracy {report['test_accuracy']:.3f} over "
+               f"{len(model.spec.voices)} voices (majority voice {report['majority_rate']:.3f})")
 
 
 def task_class(train_config: dict | None):

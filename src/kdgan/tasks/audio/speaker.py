@@ -116,8 +116,13 @@ def save_speaker_encoder(model: SpeakerEncoder, out: Path, report: dict) -> None
     atomic_write_bytes(out / "config.json", json.dumps({"spec": model.spec.model_dump(), **report}, indent=2).encode())
 
 
-def load_speaker_encoder(folder: Path, field: str) -> SpeakerEncoder:
+def load_speaker_encoder(folder: Path | None = None, field: str = "speaker encoder") -> SpeakerEncoder:
+    """A folder written by save_speaker_encoder; None: the shipped one (`make speaker-encoder`)."""
+    from importlib import resources
+
     from safetensors.torch import load_file
+
+    folder = folder or Path(str(resources.files("kdgan.pretrained").joinpath("speaker_encoder")))
 
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise UserError(f"{field}: {folder} is not a speaker encoder folder (config.json + model.safetensors)")
