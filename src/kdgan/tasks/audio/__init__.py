@@ -4,4 +4,4 @@ and the speech enhancement task (#18: enhancement.py, waveunet.py, noise.py, bas
 audio metrics (metrics.py), audio distillation terms (terms.py) and how clips are shown
 (render.py); importing the package registers them."""
 
-from kdgan.tasks.audio import enhancement, terms, vocoder  # noqa: F401  (registration)
+from kdgan.tasks.audio import conversion, enhancement, terms, vocoder  # noqa: F401  (registration)

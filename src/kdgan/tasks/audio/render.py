@@ -35,6 +35,13 @@ def slug(label: str) -> str:
 
 def spectrogram_panel(columns: list[torch.Tensor], labels: list[str], mel: LogMel) -> bytes:
     """PNG bytes: the log-mel spectrograms of each column's first clips, columns side by side."""
+    rows = min(ROWS, len(columns[0]))
+    with torch.no_grad():
+        return mel_panel([mel(audio[:rows].float().cpu()) for audio in columns], labels)
+
+
+def mel_panel(columns: list[torch.Tensor], labels: list[str]) -> bytes:
+    """PNG bytes: log-mels (B, n_mels, F) of each column's first clips, columns side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,16 +49,15 @@ def spectrogram_panel(columns: list[torch.Tensor], labels: list[str], mel: LogMe
 
     rows = min(ROWS, len(columns[0]))
     fig, axes = plt.subplots(rows, len(columns), figsize=(3.2 * len(columns), 2.2 * rows), squeeze=False)
-    with torch.no_grad():
-        for col, (audio, label) in enumerate(zip(columns, labels)):
-            mels = mel(audio[:rows].float().cpu())
-            for row in range(rows):
-                ax = axes[row][col]
-                ax.imshow(mels[row].numpy(), origin="lower", aspect="auto", vmin=-11.5, vmax=2.5, cmap="magma")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if row == 0:
-                    ax.set_title(label, fontsize=8)
+    for col, (mels, label) in enumerate(zip(columns, labels)):
+        for row in range(rows):
+            ax = axes[row][col]
+            ax.imshow(mels[row].float().cpu().numpy(), origin="lower", aspect="auto", vmin=-11.5, vmax=2.5,
+                      cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(label, fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)

@@ -1,0 +1,345 @@
+"""Parallel voice conversion (task.name: conversion): a generator turns one voice's log-mel
+into another voice's, frame for frame; the task's vocoder (task.vocoder, by default the
+shipped vocoder_teacher, or a distilled vocoder student) turns it into speech.
+
+Training pairs: every voice of the embedded corpus speaks the same sentences, so each training
+sentence of data.source is aligned to the same sentence of data.target by dynamic time warping
+on their mel-cepstra (kdgan.tasks.audio.align), and the generator learns target frames from
+the source frames paired with them: L1 between log-mels (task.mel_weight) and a least-squares
+GAN with feature matching on mel patches (`mel-patch`).
+
+A step's batch: `real` is a crop of data.frames target frames (B, n_mels, frames), the
+generator's input the source frames aligned to them. At inference the source keeps its own
+timing: conversion changes the voice, not the speaking rate.
+
+Evaluation on the held-out sentences, against the target voice's own recording of each:
+  mcd         mel-cepstral distortion in dB after DTW (the converted speech is not in time
+              with the target's recording), from the vocoded output; lower is better
+  similarity  cosine between the speaker encoder's embedding of the output and the mean
+              embedding of the target voice's training clips (kdgan.tasks.audio.speaker); 1
+              is the target itself, higher is better
+  f0_rmse     pitch error in Hz over DTW-aligned frames voiced in both (pYIN); --metrics
+  f0_corr     correlation of the two pitch tracks there; --metrics
+and the same for the unconverted source recording, the baseline a conversion has to move.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from kdgan.data.sampling import StepBatch
+from kdgan.errors import UserError
+from kdgan.families import Family
+from kdgan.losses.terms import LossTerm, StepContext
+from kdgan.registry import DISCRIMINATORS, GENERATORS, TASKS
+from kdgan.schema import Strict
+from kdgan.tasks.audio.align import mel_cepstrum, warp_mapping
+from kdgan.tasks.audio.convert_nets import (MelConverter, MelConverterSpec, MelDiscriminator, MelDiscriminatorSpec,
+                                            prune_converter)
+from kdgan.tasks.audio.corpus import SAMPLE_RATE, load_embedded_speech
+from kdgan.tasks.audio.mel import LogMel
+from kdgan.tasks.audio.render import clip_media, mel_panel, write_outputs
+from kdgan.tasks.base import Task
+
+METRICS = ("mcd", "similarity")
+OPTIONAL = ("f0_rmse", "f0_corr", "dnsmos")
+
+
+class ConversionData(Strict):
+    name: Literal["speech"] = "speech"
+    source: str = "kal16"  # the voice converted from
+    target: str = "awb"  # the voice converted to
+    frames: int = Field(64, ge=8)  # training crop in mel frames (64: about a second)
+
+
+class ConversionSettings(Strict):
+    name: Literal["conversion"] = "conversion"
+    mel_weight: float = Field(45.0, ge=0)  # L1 to the aligned target frames
+    vocoder: str = "vocoder_teacher"  # shipped name, pretrained folder or run that turns mels into speech
+    sample_frames: int = Field(125, ge=8)  # length of the clips rendered at each sample grid
+
+
+class MelConverterConfig(Strict):
+    """model.generator for arch mel-convnext (width 256 x 6 blocks: 2.5M parameters)."""
+
+    arch: Literal["mel-convnext"] = "mel-convnext"
+    width: int = Field(256, ge=1)
+    layers: int = Field(6, ge=1)
+    expansion: int = Field(3, ge=1)
+
+
+class MelDiscriminatorConfig(Strict):
+    arch: Literal["mel-patch"] = "mel-patch"
+    width: int = Field(64, ge=1)
+
+
+GENERATORS.register("mel-convnext", Family(build=MelConverter, spec=MelConverterSpec, config=MelConverterConfig,
+                                          prune=prune_converter, modality="audio"))
+DISCRIMINATORS.register("mel-patch", Family(build=MelDiscriminator, spec=MelDiscriminatorSpec,
+                                            config=MelDiscriminatorConfig, modality="audio"))
+
+
+class AlignedMelL1(LossTerm):
+    name = "mel_l1"
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        return (ctx.fake - ctx.batch.real).abs().mean()
+
+
+def _crop(mel: torch.Tensor, frames: int, start: int) -> torch.Tensor:
+    piece = mel[:, start: start + frames]
+    # short clips are padded with the log-mel of silence (its floor), not with zeros
+    return torch.nn.functional.pad(piece, (0, frames - piece.shape[1]), value=float(np.log(1e-5)))
+
+
+@TASKS.register("conversion")
+class Conversion(Task):
+    settings, data_settings = ConversionSettings, ConversionData
+    default_generator, default_discriminator = "mel-convnext", "mel-patch"
+    default_metrics, metric_names = METRICS, (*METRICS, *OPTIONAL)
+    modality = "audio"
+    generators = ("mel-convnext",)
+
+    def __init__(self, cfg):
+        corpus = load_embedded_speech()
+        for field in ("source", "target"):
+            voice = getattr(cfg.data, field)
+            if voice not in corpus.voices:
+                raise UserError(f"data.{field}: no voice {voice!r} in the corpus; voices: {', '.join(corpus.voices)}")
+        if cfg.data.source == cfg.data.target:
+            raise UserError("data.target: the same voice as data.source; conversion needs two voices")
+        self.mel, self.frames, self.sample_frames = LogMel(), cfg.data.frames, cfg.task.sample_frames
+        self.mel_weight, self.vocoder_name = cfg.task.mel_weight, cfg.task.vocoder
+        self.source, self.target = cfg.data.source, cfg.data.target
+        by = {(c.voice, c.sentence): c for c in corpus.clips}
+        held = set(corpus.held_out_sentences)
+        sentences = sorted({c.sentence for c in corpus.clips})
+        self.train_pairs, self.test_pairs = [], []
+        with torch.no_grad():
+            for s in sentences:
+                a, b = by.get((self.source, s)), by.get((self.target, s))
+                if a is None or b is None:
+                    continue
+                src, tgt = self.mel(a.audio[None])[0], self.mel(b.audio[None])[0]
+                pair = {"source": src, "target": tgt, "aligned": src[:, warp_mapping(src, tgt)],
+                        "source_audio": a.audio, "target_audio": b.audio, "sentence": s}
+                (self.test_pairs if s in held else self.train_pairs).append(pair)
+            self.target_clips = [self.mel(c.audio[None])[0] for c in corpus.clips
+                                 if c.voice == self.target and c.sentence not in held]
+        self._vocoder = self._speaker = self._centroid = None
+
+    def __len__(self) -> int:
+        return len(self.train_pairs)
+
+    def cost_unit(self) -> tuple[str, float]:
+        return "second of audio", self.sample_frames * self.mel.settings.hop_length / SAMPLE_RATE
+
+    def diversity(self, samples: torch.Tensor) -> None:
+        return None
+
+    def objective_terms(self, cfg) -> tuple[list[LossTerm], list[LossTerm]]:
+        return ([AlignedMelL1(self.mel_weight)] if self.mel_weight > 0 else []), []
+
+    def network_specs(self, cfg):
+        return MelConverterSpec(**cfg.model.generator.model_dump()), \
+            MelDiscriminatorSpec(**cfg.model.discriminator.model_dump())
+
+    def batch(self, indices: torch.Tensor, noise: torch.Generator) -> StepBatch:
+        real, source = [], []
+        for i in indices.tolist():
+            pair = self.train_pairs[i]
+            room = max(0, pair["target"].shape[1] - self.frames)
+            start = int(torch.randint(room + 1, (1,), generator=noise))
+            real.append(_crop(pair["target"], self.frames, start))
+            source.append(_crop(pair["aligned"], self.frames, start))
+        return StepBatch(torch.stack(real), (torch.stack(source),), ())
+
+    def fixed_batch(self, n: int, seed: int) -> StepBatch:
+        """The first `sample_frames` of held-out sentences: the source in its own timing, the
+        target's recording in its own (they are not aligned: the panel shows what was said)."""
+        picks = [self.test_pairs[i % len(self.test_pairs)] for i in range(n)]
+        source = torch.stack([_crop(p["source"], self.sample_frames, 0) for p in picks])
+        target = torch.stack([_crop(p["target"], self.sample_frames, 0) for p in picks])
+        return StepBatch(target, (source,), ())
+
+    # -- vocoder and speaker encoder (loaded when first needed) -------------------------
+    def vocode(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, F) -> (B, 1, F * hop) through task.vocoder."""
+        if self._vocoder is None:
+            from kdgan.loading import load_gan
+
+            self._vocoder = load_gan(self.vocoder_name, field="task.vocoder").generator.eval()
+        with torch.no_grad():
+            return self._vocoder(mel.float())
+
+    def similarity(self, mel: torch.Tensor) -> float:
+        """Cosine between the speaker embedding of a log-mel (n_mels, F) and the target voice's."""
+        from kdgan.tasks.audio.speaker import load_speaker_encoder
+
+        if self._speaker is None:
+            self._speaker = load_speaker_encoder()
+            with torch.no_grad():
+                mean = torch.cat([self._speaker.embed(m[None]) for m in self.target_clips]).mean(0)
+            self._centroid = mean / mean.norm()
+        with torch.no_grad():
+            return float(self._speaker.embed(mel[None])[0] @ self._centroid)
+
+    # -- what the run shows --------------------------------------------------------------
+    def _columns(self, batch: StepBatch, outputs, names):
+        return [batch.g_inputs[0], *outputs, batch.real], [f"source ({self.source})", *names,
+                                                             f"target ({self.target})"]
+
+    def save_samples(self, path: Path, batch: StepBatch, outputs: list[torch.Tensor], names: list[str]) -> Path:
+        """PATH/LABEL_i.wav (vocoded) for source, each output and target, PATH.png their mels."""
+        from kdgan.tasks.audio.render import write_wav
+
+        columns, labels = self._columns(batch, outputs, names)
+        path.mkdir(parents=True, exist_ok=True)
+        for mels, label in zip(columns, labels):
+            audio = self.vocode(mels[:2])
+            for i in range(len(audio)):
+                write_wav(path / f"{label.split(' (')[0].replace(' ', '_').replace(',', '')}_{i}.wav", audio[i])
+        png = path.with_suffix(".png")
+        png.write_bytes(mel_panel(columns, labels))
+        return png
+
+    def comparison_panel(self, names, batch, outputs) -> bytes:
+        return mel_panel(*self._columns(batch, outputs, names))
+
+    def comparison_media(self, names, batch, outputs) -> list[tuple[str, str, bytes]]:
+        columns, labels = self._columns(batch, outputs, names)
+        return clip_media([self.vocode(m[:2]) for m in columns], labels)
+
+    @classmethod
+    def protocol(cls, evaluation: dict) -> str:
+        return (f"Quality: task conversion, {evaluation.get('clips')} held-out sentences converted from "
+                f"{evaluation.get('source')} to {evaluation.get('target')}, vocoded by {evaluation.get('vocoder')}, "
+                f"scored against the target voice's own recording; the unconverted source is scored beside.")
+
+    @classmethod
+    def metric_notes(cls) -> dict[str, str]:
+        return {
+            "mcd": "mcd: mel-cepstral distortion in dB to the target voice's recording of the sentence, after DTW; "
+                   "lower is better.",
+            "similarity": "similarity: cosine between speaker embeddings of the output and of the target voice "
+                          "(the project's speaker encoder); higher is better.",
+            "f0_rmse": "f0_rmse: pitch error in Hz over DTW-aligned frames voiced in both.",
+            "f0_corr": "f0_corr: correlation of the output's and the target's pitch over those frames.",
+        }
+
+    # -- evaluation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, generator, cfg, metrics, options) -> dict:
+        generator.eval()
+        pairs = self.test_pairs[: options.get("samples") or None]
+        device = next(generator.parameters(), torch.empty(0)).device
+        converted = [generator(p["source"][None].to(device)).float().cpu()[0] for p in pairs]
+        result = {"clips": len(pairs), "source": self.source, "target": self.target, "vocoder": self.vocoder_name,
+                  **self._scores([self.vocode(m[None]).reshape(-1) for m in converted], pairs, metrics)}
+        result["baselines"] = {"unconverted source": {"clips": len(pairs), **self._scores(
+            [p["source_audio"] for p in pairs], pairs, metrics)}}
+        if cfg.distill is not None and cfg.distill.teacher:
+            from kdgan.loading import load_gan
+
+            teacher = load_gan(cfg.distill.teacher, cfg.distill.trust_pickle, field="distill.teacher").generator.eval()
+            theirs = [teacher(p["source"][None].to(device)).float().cpu()[0] for p in pairs]
+            result["fidelity"] = {"reference": "teacher", "clips": len(pairs),
+                                  "mel_l1": float(np.mean([(a - b).abs().mean() for a, b in zip(converted, theirs)]))}
+        return result
+
+    def _scores(self, outputs: list[torch.Tensor], pairs: list[dict], metrics) -> dict:
+        from kdgan.tasks.audio.metrics import dnsmos, mean_scores
+
+        per_clip = []
+        for audio, pair in zip(outputs, pairs):
+            out_mel, tgt_mel = self.mel(audio[None])[0], pair["target"]
+            mapping = warp_mapping(out_mel, tgt_mel)  # target frame -> output frame
+            scores = {}
+            if "mcd" in metrics:
+                diff = mel_cepstrum(out_mel)[:, mapping.numpy()] - mel_cepstrum(tgt_mel)
+                scores["mcd"] = float(np.mean(10 / np.log(10) * np.sqrt(2 * (diff**2).sum(0))))
+            if "similarity" in metrics:
+                scores["similarity"] = self.similarity(out_mel)
+            if "f0_rmse" in metrics or "f0_corr" in metrics:
+                scores.update({k: v for k, v in self._pitch(audio, pair["target_audio"], mapping).items()
+                               if k in metrics})
+            if "dnsmos" in metrics:
+                scores["dnsmos"] = dnsmos(audio)
+            per_clip.append(scores)
+        return mean_scores(per_clip)
+
+    def _pitch(self, audio: torch.Tensor, target: torch.Tensor, mapping: torch.Tensor) -> dict[str, float]:
+        import librosa
+
+        s = self.mel.settings
+
+        def track(x: torch.Tensor):
+            f0, voiced, _ = librosa.pyin(x.numpy().astype(np.float32), fmin=60, fmax=500, sr=s.sample_rate,
+                                         frame_length=s.n_fft, hop_length=s.hop_length)
+            return f0, voiced
+
+        (f_out, v_out), (f_tgt, v_tgt) = track(audio), track(target)
+        n = min(len(f_tgt), len(mapping))
+        idx = mapping[:n].clamp(max=len(f_out) - 1).numpy()
+        a, va, b, vb = f_out[idx], v_out[idx], f_tgt[:n], v_tgt[:n]
+        both = va & vb
+        if both.sum() < 2:
+            return {"f0_rmse": float("nan"), "f0_corr": float("nan")}
+        a, b = a[both], b[both]
+        flat = a.std() == 0 or b.std() == 0  # a monotone track has no correlation (NaN, left out of the mean)
+        return {"f0_rmse": float(np.sqrt(np.mean((a - b) ** 2))),
+                "f0_corr": float("nan") if flat else float(np.corrcoef(a, b)[0, 1])}
+
+    # -- sampling and export -------------------------------------------------------------
+    @classmethod
+    def export_signature(cls, spec, generator):
+        """mel (B, n_mels, frames), the frames axis dynamic."""
+        from kdgan.deploy import Signature
+
+        def example(n: int, seed: int, size=None) -> tuple[torch.Tensor]:
+            frames = size[0] if size else 32
+            return (torch.randn(n, spec.n_mels, frames, generator=torch.Generator().manual_seed(seed)) - 4,)
+
+        return Signature(["mel"], example, sizes=[(45,), (17,)], length_axis=2)
+
+    @classmethod
+    def translate(cls, generator, spec, inputs: Path, out: Path) -> list[Path]:
+        """`kdgan sample --input`: each recording converted and vocoded by the shipped
+        vocoder_teacher; `out` a .wav for one input, else a folder."""
+        from kdgan.loading import load_gan
+        from kdgan.tasks.audio.corpus import AUDIO_SUFFIXES, read_audio
+
+        if not inputs.exists():
+            raise UserError(f"--input: {inputs} does not exist")
+        files = sorted(p for p in inputs.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) \
+            if inputs.is_dir() else [inputs]
+        if not files:
+            raise UserError(f"--input: {inputs} has no audio files ({', '.join(AUDIO_SUFFIXES)})")
+        if out.suffix.lower() == ".wav" and len(files) > 1:
+            raise UserError(f"--out: {len(files)} inputs need a folder, not {out.name}")
+        mel, audio = LogMel(), [read_audio(p, "--input") for p in files]
+        vocoder = load_gan("vocoder_teacher").generator.eval()
+        written = []
+        for path, recording in zip(files, audio):
+            with torch.no_grad():
+                speech = vocoder(generator(mel(recording[None])))
+            target = out if out.suffix.lower() == ".wav" else out / path.with_suffix(".wav").name
+            written += write_outputs(speech, target)
+        return written
+
+    @classmethod
+    def sample_suffix(cls) -> str:
+        return ".wav"
+
+    @classmethod
+    def write_samples(cls, outputs: torch.Tensor, out: Path, scale: int = 1) -> list[Path]:
+        """Converted mels, vocoded by the shipped vocoder_teacher."""
+        from kdgan.loading import load_gan
+
+        with torch.no_grad():
+            return write_outputs(load_gan("vocoder_teacher").generator.eval()(outputs), out)

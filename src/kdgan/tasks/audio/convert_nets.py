@@ -1,0 +1,112 @@
+"""Networks for voice conversion on log-mel spectrograms (#18).
+
+`mel-convnext` (generator): the source's log-mel (B, n_mels, F) -> the target voice's
+(B, n_mels, F), frame for frame: a ConvNeXt-1D backbone at the mel's frame rate (the Vocos
+backbone, kdgan.tasks.audio.vocos) whose output is added to the input (what a voice changes is
+a correction of the spectral envelope, not a new spectrogram). Feature taps `stem`, `stages.i`.
+
+`mel-patch` (discriminator): 1-D convs over the frames with the mel bands as channels, one
+logit per receptive field (a PatchGAN along time, about 30 frames), every layer's features
+returned for feature matching.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from kdgan.distill.channels import top_channels
+from kdgan.errors import UserError
+from kdgan.losses import DiscriminatorOutput
+from kdgan.tasks.audio.prune import _copy_norm
+from kdgan.tasks.audio.vocos import ConvNeXtBlock
+
+
+class MelConverterSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    arch: Literal["mel-convnext"] = "mel-convnext"
+    width: int = Field(256, ge=1)
+    layers: int = Field(6, ge=1)
+    expansion: int = Field(3, ge=1)
+    n_mels: int = 80
+
+
+class MelConverter(nn.Module):
+    def __init__(self, spec: MelConverterSpec):
+        super().__init__()
+        self.spec = spec
+        self.stem = nn.Conv1d(spec.n_mels, spec.width, 7, padding=3)
+        self.norm = nn.LayerNorm(spec.width, eps=1e-6)
+        self.stages = nn.ModuleList(ConvNeXtBlock(spec.width, spec.expansion, 1.0 / spec.layers)
+                                    for _ in range(spec.layers))
+        self.final_norm = nn.LayerNorm(spec.width, eps=1e-6)
+        self.to_mel = nn.Linear(spec.width, spec.n_mels)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.stem(mel).transpose(1, 2)).transpose(1, 2)
+        for block in self.stages:
+            x = block(x)
+        return mel + self.to_mel(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+
+
+class MelDiscriminatorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    arch: Literal["mel-patch"] = "mel-patch"
+    width: int = Field(64, ge=1)
+    n_mels: int = 80
+
+
+class MelDiscriminator(nn.Module):
+    def __init__(self, spec: MelDiscriminatorSpec):
+        super().__init__()
+        w = spec.width
+        chans = [spec.n_mels, w, 2 * w, 4 * w, 4 * w]
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, 5, stride=2 if i in (1, 2) else 1, padding=2)
+                                   for i, (a, b) in enumerate(zip(chans, chans[1:])))
+        self.post = nn.Conv1d(chans[-1], 1, 3, padding=1)
+
+    def forward(self, mel: torch.Tensor) -> DiscriminatorOutput:
+        features, x = [], mel
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)
+            features.append(x)
+        x = self.post(x)
+        features.append(x)
+        return DiscriminatorOutput([x.flatten(1)], features)
+
+
+@torch.no_grad()
+def prune_converter(student: MelConverter, teacher: MelConverter, importance: str = "l1") -> list[torch.Tensor]:
+    """As the Vocos backbone is pruned (kdgan.tasks.audio.prune.prune_vocos): one channel set
+    for the residual stream (scored by the stem's filters and every block's output rows), each
+    block's strongest hidden units, evenly spaced teacher blocks for a shallower student; the
+    output layer keeps every mel band."""
+    s, t = student.spec, teacher.spec
+    if s.width > t.width or s.layers > t.layers or s.n_mels != t.n_mels:
+        raise UserError("distill.student.init: prune needs a mel-convnext student no wider or deeper than the "
+                        "teacher, with its mel bands; use init: scratch")
+    layers = torch.linspace(0, t.layers - 1, s.layers).round().long().tolist()
+    score = teacher.stem.weight.abs().sum((1, 2)) + sum(teacher.stages[i].down.weight.abs().sum(1) for i in layers)
+    keep = top_channels(score, s.width)
+    student.stem.weight.copy_(teacher.stem.weight[keep])
+    student.stem.bias.copy_(teacher.stem.bias[keep])
+    _copy_norm(student.norm, teacher.norm, keep)
+    for sb, i in zip(student.stages, layers):
+        tb = teacher.stages[i]
+        sb.depthwise.weight.copy_(tb.depthwise.weight[keep])
+        sb.depthwise.bias.copy_(tb.depthwise.bias[keep])
+        _copy_norm(sb.norm, tb.norm, keep)
+        hidden = top_channels(tb.up.weight.abs().sum(1) + tb.down.weight.abs().sum(0), sb.up.out_features)
+        sb.up.weight.copy_(tb.up.weight[hidden][:, keep])
+        sb.up.bias.copy_(tb.up.bias[hidden])
+        sb.down.weight.copy_(tb.down.weight[keep][:, hidden])
+        sb.down.bias.copy_(tb.down.bias[keep])
+        sb.gamma.copy_(tb.gamma[keep])
+    _copy_norm(student.final_norm, teacher.final_norm, keep)
+    student.to_mel.weight.copy_(teacher.to_mel.weight[:, keep])
+    student.to_mel.bias.copy_(teacher.to_mel.bias)
+    return [keep, torch.tensor(layers)]
