@@ -19,7 +19,8 @@ from kdgan.errors import UserError
 from kdgan.families import build_discriminator, build_generator, read_discriminator_spec, read_generator_spec
 from kdgan.train.checkpoint import atomic_save_tensors, atomic_write_bytes, load_checkpoint, unprefixed
 
-SHIPPED = ("glyph_teacher", "sr_teacher", "inpainting_teacher", "edges_teacher", "vocoder_teacher")
+SHIPPED = ("glyph_teacher", "sr_teacher", "inpainting_teacher", "edges_teacher", "vocoder_teacher", "enhance_teacher",
+           "convert_teacher")
 
 
 def export_pretrained(checkpoint: Path, out: Path) -> Path:
