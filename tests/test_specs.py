@@ -14,7 +14,9 @@ from kdgan.families import read_discriminator_spec, read_generator_spec, saved_s
 from kdgan.nets.specs import LatentDiscriminatorSpec, LatentSpec, PatchSpec, SRSpec, SubpixelSpec, UNetSpec
 from kdgan.registry import DISCRIMINATORS
 from kdgan.tasks.audio.nets import VocoderDiscriminatorSpec
+from kdgan.tasks.audio.convert_nets import MelConverterSpec, MelDiscriminatorSpec
 from kdgan.tasks.audio.vocos import VocosSpec
+from kdgan.tasks.audio.waveunet import WaveUNetSpec
 
 # What each shipped folder's flat spec means, written out by hand from its config.json.
 EXPECTED = {
@@ -28,6 +30,8 @@ EXPECTED = {
                       PatchSpec(width=32, channels=3, in_channels=1, layers=3)),
     "vocoder_teacher": (VocosSpec(width=256, layers=8, expansion=3, n_mels=80, n_fft=1024, hop=256,
                                   magnitude_prior="pinv"), VocoderDiscriminatorSpec(width=8)),
+    "enhance_teacher": (WaveUNetSpec(width=32, depth=4, context=4), VocoderDiscriminatorSpec(width=4)),
+    "convert_teacher": (MelConverterSpec(width=256, layers=6), MelDiscriminatorSpec(width=64)),
 }
 
 
