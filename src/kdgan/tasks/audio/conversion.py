@@ -312,23 +312,16 @@ class Conversion(Task):
         """`kdgan sample --input`: each recording converted and vocoded by the shipped
         vocoder_teacher; `out` a .wav for one input, else a folder."""
         from kdgan.loading import load_gan
-        from kdgan.tasks.audio.corpus import AUDIO_SUFFIXES, read_audio
+        from kdgan.tasks.audio.corpus import input_files, output_for, read_audio
 
-        if not inputs.exists():
-            raise UserError(f"--input: {inputs} does not exist")
-        files = sorted(p for p in inputs.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) \
-            if inputs.is_dir() else [inputs]
-        if not files:
-            raise UserError(f"--input: {inputs} has no audio files ({', '.join(AUDIO_SUFFIXES)})")
-        if out.suffix.lower() == ".wav" and len(files) > 1:
-            raise UserError(f"--out: {len(files)} inputs need a folder, not {out.name}")
+        files = input_files(inputs, out)
         mel, audio = LogMel(), [read_audio(p, "--input") for p in files]
         vocoder = load_gan("vocoder_teacher").generator.eval()
         written = []
         for path, recording in zip(files, audio):
             with torch.no_grad():
                 speech = vocoder(generator(mel(recording[None])))
-            target = out if out.suffix.lower() == ".wav" else out / path.with_suffix(".wav").name
+            target = output_for(path, out)
             written += write_outputs(speech, target)
         return written
 

@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from kdgan.distill.channels import top_channels
 from kdgan.errors import UserError
 from kdgan.losses import DiscriminatorOutput
-from kdgan.tasks.audio.prune import _copy_norm
+from kdgan.tasks.audio.prune import prune_convnext
 from kdgan.tasks.audio.vocos import ConvNeXtBlock
 
 
@@ -89,24 +88,7 @@ def prune_converter(student: MelConverter, teacher: MelConverter, importance: st
     if s.width > t.width or s.layers > t.layers or s.n_mels != t.n_mels:
         raise UserError("distill.student.init: prune needs a mel-convnext student no wider or deeper than the "
                         "teacher, with its mel bands; use init: scratch")
-    layers = torch.linspace(0, t.layers - 1, s.layers).round().long().tolist()
-    score = teacher.stem.weight.abs().sum((1, 2)) + sum(teacher.stages[i].down.weight.abs().sum(1) for i in layers)
-    keep = top_channels(score, s.width)
-    student.stem.weight.copy_(teacher.stem.weight[keep])
-    student.stem.bias.copy_(teacher.stem.bias[keep])
-    _copy_norm(student.norm, teacher.norm, keep)
-    for sb, i in zip(student.stages, layers):
-        tb = teacher.stages[i]
-        sb.depthwise.weight.copy_(tb.depthwise.weight[keep])
-        sb.depthwise.bias.copy_(tb.depthwise.bias[keep])
-        _copy_norm(sb.norm, tb.norm, keep)
-        hidden = top_channels(tb.up.weight.abs().sum(1) + tb.down.weight.abs().sum(0), sb.up.out_features)
-        sb.up.weight.copy_(tb.up.weight[hidden][:, keep])
-        sb.up.bias.copy_(tb.up.bias[hidden])
-        sb.down.weight.copy_(tb.down.weight[keep][:, hidden])
-        sb.down.bias.copy_(tb.down.bias[keep])
-        sb.gamma.copy_(tb.gamma[keep])
-    _copy_norm(student.final_norm, teacher.final_norm, keep)
+    keep, layers = prune_convnext(student, teacher)
     student.to_mel.weight.copy_(teacher.to_mel.weight[:, keep])
     student.to_mel.bias.copy_(teacher.to_mel.bias)
     return [keep, torch.tensor(layers)]

@@ -87,6 +87,26 @@ def read_audio(path: Path, field: str, rate: int = SAMPLE_RATE) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
 
 
+def input_files(inputs: Path, out: Path, also: tuple[str, ...] = (), also_named: str = "") -> list[Path]:
+    """`kdgan sample --input`: the audio files (and files ending in `also`, e.g. .npy mels)
+    under `inputs`, or `inputs` itself; a missing input, a folder without any, or several
+    inputs for one .wav `out` is the user's to fix."""
+    if not inputs.exists():
+        raise UserError(f"--input: {inputs} does not exist")
+    files = sorted(p for p in inputs.rglob("*") if p.suffix.lower() in (*AUDIO_SUFFIXES, *also)) \
+        if inputs.is_dir() else [inputs]
+    if not files:
+        raise UserError(f"--input: {inputs} has no audio files ({', '.join(AUDIO_SUFFIXES)}){also_named}")
+    if out.suffix.lower() == ".wav" and len(files) > 1:
+        raise UserError(f"--out: {len(files)} inputs need a folder, not {out.name}")
+    return files
+
+
+def output_for(path: Path, out: Path) -> Path:
+    """Where the result for input `path` goes: `out` itself when it is a .wav, else out/NAME.wav."""
+    return out if out.suffix.lower() == ".wav" else out / path.with_suffix(".wav").name
+
+
 def load_audio_folder(folder: Path, field: str, min_samples: int, rate: int = SAMPLE_RATE) -> list[Clip]:
     """Every audio file under `folder` (sorted, recursively). A file shorter than
     `min_samples` (one training segment) or silent throughout is the user's to fix, by name."""

@@ -309,22 +309,15 @@ class Enhancement(Task):
     def translate(cls, generator, spec, inputs: Path, out: Path) -> list[Path]:
         """`kdgan sample --input`: each noisy recording enhanced; `out` a .wav for one input,
         else a folder (files keep their names, as .wav)."""
-        from kdgan.tasks.audio.corpus import AUDIO_SUFFIXES, read_audio
+        from kdgan.tasks.audio.corpus import input_files, output_for, read_audio
 
-        if not inputs.exists():
-            raise UserError(f"--input: {inputs} does not exist")
-        files = sorted(p for p in inputs.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) \
-            if inputs.is_dir() else [inputs]
-        if not files:
-            raise UserError(f"--input: {inputs} has no audio files ({', '.join(AUDIO_SUFFIXES)})")
-        if out.suffix.lower() == ".wav" and len(files) > 1:
-            raise UserError(f"--out: {len(files)} inputs need a folder, not {out.name}")
+        files = input_files(inputs, out)
         audio = [read_audio(p, "--input") for p in files]  # every file read before anything is written
         written = []
         for path, noisy in zip(files, audio):
             with torch.no_grad():
                 clean = _run(generator, noisy)
-            target = out if out.suffix.lower() == ".wav" else out / path.with_suffix(".wav").name
+            target = output_for(path, out)
             written += write_outputs(clean[None], target)
         return written
 

@@ -71,9 +71,25 @@ def prune_vocos(student, teacher, importance: str = "l1") -> list[torch.Tensor]:
             or s_spec.hop != t_spec.hop or t_spec.n_fft % s_spec.n_fft or s_spec.magnitude_prior != t_spec.magnitude_prior):
         raise UserError("distill.student.init: prune needs a vocos student no wider or deeper than the teacher, with "
                         "its mels, hop and magnitude prior, and a head n_fft dividing the teacher's; use init: scratch")
-    layers = torch.linspace(0, t_spec.layers - 1, s_spec.layers).round().long().tolist()
+    keep, layers = prune_convnext(student, teacher)
+    t_bins = t_spec.n_fft // 2 + 1
+    rows = torch.arange(0, t_bins, bins_ratio)  # the student's bins among the teacher's
+    rows = torch.cat([rows, rows + t_bins])  # log-magnitude rows, then phase rows
+    student.to_spectrum.weight.copy_(teacher.to_spectrum.weight[rows][:, keep])
+    student.to_spectrum.bias.copy_(teacher.to_spectrum.bias[rows])
+    return [keep, torch.tensor(layers)]
+
+
+@torch.no_grad()
+def prune_convnext(student, teacher) -> tuple[torch.Tensor, list[int]]:
+    """The ConvNeXt-1D backbone shared by Vocos and the mel converter (`stem`, `norm`,
+    `stages`, `final_norm`): the residual stream's kept channels (scored by the stem's filters
+    and the used blocks' output rows), each block's strongest hidden units, evenly spaced
+    teacher blocks (first and last included) for a shallower student. Returns the stream's
+    kept channels and the teacher blocks used; the head is the caller's."""
+    layers = torch.linspace(0, teacher.spec.layers - 1, student.spec.layers).round().long().tolist()
     score = teacher.stem.weight.abs().sum((1, 2)) + sum(teacher.stages[i].down.weight.abs().sum(1) for i in layers)
-    keep = top_channels(score, s_spec.width)
+    keep = top_channels(score, student.spec.width)
     student.stem.weight.copy_(teacher.stem.weight[keep])
     student.stem.bias.copy_(teacher.stem.bias[keep])
     _copy_norm(student.norm, teacher.norm, keep)
@@ -89,12 +105,7 @@ def prune_vocos(student, teacher, importance: str = "l1") -> list[torch.Tensor]:
         s.down.bias.copy_(t.down.bias[keep])
         s.gamma.copy_(t.gamma[keep])
     _copy_norm(student.final_norm, teacher.final_norm, keep)
-    t_bins = t_spec.n_fft // 2 + 1
-    rows = torch.arange(0, t_bins, bins_ratio)  # the student's bins among the teacher's
-    rows = torch.cat([rows, rows + t_bins])  # log-magnitude rows, then phase rows
-    student.to_spectrum.weight.copy_(teacher.to_spectrum.weight[rows][:, keep])
-    student.to_spectrum.bias.copy_(teacher.to_spectrum.bias[rows])
-    return [keep, torch.tensor(layers)]
+    return keep, layers
 
 
 def _copy_norm(s: nn.LayerNorm, t: nn.LayerNorm, keep: torch.Tensor) -> None:

@@ -286,16 +286,9 @@ class Vocoder(Task):
         resynthesised through its log-mel; `out` a .wav for one input, else a folder."""
         import numpy as np
 
-        from kdgan.tasks.audio.corpus import AUDIO_SUFFIXES, read_audio
+        from kdgan.tasks.audio.corpus import input_files, output_for, read_audio
 
-        if not inputs.exists():
-            raise UserError(f"--input: {inputs} does not exist")
-        files = sorted(p for p in inputs.rglob("*") if p.suffix.lower() in (*AUDIO_SUFFIXES, ".npy")) \
-            if inputs.is_dir() else [inputs]
-        if not files:
-            raise UserError(f"--input: {inputs} has no audio files ({', '.join(AUDIO_SUFFIXES)}) or .npy mels")
-        if out.suffix.lower() == ".wav" and len(files) > 1:
-            raise UserError(f"--out: {len(files)} inputs need a folder, not {out.name}")
+        files = input_files(inputs, out, (".npy",), " or .npy mels")
         mel, written = LogMel(MelSettings()), []
         for path in files:
             if path.suffix.lower() == ".npy":
@@ -307,7 +300,7 @@ class Vocoder(Task):
                 m = mel(read_audio(path, "--input")[None])
             with torch.no_grad():
                 audio = generator(m)
-            target = out if out.suffix.lower() == ".wav" else out / path.with_suffix(".wav").name
+            target = output_for(path, out)
             written += cls.write_samples(audio, target)
         return written
 
