@@ -26,11 +26,11 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vocoder_benchmark import KINDS, ROOT, equal_time_steps, generator_and_task, mean_std, train  # noqa: E402
+from vocoder_benchmark import (AUDIO_SECONDS, KINDS, ROOT, efficiency, efficiency_and_targets,  # noqa: E402
+                               equal_time_steps, mean_std, train)
 
 METRICS = ("pesq", "stoi", "si_sdr")
 BASELINES = ("noisy input", "spectral subtraction", "Wiener filter")
-AUDIO_SECONDS = 2.0  # the clip length of the speed measurements
 
 
 def quality(source: str | Path, out: Path, samples: int, reuse: bool = False) -> dict:
@@ -49,29 +49,9 @@ def quality(source: str | Path, out: Path, samples: int, reuse: bool = False) ->
     return keep
 
 
-def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
-    """Parameters, MACs per second of audio, real-time factor (batch 1, a 2-second clip) on 1
-    and 2 threads in PyTorch eager and ONNX Runtime, peak memory, and the speed-up measured
-    side by side."""
-    from kdgan.metrics.efficiency import count_params, macs_per_sample, peak_memory_bytes, side_by_side_speedup
-
-    nets = {"teacher": generator_and_task(teacher)[0], "student": generator_and_task(student)[0]}
-    length = int(AUDIO_SECONDS * 16000)
-    make = lambda n: (0.1 * torch.randn(n, 1, length, generator=torch.Generator().manual_seed(0)),)  # noqa: E731
-    out = {name: {"params": count_params(g), "macs_per_audio_second": macs_per_sample(g, make(1)) / AUDIO_SECONDS,
-                  "peak_memory_bytes_b1": peak_memory_bytes(g, make(1))} for name, g in nets.items()}
-    threads_before = torch.get_num_threads()
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        side = side_by_side_speedup(nets["teacher"], nets["student"], make, batch=1, rounds=max(3, repeats // 3),
-                                    repeats=repeats)
-        out[f"side_by_side_{threads}_threads"] = side
-        for runtime, v in side.items():
-            for name in nets:
-                out[name].setdefault("real_time_factor", {})[f"{runtime}_{threads}_threads"] = \
-                    AUDIO_SECONDS / v[f"{name}_median_s"]
-    torch.set_num_threads(threads_before)
-    return out
+def waveforms(n: int) -> tuple[torch.Tensor]:
+    """A batch of n noisy waveforms of AUDIO_SECONDS (the enhancer's input for speed measurements)."""
+    return (0.1 * torch.randn(n, 1, int(AUDIO_SECONDS * 16000), generator=torch.Generator().manual_seed(0)),)
 
 
 def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
@@ -127,19 +107,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| {kind} student | " + " | ".join(cell(k, spec) for k, spec in cols) +
                      f" | {e['voice_pesq_mean']:.2f} / {e['voice_si_sdr_mean']:.2f} | {e['steps']} | "
                      f"{sum(e['train_seconds']) / len(e['train_seconds']) / 60:.0f} |")
-    if eff:
-        lines += ["", "| | parameters | MACs per second of audio | × real time, 1 thread (PyTorch / ONNX Runtime) "
-                  "| × real time, 2 threads (PyTorch / ONNX Runtime) |", "|---|---|---|---|---|"]
-        for name in ("teacher", "student"):
-            e, rtf = eff[name], eff[name]["real_time_factor"]
-            cell = lambda th: " / ".join(f"{rtf[k]:.0f}" for k in (f"pytorch_{th}_threads",  # noqa: E731
-                                                                     f"onnxruntime_{th}_threads") if k in rtf)
-            lines.append(f"| {name} | {e['params'] / 1e6:.2f}M | {e['macs_per_audio_second'] / 1e6:.0f}M | "
-                         f"{cell(1)} | {cell(2)} |")
-    for name, tgt in results["targets"].items():
-        value = "n/a" if tgt["value"] is None else f"{tgt['value']:.3f}"
-        lines.append(f"\n{name}: {value} (target {tgt['target']}) -> {'met' if tgt['met'] else 'NOT met'}")
-    return "\n".join(lines)
+    return "\n".join(lines + efficiency_and_targets(eff, results["targets"]))
 
 
 def main() -> None:
@@ -186,7 +154,8 @@ def main() -> None:
     eff = None
     if not args.no_profile:
         first = next(r for r in rows if r["kind"] in ("pruned", "distilled", "scratch"))
-        eff = efficiency(args.teacher, args.work / f"{first['kind']}_seed{first['seed']}", 3 if args.quick else 15)
+        eff = efficiency(args.teacher, args.work / f"{first['kind']}_seed{first['seed']}", 3 if args.quick else 15,
+                         make=waveforms)
     results = summarise(teacher_q, rows, eff)
     results["runs"] = rows
     results["settings"] = {"student_steps": args.steps, "seeds": args.seeds, "teacher": args.teacher,

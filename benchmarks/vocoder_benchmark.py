@@ -106,15 +106,19 @@ def generator_and_task(source: str | Path):
     return load_gan(loadable).generator.eval(), build_task(validate(train_config))
 
 
-def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
+def mels(n: int) -> tuple[torch.Tensor]:
+    """A batch of n log-mels of AUDIO_SECONDS (the vocoder's input for speed measurements)."""
+    frames = int(AUDIO_SECONDS * 16000) // 256
+    return (torch.randn(n, 80, frames, generator=torch.Generator().manual_seed(0)) - 4,)
+
+
+def efficiency(teacher: str | Path, student: Path, repeats: int, make=mels) -> dict:
     """Parameters, MACs per second of audio, real-time factor (seconds of audio made per
-    second, batch 1, a 2-second clip) on 1 and 2 threads in PyTorch eager and ONNX Runtime,
-    peak memory, and the speed-up measured side by side (alternating rounds)."""
+    second, batch 1, `make`'s inputs of AUDIO_SECONDS) on 1 and 2 threads in PyTorch eager and
+    ONNX Runtime, peak memory, and the speed-up measured side by side (alternating rounds)."""
     from kdgan.metrics.efficiency import count_params, macs_per_sample, peak_memory_bytes, side_by_side_speedup
 
     nets = {"teacher": generator_and_task(teacher)[0], "student": generator_and_task(student)[0]}
-    frames = int(AUDIO_SECONDS * 16000) // 256
-    make = lambda n: (torch.randn(n, 80, frames, generator=torch.Generator().manual_seed(0)) - 4,)  # noqa: E731
     out = {name: {"params": count_params(g), "macs_per_audio_second": macs_per_sample(g, make(1)) / AUDIO_SECONDS,
                   "peak_memory_bytes_b1": peak_memory_bytes(g, make(1))} for name, g in nets.items()}
     threads_before = torch.get_num_threads()
@@ -199,6 +203,12 @@ def markdown(results: dict) -> str:
         lines.append(f"| {kind} student | " + " | ".join(f(e, k, spec) for k, spec in cols) +
                      f" | {e['voice_mel_l1_mean']:.3f} / {e['voice_pesq_mean']:.2f} | "
                      f"{e['steps']} | {statistics.mean(e['train_seconds']) / 60:.0f} |")
+    return "\n".join(lines + efficiency_and_targets(eff, results["targets"]))
+
+
+def efficiency_and_targets(eff: dict | None, targets: dict) -> list[str]:
+    """The README's speed table (teacher and student) and one line per target."""
+    lines = []
     if eff:
         lines += ["", "| | parameters | MACs per second of audio | × real time, 1 thread (PyTorch / ONNX Runtime) "
                   "| × real time, 2 threads (PyTorch / ONNX Runtime) |", "|---|---|---|---|---|"]
@@ -208,10 +218,10 @@ def markdown(results: dict) -> str:
                                                                      f"onnxruntime_{th}_threads") if k in rtf)
             lines.append(f"| {name} | {e['params'] / 1e6:.2f}M | {e['macs_per_audio_second'] / 1e6:.0f}M | "
                          f"{cell(1)} | {cell(2)} |")
-    for name, tgt in results["targets"].items():
+    for name, tgt in targets.items():
         value = "n/a" if tgt["value"] is None else f"{tgt['value']:.3f}"
         lines.append(f"\n{name}: {value} (target {tgt['target']}) -> {'met' if tgt['met'] else 'NOT met'}")
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> None:
