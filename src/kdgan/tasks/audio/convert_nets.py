@@ -22,7 +22,7 @@ from torch import nn
 from kdgan.errors import UserError
 from kdgan.losses import DiscriminatorOutput
 from kdgan.tasks.audio.prune import prune_convnext
-from kdgan.tasks.audio.vocos import ConvNeXtBlock
+from kdgan.tasks.audio.vocos import add_convnext_backbone, run_convnext_backbone
 
 
 class MelConverterSpec(BaseModel):
@@ -38,18 +38,11 @@ class MelConverter(nn.Module):
     def __init__(self, spec: MelConverterSpec):
         super().__init__()
         self.spec = spec
-        self.stem = nn.Conv1d(spec.n_mels, spec.width, 7, padding=3)
-        self.norm = nn.LayerNorm(spec.width, eps=1e-6)
-        self.stages = nn.ModuleList(ConvNeXtBlock(spec.width, spec.expansion, 1.0 / spec.layers)
-                                    for _ in range(spec.layers))
-        self.final_norm = nn.LayerNorm(spec.width, eps=1e-6)
+        add_convnext_backbone(self, spec.n_mels, spec.width, spec.layers, spec.expansion)
         self.to_mel = nn.Linear(spec.width, spec.n_mels)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.stem(mel).transpose(1, 2)).transpose(1, 2)
-        for block in self.stages:
-            x = block(x)
-        return mel + self.to_mel(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
+        return mel + self.to_mel(run_convnext_backbone(self, mel)).transpose(1, 2)
 
 
 class MelDiscriminatorSpec(BaseModel):

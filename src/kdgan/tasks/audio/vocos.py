@@ -87,17 +87,31 @@ class ConvNeXtBlock(nn.Module):
         return x + h.transpose(1, 2)
 
 
+def add_convnext_backbone(module: nn.Module, channels_in: int, width: int, layers: int, expansion: int) -> None:
+    """Give `module` the ConvNeXt-1D backbone Vocos and the mel converter share, as its own
+    `stem`, `norm`, `stages` and `final_norm` (the names the checkpoints, feature taps and
+    pruning rule use)."""
+    module.stem = nn.Conv1d(channels_in, width, 7, padding=3)
+    module.norm = nn.LayerNorm(width, eps=1e-6)
+    module.stages = nn.ModuleList(ConvNeXtBlock(width, expansion, 1.0 / layers) for _ in range(layers))
+    module.final_norm = nn.LayerNorm(width, eps=1e-6)
+
+
+def run_convnext_backbone(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B, channels_in, F) -> (B, F, width): the backbone's output, frames first, normalised."""
+    x = module.norm(module.stem(x).transpose(1, 2)).transpose(1, 2)
+    for block in module.stages:
+        x = block(x)
+    return module.final_norm(x.transpose(1, 2))
+
+
 class VocosGenerator(nn.Module):
     """mel (B, n_mels, F) -> audio (B, 1, F * hop). Feature taps: `stem`, `stages.i`."""
 
     def __init__(self, spec: VocosSpec):
         super().__init__()
         self.spec = spec
-        self.stem = nn.Conv1d(spec.n_mels, spec.width, 7, padding=3)
-        self.norm = nn.LayerNorm(spec.width, eps=1e-6)
-        self.stages = nn.ModuleList(ConvNeXtBlock(spec.width, spec.expansion, 1.0 / spec.layers)
-                                    for _ in range(spec.layers))
-        self.final_norm = nn.LayerNorm(spec.width, eps=1e-6)
+        add_convnext_backbone(self, spec.n_mels, spec.width, spec.layers, spec.expansion)
         bins = spec.n_fft // 2 + 1
         self.to_spectrum = nn.Linear(spec.width, 2 * bins)  # log-magnitude and phase per bin
         self.istft = InverseSTFT(spec.n_fft, spec.hop)
@@ -106,10 +120,7 @@ class VocosGenerator(nn.Module):
                 n_mels=spec.n_mels, n_fft=spec.n_fft, win_length=spec.n_fft, hop_length=spec.hop))), persistent=False)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.stem(mel).transpose(1, 2)).transpose(1, 2)
-        for block in self.stages:
-            x = block(x)
-        out = self.to_spectrum(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # (B, 2K, F)
+        out = self.to_spectrum(run_convnext_backbone(self, mel)).transpose(1, 2)  # (B, 2K, F)
         log_magnitude, phase = out.chunk(2, dim=1)
         if self.spec.magnitude_prior == "pinv":
             log_magnitude = log_magnitude + torch.log(torch.clamp(self.mel_inverse @ torch.exp(mel), min=1e-5))
