@@ -27,7 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vocoder_benchmark import (AUDIO_SECONDS, KINDS, ROOT, efficiency, efficiency_and_targets,  # noqa: E402
-                               equal_time_steps, mean_std, train)
+                               efficiency_targets, equal_time_steps, mean_std, train)
 
 METRICS = ("pesq", "stoi", "si_sdr")
 BASELINES = ("noisy input", "spectral subtraction", "Wiener filter")
@@ -80,14 +80,7 @@ def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
             targets[f"{kind}_closes_half_the_pesq_gap"] = {"value": closed, "target": 0.5,
                                                           "met": closed is not None and closed >= 0.5}
     if eff is not None:
-        macs = eff["teacher"]["macs_per_audio_second"] / eff["student"]["macs_per_audio_second"]
-        targets["macs_ratio_at_least_8"] = {"value": macs, "target": 8, "met": macs >= 8}
-        for runtime in eff["side_by_side_1_threads"]:
-            speed = eff["side_by_side_1_threads"][runtime]["speedup"]
-            targets[f"{runtime}_speedup_1_thread_vs_0.6x_macs_ratio"] = {
-                "value": speed / macs, "target": 0.6, "met": speed >= 0.6 * macs}
-        best = max(eff["student"]["real_time_factor"].get(f"{r}_2_threads", 0) for r in ("pytorch", "onnxruntime"))
-        targets["student_real_time_factor_2_threads_at_least_50"] = {"value": best, "target": 50, "met": best >= 50}
+        targets.update(efficiency_targets(eff, threads=2, real_time=50))
     return {"teacher": teacher_q, "students": table, "targets": targets, "efficiency": eff}
 
 
