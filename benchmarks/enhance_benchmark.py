@@ -16,18 +16,17 @@ benchmarks/results/enhance_benchmark.json (or _quick) and prints the README tabl
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vocoder_benchmark import (AUDIO_SECONDS, KINDS, ROOT, efficiency, efficiency_and_targets,  # noqa: E402
-                               efficiency_targets, equal_time_steps, mean_std, train)
+from vocoder_benchmark import (AUDIO_SECONDS, arguments, by_kind, efficiency, efficiency_and_targets,  # noqa: E402
+                               efficiency_targets, first_student, recipe_steps, student_runs, train,
+                               write_results)
 
 METRICS = ("pesq", "stoi", "si_sdr")
 BASELINES = ("noisy input", "spectral subtraction", "Wiener filter")
@@ -55,17 +54,7 @@ def waveforms(n: int) -> tuple[torch.Tensor]:
 
 
 def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
-    table = {}
-    for row in rows:
-        entry = table.setdefault(row["kind"], {"seeds": [], "steps": row["steps"], "train_seconds": []})
-        entry["seeds"].append(row["seed"])
-        entry["train_seconds"].append(row["train_seconds"])
-        for key in METRICS:
-            entry.setdefault(f"{key}s", []).append(row[key])
-            entry.setdefault(f"voice_{key}s", []).append(row["held_out_voice"][key])
-    for entry in table.values():
-        for key in [k for k in entry if k.endswith("s") and isinstance(entry[k], list) and k != "seeds"]:
-            entry[f"{key[:-1]}_mean"], entry[f"{key[:-1]}_std"] = mean_std(entry[key])
+    table = by_kind(rows, METRICS)
     targets = {}
     for name in ("spectral subtraction", "Wiener filter"):
         for key in ("pesq", "si_sdr"):
@@ -104,24 +93,8 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--kinds", default=",".join(KINDS), help=f"student kinds: {', '.join(KINDS)}")
-    parser.add_argument("--steps", type=int, help="student steps (default: the recipe's)")
-    parser.add_argument("--teacher", default="enhance_teacher", help="shipped name, pretrained folder or run")
-    parser.add_argument("--samples", type=int, default=0, help="held-out mixtures to score (0: all)")
-    parser.add_argument("--threads", type=int, default=2, help="threads for training")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_enhance")
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--note", help="how the runs were made (kept in the JSON's settings)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the runs and evaluations already in --work")
-    parser.add_argument("--no-profile", action="store_true", help="no efficiency measurements (busy machine)")
-    args = parser.parse_args()
+    args = arguments(__doc__, "enhance_teacher", "benchmark_enhance")
     extra: list[str] = []
-    kinds = args.kinds.split(",")
-    if any(k not in KINDS for k in kinds):
-        sys.exit(f"--kinds: unknown {[k for k in kinds if k not in KINDS]}; valid: {', '.join(KINDS)}")
     if args.quick:
         args.steps, args.seeds, args.samples = 4, "0", 2
         extra = ["data.segment=2048", "train.batch_size=2", "model.discriminator.width=2", "task.sample_seconds=0.5",
@@ -129,35 +102,15 @@ def main() -> None:
         args.teacher = str(train("teacher", "enhance_teacher.yaml", 4, [*extra, "model.generator.width=8"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=2")  # the students
-    args.steps = args.steps or yaml.safe_load((ROOT / "configs" / "enhance_distill.yaml").read_text())["train"]["steps"]
-    out = args.out or ROOT / "benchmarks" / "results" / f"enhance_benchmark{'_quick' if args.quick else ''}.json"
+    args.steps = args.steps or recipe_steps("enhance_distill.yaml")
     torch.set_num_threads(args.threads)
     started = time.time()
     teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
-    rows: list[dict] = []
-    for kind in kinds:
-        steps = equal_time_steps(args.work, args.steps, args.reuse) if kind == "scratch_equal_time" else args.steps
-        for seed in (int(s) for s in args.seeds.split(",")):
-            overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
-            r = train(f"{kind}_seed{seed}", "enhance_distill.yaml", steps, overrides, args.work, args.reuse)
-            q = quality(r["run"], r["run"], args.samples, args.reuse)
-            rows.append({"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q})
-            print(f"{kind} seed {seed}: {q} ({r['train_seconds']:.0f} s)", flush=True)
-    eff = None
-    if not args.no_profile:
-        first = next(r for r in rows if r["kind"] in ("pruned", "distilled", "scratch"))
-        eff = efficiency(args.teacher, args.work / f"{first['kind']}_seed{first['seed']}", 3 if args.quick else 15,
-                         make=waveforms)
-    results = summarise(teacher_q, rows, eff)
-    results["runs"] = rows
-    results["settings"] = {"student_steps": args.steps, "seeds": args.seeds, "teacher": args.teacher,
-                           "torch": torch.__version__, "threads": args.threads,
-                           "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(markdown(results))
-    print(f"wrote {out}")
+    rows = student_runs(args, "enhance_distill.yaml", extra, quality)
+    eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15,
+                                                  make=waveforms)
+    write_results(args, summarise(teacher_q, rows, eff), rows, started, "enhance_benchmark", markdown)
 
 
 if __name__ == "__main__":

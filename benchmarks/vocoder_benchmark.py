@@ -155,18 +155,26 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
+def by_kind(rows: list[dict], metrics: tuple[str, ...], voice: bool = True) -> dict:
+    """Per student kind: its seeds, steps and train seconds, and for each metric (and the
+    held-out voice's, `voice_` + metric) the values over seeds, their mean and std."""
     table = {}
     for row in rows:
         entry = table.setdefault(row["kind"], {"seeds": [], "steps": row["steps"], "train_seconds": []})
         entry["seeds"].append(row["seed"])
         entry["train_seconds"].append(row["train_seconds"])
-        for key in METRICS:
+        for key in metrics:
             entry.setdefault(f"{key}s", []).append(row[key])
-            entry.setdefault(f"voice_{key}s", []).append(row["held_out_voice"][key])
+            if voice:
+                entry.setdefault(f"voice_{key}s", []).append(row["held_out_voice"][key])
     for entry in table.values():
-        for key in [k for k in entry if k.endswith("s") and isinstance(entry[k], list) and k not in ("seeds",)]:
+        for key in [k for k in entry if k.endswith("s") and isinstance(entry[k], list) and k != "seeds"]:
             entry[f"{key[:-1]}_mean"], entry[f"{key[:-1]}_std"] = mean_std(entry[key])
+    return table
+
+
+def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
+    table = by_kind(rows, METRICS)
     targets = {}
     scratch = table.get("scratch")
     for kind in ("distilled", "pruned"):
@@ -182,15 +190,18 @@ def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
     return {"teacher": teacher_q, "students": table, "targets": targets, "efficiency": eff}
 
 
-def efficiency_targets(eff: dict, threads: int, real_time: float) -> dict:
+def efficiency_targets(eff: dict, threads: int, real_time: float | None) -> dict:
     """The audio issues' speed targets: MACs ratio >= 8, speed-up on 1 thread >= 0.6x the MACs
-    ratio in each runtime, and the student >= `real_time` x real time on `threads` threads in one."""
+    ratio in each runtime, and (unless None) the student >= `real_time` x real time on `threads`
+    threads in one."""
     macs = eff["teacher"]["macs_per_audio_second"] / eff["student"]["macs_per_audio_second"]
     targets = {"macs_ratio_at_least_8": {"value": macs, "target": 8, "met": macs >= 8}}
     for runtime in eff["side_by_side_1_threads"]:
         speed = eff["side_by_side_1_threads"][runtime]["speedup"]
         targets[f"{runtime}_speedup_1_thread_vs_0.6x_macs_ratio"] = {
             "value": speed / macs, "target": 0.6, "met": speed >= 0.6 * macs}
+    if real_time is None:
+        return targets
     rtf = eff["student"]["real_time_factor"]
     best = max(rtf.get(f"{r}_{threads}_threads", 0) for r in ("pytorch", "onnxruntime"))
     plural = "thread" if threads == 1 else "threads"
@@ -234,26 +245,71 @@ def efficiency_and_targets(eff: dict | None, targets: dict) -> list[str]:
     return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str, teacher: str, work: str) -> argparse.Namespace:
+    """The command line every audio benchmark takes (its teacher and work folder by default)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"student kinds: {', '.join(KINDS)}")
     parser.add_argument("--steps", type=int, help="student steps (default: the recipe's)")
-    parser.add_argument("--teacher", default="vocoder_teacher", help="shipped name, pretrained folder or run")
+    parser.add_argument("--teacher", default=teacher, help="shipped name, pretrained folder or run")
     parser.add_argument("--samples", type=int, default=0, help="held-out clips to score (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="threads for training")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "benchmark_vocoder")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / work)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--note", help="how the runs were made (kept in the JSON's settings)")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the runs and evaluations already finished in --work")
     parser.add_argument("--no-profile", action="store_true", help="no efficiency measurements (busy machine)")
     args = parser.parse_args()
+    unknown = [k for k in args.kinds.split(",") if k not in KINDS]
+    if unknown:
+        sys.exit(f"--kinds: unknown {unknown}; valid: {', '.join(KINDS)}")
+    return args
+
+
+def student_runs(args: argparse.Namespace, config: str, extra: list[str], quality) -> list[dict]:
+    """Train (or with --reuse find) every --kinds student for every --seeds seed from the
+    recipe `config`, and score each with `quality(run, out, samples, reuse)`."""
+    rows = []
+    for kind in args.kinds.split(","):
+        steps = equal_time_steps(args.work, args.steps, args.reuse) if kind == "scratch_equal_time" else args.steps
+        for seed in (int(s) for s in args.seeds.split(",")):
+            overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
+            r = train(f"{kind}_seed{seed}", config, steps, overrides, args.work, args.reuse)
+            q = quality(r["run"], r["run"], args.samples, args.reuse)
+            rows.append({"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q})
+            print(f"{kind} seed {seed}: {q} ({r['train_seconds']:.0f} s)", flush=True)
+    return rows
+
+
+def first_student(args: argparse.Namespace, rows: list[dict]) -> Path:
+    """The run whose student is profiled: the first trained one of the recipe's network."""
+    first = next(r for r in rows if r["kind"] in ("pruned", "distilled", "scratch"))
+    return args.work / f"{first['kind']}_seed{first['seed']}"
+
+
+def write_results(args: argparse.Namespace, results: dict, rows: list[dict], started: float, name: str,
+                  table) -> None:
+    """The results JSON (runs and settings beside the summary) and the README table printed."""
+    results["runs"] = rows
+    results["settings"] = {"student_steps": args.steps, "seeds": args.seeds, "teacher": args.teacher,
+                           "torch": torch.__version__, "threads": args.threads,
+                           "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
+    out = args.out or ROOT / "benchmarks" / "results" / f"{name}{'_quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(table(results))
+    print(f"wrote {out}")
+
+
+def recipe_steps(config: str) -> int:
+    return yaml.safe_load((ROOT / "configs" / config).read_text())["train"]["steps"]
+
+
+def main() -> None:
+    args = arguments(__doc__, "vocoder_teacher", "benchmark_vocoder")
     extra: list[str] = []
-    kinds = args.kinds.split(",")
-    if any(k not in KINDS for k in kinds):
-        sys.exit(f"--kinds: unknown {[k for k in kinds if k not in KINDS]}; valid: {', '.join(KINDS)}")
     if args.quick:
         args.steps, args.seeds, args.samples = 4, "0", 2
         extra = ["data.segment=2048", "train.batch_size=2", "model.discriminator.width=2", "task.sample_seconds=0.5",
@@ -261,38 +317,14 @@ def main() -> None:
         args.teacher = str(train("teacher", "vocoder_teacher.yaml", 4, [*extra, "model.generator.width=32"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=16")  # the students
-    args.steps = args.steps or yaml.safe_load((ROOT / "configs" / "vocoder_distill.yaml").read_text())["train"]["steps"]
-    out = args.out or ROOT / "benchmarks" / "results" / f"vocoder_benchmark{'_quick' if args.quick else ''}.json"
+    args.steps = args.steps or recipe_steps("vocoder_distill.yaml")
     torch.set_num_threads(args.threads)
     started = time.time()
     teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
-    rows: list[dict] = []
-    seeds = [int(s) for s in args.seeds.split(",")]
-    for kind in kinds:
-        steps = args.steps
-        if kind == "scratch_equal_time":  # the distilled runs' wall time at scratch's pace
-            steps = equal_time_steps(args.work, steps, args.reuse)
-        for seed in seeds:
-            overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
-            r = train(f"{kind}_seed{seed}", "vocoder_distill.yaml", steps, overrides, args.work, args.reuse)
-            q = quality(r["run"], r["run"], args.samples, args.reuse)
-            row = {"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q}
-            print(f"{kind} seed {seed}: {q} ({r['train_seconds']:.0f} s)", flush=True)
-            rows.append(row)
-    eff = None
-    if not args.no_profile:
-        first = next(r for r in rows if r["kind"] in ("pruned", "distilled", "scratch"))
-        eff = efficiency(args.teacher, args.work / f"{first['kind']}_seed{first['seed']}", 3 if args.quick else 15)
-    results = summarise(teacher_q, rows, eff)
-    results["runs"] = rows
-    results["settings"] = {"student_steps": args.steps, "seeds": args.seeds, "teacher": args.teacher,
-                           "torch": torch.__version__, "threads": args.threads,
-                           "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
-    print(markdown(results))
-    print(f"wrote {out}")
+    rows = student_runs(args, "vocoder_distill.yaml", extra, quality)
+    eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15)
+    write_results(args, summarise(teacher_q, rows, eff), rows, started, "vocoder_benchmark", markdown)
 
 
 if __name__ == "__main__":
