@@ -29,9 +29,10 @@ def warp_mapping(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     x, y = mel_cepstrum(source), mel_cepstrum(target)
     _, path = librosa.sequence.dtw(X=x, Y=y, metric="euclidean")
-    mapping, best = np.full(y.shape[1], -1), np.full(y.shape[1], np.inf)
-    for s, t in path:
-        distance = np.linalg.norm(x[:, s] - y[:, t])
-        if distance < best[t]:
-            mapping[t], best[t] = s, distance
+    distance = np.linalg.norm(x[:, path[:, 0]] - y[:, path[:, 1]], axis=0)
+    # per target frame, the nearest of its path's source frames (ties: the first on the path)
+    ranked = path[np.lexsort((distance, path[:, 1]))]
+    nearest = np.r_[True, ranked[1:, 1] != ranked[:-1, 1]]
+    mapping = np.full(y.shape[1], -1)
+    mapping[ranked[nearest, 1]] = ranked[nearest, 0]
     return torch.from_numpy(mapping)
