@@ -150,8 +150,12 @@ def export(source, fmt, out) -> None:
               help="Image-to-image generators: an image or a folder of images to translate (whole images, "
                    "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole). "
                    "Vocoders: a recording (.wav/.flac/.ogg), a saved mel (.npy, (80, frames)) or a folder of them, "
-                   "resynthesised to .wav. Enhancement: a noisy recording or a folder of them, cleaned to .wav.")
-def sample(source, num, seed, out, scale, inputs) -> None:
+                   "resynthesised to .wav. Enhancement: a noisy recording or a folder of them, cleaned to .wav. "
+                   "Conversion and cloning: a recording or a folder of them, said in the target voice.")
+@click.option("--reference", "reference",
+              help="Cloning: clips of the target voice (at least 1 s each): a file, a folder, or a quoted pattern "
+                   "such as 'voice_*.wav'.")
+def sample(source, num, seed, out, scale, inputs, reference) -> None:
     """Generate samples from a run, checkpoint, pretrained folder, shipped name or exported
     file (.onnx, TorchScript .pt, or the folder `kdgan export` wrote it into);
     image-to-image generators translate the images given with --input, vocoders resynthesise
@@ -195,8 +199,11 @@ def sample(source, num, seed, out, scale, inputs) -> None:
         written = translate_files(generator, spec, inputs, out, multiple)
         click.echo(f"wrote {len(written)} images to {out}/")
         return
+    if reference is not None and not task.takes_reference:
+        raise UserError("--reference: only a cloning generator takes reference clips")
     if inputs is not None:  # a task whose generator takes files (a vocoder: recordings or mels)
-        written = task.translate(generator, spec, inputs, out)
+        references = {"references": reference} if task.takes_reference else {}  # the task reads them
+        written = task.translate(generator, spec, inputs, out, **references)
         if written is None:
             raise UserError("--input: this generator takes no input files; it generates from latent codes")
         click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {out}")

@@ -34,6 +34,7 @@ class Task:
     # mel, an enhancer a waveform: both audio); None: every family of its modality
     generators: ClassVar[tuple[str, ...] | None] = None
     metric_names: ClassVar[tuple[str, ...]] = ()  # what --metrics may name for this task
+    takes_reference: ClassVar[bool] = False  # translate() takes `references` (kdgan sample --reference)
 
     @classmethod
     def check(cls, cfg) -> None:

@@ -131,7 +131,7 @@ class Conversion(Task):
                 (self.test_pairs if s in held else self.train_pairs).append(pair)
             self.target_clips = [self.mel(c.audio[None])[0] for c in corpus.clips
                                  if c.voice == self.target and c.sentence not in held]
-        self._vocoder = self._speaker = self._centroid = None
+        self._vocoder = self._speaker = None
 
     def __len__(self) -> int:
         return len(self.train_pairs)
@@ -177,17 +177,20 @@ class Conversion(Task):
         with torch.no_grad():
             return self._vocoder(mel.float())
 
-    def similarity(self, mel: torch.Tensor) -> float:
-        """Cosine between the speaker embedding of a log-mel (n_mels, F) and the target voice's."""
+    def speaker_embedding(self, mels: list[torch.Tensor]) -> torch.Tensor:
+        """The unit-norm mean of the speaker encoder's embeddings of log-mels (n_mels, F): a
+        voice's centroid from its clips."""
         from kdgan.tasks.audio.speaker import load_speaker_encoder
 
         if self._speaker is None:
             self._speaker = load_speaker_encoder()
-            with torch.no_grad():
-                mean = torch.cat([self._speaker.embed(m[None]) for m in self.target_clips]).mean(0)
-            self._centroid = mean / mean.norm()
         with torch.no_grad():
-            return float(self._speaker.embed(mel[None])[0] @ self._centroid)
+            mean = torch.cat([self._speaker.embed(m[None]) for m in mels]).mean(0)
+        return mean / mean.norm()
+
+    def similarity(self, mel: torch.Tensor, centroid: torch.Tensor) -> float:
+        """Cosine between the speaker embedding of a log-mel (n_mels, F) and a voice's centroid."""
+        return float(self.speaker_embedding([mel]) @ centroid)
 
     # -- what the run shows --------------------------------------------------------------
     def _columns(self, batch: StepBatch, outputs, names):
@@ -239,10 +242,11 @@ class Conversion(Task):
         pairs = self.test_pairs[: options.get("samples") or None]
         device = next(generator.parameters(), torch.empty(0)).device
         converted = [generator(p["source"][None].to(device)).float().cpu()[0] for p in pairs]
+        centroid = self.speaker_embedding(self.target_clips) if "similarity" in metrics else None
         result = {"clips": len(pairs), "source": self.source, "target": self.target, "vocoder": self.vocoder_name,
-                  **self._scores([self.vocode(m[None]).reshape(-1) for m in converted], pairs, metrics)}
+                  **self._scores([self.vocode(m[None]).reshape(-1) for m in converted], pairs, metrics, centroid)}
         result["baselines"] = {"unconverted source": {"clips": len(pairs), **self._scores(
-            [p["source_audio"] for p in pairs], pairs, metrics)}}
+            [p["source_audio"] for p in pairs], pairs, metrics, centroid)}}
         if cfg.distill is not None and cfg.distill.teacher:
             from kdgan.loading import load_gan
 
@@ -252,7 +256,8 @@ class Conversion(Task):
                                   "mel_l1": float(np.mean([(a - b).abs().mean() for a, b in zip(converted, theirs)]))}
         return result
 
-    def _scores(self, outputs: list[torch.Tensor], pairs: list[dict], metrics) -> dict:
+    def _scores(self, outputs: list[torch.Tensor], pairs: list[dict], metrics, centroid: torch.Tensor | None) -> dict:
+        """Each output (audio) against its pair's target recording; similarity to `centroid`."""
         from kdgan.tasks.audio.metrics import dnsmos, mean_scores
 
         per_clip = []
@@ -264,7 +269,7 @@ class Conversion(Task):
                 diff = mel_cepstrum(out_mel)[:, mapping.numpy()] - mel_cepstrum(tgt_mel)
                 scores["mcd"] = float(np.mean(10 / np.log(10) * np.sqrt(2 * (diff**2).sum(0))))
             if "similarity" in metrics:
-                scores["similarity"] = self.similarity(out_mel)
+                scores["similarity"] = self.similarity(out_mel, centroid)
             if "f0_rmse" in metrics or "f0_corr" in metrics:
                 scores.update({k: v for k, v in self._pitch(audio, pair["target_audio"], mapping).items()
                                if k in metrics})

@@ -4,6 +4,9 @@
 (B, n_mels, F), frame for frame: a ConvNeXt-1D backbone at the mel's frame rate (the Vocos
 backbone, kdgan.tasks.audio.vocos) whose output is added to the input (what a voice changes is
 a correction of the spectral envelope, not a new spectrogram). Feature taps `stem`, `stages.i`.
+With `speaker` > 0 it is a cloning generator: forward(mel, speaker) takes the target voice's
+speaker embedding (B, speaker) too (kdgan.tasks.audio.speaker), projected to the stream's
+width and added to every frame before the blocks.
 
 `mel-patch` (discriminator): 1-D convs over the frames with the mel bands as channels, one
 logit per receptive field (a PatchGAN along time, about 30 frames), every layer's features
@@ -31,6 +34,7 @@ class MelConverterSpec(BaseModel):
     width: int = Field(256, ge=1)
     layers: int = Field(6, ge=1)
     expansion: int = Field(3, ge=1)
+    speaker: int = Field(0, ge=0)  # > 0: conditioned on a speaker embedding of this size (cloning)
     n_mels: int = 80
 
 
@@ -40,9 +44,14 @@ class MelConverter(nn.Module):
         self.spec = spec
         add_convnext_backbone(self, spec.n_mels, spec.width, spec.layers, spec.expansion)
         self.to_mel = nn.Linear(spec.width, spec.n_mels)
+        if spec.speaker:
+            self.speaker = nn.Linear(spec.speaker, spec.width)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return mel + self.to_mel(run_convnext_backbone(self, mel)).transpose(1, 2)
+    def forward(self, mel: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
+        if (speaker is None) != (not self.spec.speaker):
+            raise ValueError(f"this converter takes {'a' if self.spec.speaker else 'no'} speaker embedding")
+        condition = self.speaker(speaker) if speaker is not None else None
+        return mel + self.to_mel(run_convnext_backbone(self, mel, condition)).transpose(1, 2)
 
 
 class MelDiscriminatorSpec(BaseModel):
@@ -78,10 +87,13 @@ def prune_converter(student: MelConverter, teacher: MelConverter, importance: st
     block's strongest hidden units, evenly spaced teacher blocks for a shallower student; the
     output layer keeps every mel band."""
     s, t = student.spec, teacher.spec
-    if s.width > t.width or s.layers > t.layers or s.n_mels != t.n_mels:
+    if s.width > t.width or s.layers > t.layers or (s.n_mels, s.speaker) != (t.n_mels, t.speaker):
         raise UserError("distill.student.init: prune needs a mel-convnext student no wider or deeper than the "
-                        "teacher, with its mel bands; use init: scratch")
+                        "teacher, with its mel bands and speaker embedding; use init: scratch")
     keep, layers = prune_convnext(student, teacher)
     student.to_mel.weight.copy_(teacher.to_mel.weight[:, keep])
     student.to_mel.bias.copy_(teacher.to_mel.bias)
+    if s.speaker:  # the projection writes into the residual stream: its kept rows
+        student.speaker.weight.copy_(teacher.speaker.weight[keep])
+        student.speaker.bias.copy_(teacher.speaker.bias[keep])
     return [keep, torch.tensor(layers)]

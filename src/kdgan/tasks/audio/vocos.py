@@ -97,9 +97,12 @@ def add_convnext_backbone(module: nn.Module, channels_in: int, width: int, layer
     module.final_norm = nn.LayerNorm(width, eps=1e-6)
 
 
-def run_convnext_backbone(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(B, channels_in, F) -> (B, F, width): the backbone's output, frames first, normalised."""
+def run_convnext_backbone(module: nn.Module, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, channels_in, F) -> (B, F, width): the backbone's output, frames first, normalised;
+    `condition` (B, width), if given, is added to every frame of the stream before the blocks."""
     x = module.norm(module.stem(x).transpose(1, 2)).transpose(1, 2)
+    if condition is not None:
+        x = x + condition[..., None]
     for block in module.stages:
         x = block(x)
     return module.final_norm(x.transpose(1, 2))
