@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher clean
+.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher clone-teacher enhance-mask-teacher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +54,20 @@ enhance-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/enhance_teacher.yaml --out runs/enhance_teacher --overwrite
 	$(BIN)/kdgan export runs/enhance_teacher --format safetensors --out src/kdgan/pretrained/enhance_teacher
 
+# the spectral-mask speech enhancement teacher
+enhance-mask-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/enhance_mask_teacher.yaml --out runs/enhance_mask_teacher --overwrite
+	$(BIN)/kdgan export runs/enhance_mask_teacher --format safetensors --out src/kdgan/pretrained/enhance_mask_teacher
+
 # the voice conversion teacher (kal16 -> awb): a few minutes on 2 cores
 convert-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/convert_teacher.yaml --out runs/convert_teacher --overwrite
 	$(BIN)/kdgan export runs/convert_teacher --format safetensors --out src/kdgan/pretrained/convert_teacher
+
+# the voice cloning teacher (any training voice -> any voice given by reference clips)
+clone-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/clone_teacher.yaml --out runs/clone_teacher --overwrite
+	$(BIN)/kdgan export runs/clone_teacher --format safetensors --out src/kdgan/pretrained/clone_teacher
 
 # the speaker encoder voice conversion is scored with: about 15 s
 speaker-encoder: $(STAMP)
