@@ -93,3 +93,24 @@ def test_conversion_names_an_unknown_voice(run_cli, tmp_path):
                            "--set", "data.target=bob")
     assert code == 2 and "data.target: no voice 'bob' in the corpus; voices: kal16" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_conversion_on_a_users_parallel_recordings_and_a_missing_partner(run_cli, tmp_path):
+    from kdgan.tasks.audio.corpus import load_embedded_speech
+
+    for clip in load_embedded_speech().clips:
+        if clip.sentence < 3 and clip.voice in ("rms", "en-us"):
+            folder = tmp_path / ("alice" if clip.voice == "rms" else "bob")
+            folder.mkdir(exist_ok=True)
+            sf.write(folder / f"s{clip.sentence}.wav", clip.audio.numpy(), 16000)
+    args = ["--set", "data.name=pairs", "--set", f"data.source_path={tmp_path / 'alice'}",
+            "--set", f"data.target_path={tmp_path / 'bob'}",
+            *set_args([f"{k}={v}" for k, v in {**TINY, "train.steps": 2, "train.batch_size": 2, "log.sample_every": 2,
+                                              "log.checkpoint_every": 2}.items()])]
+    code, _, err = run_cli("train", "--config", "configs/convert_teacher.yaml", "--out", tmp_path / "run", *args)
+    assert code == 0, err
+    assert len(list((tmp_path / "run" / "samples" / "step_0000002").glob("source_*.wav"))) == 2
+    (tmp_path / "bob" / "s1.wav").unlink()
+    code, _, err = run_cli("train", "--config", "configs/convert_teacher.yaml", "--out", tmp_path / "bad", *args)
+    assert code == 2 and f"data.source_path: {tmp_path / 'alice' / 's1.wav'} has no partner" in err
+    assert not (tmp_path / "bad").exists()

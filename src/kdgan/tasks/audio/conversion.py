@@ -8,6 +8,10 @@ on their mel-cepstra (kdgan.tasks.audio.align), and the generator learns target 
 the source frames paired with them: L1 between log-mels (task.mel_weight) and a least-squares
 GAN with feature matching on mel patches (`mel-patch`).
 
+A user's parallel recordings: `data.name: pairs` with data.source_path and data.target_path,
+two folders in which files of the same name hold the same sentence said by the two speakers
+(every 10th pair held out for evaluation); a file without its partner is named.
+
 A step's batch: `real` is a crop of data.frames target frames (B, n_mels, frames), the
 generator's input the source frames aligned to them. At inference the source keeps its own
 timing: conversion changes the voice, not the speaking rate.
@@ -43,6 +47,7 @@ from kdgan.tasks.audio.convert_nets import (MelConverter, MelConverterSpec, MelD
                                             prune_converter)
 from kdgan.tasks.audio.corpus import SAMPLE_RATE, load_embedded_speech
 from kdgan.tasks.audio.mel import LogMel
+from kdgan.tasks.audio.pairs import load_pairs
 from kdgan.tasks.audio.render import clip_media, mel_panel, write_outputs
 from kdgan.tasks.base import Task
 
@@ -51,9 +56,11 @@ OPTIONAL = ("f0_rmse", "f0_corr", "dnsmos")
 
 
 class ConversionData(Strict):
-    name: Literal["speech"] = "speech"
-    source: str = "kal16"  # the voice converted from
-    target: str = "awb"  # the voice converted to
+    name: Literal["speech", "pairs"] = "speech"
+    source: str = "kal16"  # speech: the voice converted from
+    target: str = "awb"  # speech: the voice converted to
+    source_path: Path | None = None  # pairs: the source speaker's recordings ...
+    target_path: Path | None = None  # ... and the target speaker's of the same sentences, under the same names
     frames: int = Field(64, ge=8)  # training crop in mel frames (64: about a second)
 
 
@@ -105,33 +112,48 @@ class Conversion(Task):
     modality = "audio"
     generators = ("mel-convnext",)
 
+    @classmethod
+    def check(cls, cfg) -> None:
+        d = cfg.data
+        if d.name == "pairs" and (d.source_path is None or d.target_path is None):
+            raise ValueError("data.source_path, data.target_path: data.name pairs needs both folders")
+
     def __init__(self, cfg):
-        corpus = load_embedded_speech()
-        for field in ("source", "target"):
-            voice = getattr(cfg.data, field)
-            if voice not in corpus.voices:
-                raise UserError(f"data.{field}: no voice {voice!r} in the corpus; voices: {', '.join(corpus.voices)}")
-        if cfg.data.source == cfg.data.target:
-            raise UserError("data.target: the same voice as data.source; conversion needs two voices")
         self.mel, self.frames, self.sample_frames = LogMel(), cfg.data.frames, cfg.task.sample_frames
         self.mel_weight, self.vocoder_name = cfg.task.mel_weight, cfg.task.vocoder
-        self.source, self.target = cfg.data.source, cfg.data.target
-        by = {(c.voice, c.sentence): c for c in corpus.clips}
-        held = set(corpus.held_out_sentences)
-        sentences = sorted({c.sentence for c in corpus.clips})
+        recordings = self._user_pairs(cfg.data) if cfg.data.name == "pairs" else self._corpus_pairs(cfg.data)
         self.train_pairs, self.test_pairs = [], []
         with torch.no_grad():
-            for s in sentences:
-                a, b = by.get((self.source, s)), by.get((self.target, s))
-                if a is None or b is None:
-                    continue
-                src, tgt = self.mel(a.audio[None])[0], self.mel(b.audio[None])[0]
+            for sentence, source, target, held in recordings:
+                src, tgt = self.mel(source[None])[0], self.mel(target[None])[0]
                 pair = {"source": src, "target": tgt, "aligned": src[:, warp_mapping(src, tgt)],
-                        "source_audio": a.audio, "target_audio": b.audio, "sentence": s}
-                (self.test_pairs if s in held else self.train_pairs).append(pair)
-            self.target_clips = [self.mel(c.audio[None])[0] for c in corpus.clips
-                                 if c.voice == self.target and c.sentence not in held]
+                        "source_audio": source, "target_audio": target, "sentence": sentence}
+                (self.test_pairs if held else self.train_pairs).append(pair)
+        self.target_clips = [p["target"] for p in self.train_pairs]
         self._vocoder = self._speaker = None
+
+    def _corpus_pairs(self, d: ConversionData) -> list[tuple]:
+        """(sentence, source audio, target audio, held out) for the corpus sentences both voices speak."""
+        corpus = load_embedded_speech()
+        for field in ("source", "target"):
+            voice = getattr(d, field)
+            if voice not in corpus.voices:
+                raise UserError(f"data.{field}: no voice {voice!r} in the corpus; voices: {', '.join(corpus.voices)}")
+        if d.source == d.target:
+            raise UserError("data.target: the same voice as data.source; conversion needs two voices")
+        self.source, self.target = d.source, d.target
+        by = {(c.voice, c.sentence): c for c in corpus.clips}
+        held = set(corpus.held_out_sentences)
+        return [(s, by[(d.source, s)].audio, by[(d.target, s)].audio, s in held)
+                for s in sorted({c.sentence for c in corpus.clips})
+                if (d.source, s) in by and (d.target, s) in by]
+
+    def _user_pairs(self, d: ConversionData) -> list[tuple]:
+        """The same for two folders of the same sentences (same file names), every 10th held out."""
+        pairs = load_pairs(d.source_path, d.target_path, self.mel.settings.n_fft,
+                           ("data.source_path", "data.target_path"), same_length=False)
+        self.source, self.target = d.source_path.name, d.target_path.name
+        return [(name, a, b, i % 10 == 0) for i, (name, a, b) in enumerate(pairs)]
 
     def __len__(self) -> int:
         return len(self.train_pairs)
@@ -242,11 +264,11 @@ class Conversion(Task):
         pairs = self.test_pairs[: options.get("samples") or None]
         device = next(generator.parameters(), torch.empty(0)).device
         converted = [generator(p["source"][None].to(device)).float().cpu()[0] for p in pairs]
-        centroid = self.speaker_embedding(self.target_clips) if "similarity" in metrics else None
+        centroids = {"similarity": self.speaker_embedding(self.target_clips)} if "similarity" in metrics else {}
         result = {"clips": len(pairs), "source": self.source, "target": self.target, "vocoder": self.vocoder_name,
-                  **self._scores([self.vocode(m[None]).reshape(-1) for m in converted], pairs, metrics, centroid)}
+                  **self._scores([self.vocode(m[None]).reshape(-1) for m in converted], pairs, metrics, centroids)}
         result["baselines"] = {"unconverted source": {"clips": len(pairs), **self._scores(
-            [p["source_audio"] for p in pairs], pairs, metrics, centroid)}}
+            [p["source_audio"] for p in pairs], pairs, metrics, centroids)}}
         if cfg.distill is not None and cfg.distill.teacher:
             from kdgan.loading import load_gan
 
@@ -256,8 +278,9 @@ class Conversion(Task):
                                   "mel_l1": float(np.mean([(a - b).abs().mean() for a, b in zip(converted, theirs)]))}
         return result
 
-    def _scores(self, outputs: list[torch.Tensor], pairs: list[dict], metrics, centroid: torch.Tensor | None) -> dict:
-        """Each output (audio) against its pair's target recording; similarity to `centroid`."""
+    def _scores(self, outputs: list[torch.Tensor], pairs: list[dict], metrics, centroids: dict) -> dict:
+        """Each output (audio) against its pair's target recording; for each (name, voice
+        centroid) in `centroids`, the cosine of the output's speaker embedding to it."""
         from kdgan.tasks.audio.metrics import dnsmos, mean_scores
 
         per_clip = []
@@ -268,8 +291,8 @@ class Conversion(Task):
             if "mcd" in metrics:
                 diff = mel_cepstrum(out_mel)[:, mapping.numpy()] - mel_cepstrum(tgt_mel)
                 scores["mcd"] = float(np.mean(10 / np.log(10) * np.sqrt(2 * (diff**2).sum(0))))
-            if "similarity" in metrics:
-                scores["similarity"] = self.similarity(out_mel, centroid)
+            for name, centroid in centroids.items():
+                scores[name] = self.similarity(out_mel, centroid)
             if "f0_rmse" in metrics or "f0_corr" in metrics:
                 scores.update({k: v for k, v in self._pitch(audio, pair["target_audio"], mapping).items()
                                if k in metrics})
