@@ -69,7 +69,7 @@ clone-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/clone_teacher.yaml --out runs/clone_teacher --overwrite
 	$(BIN)/kdgan export runs/clone_teacher --format safetensors --out src/kdgan/pretrained/clone_teacher
 
-# the speaker encoder voice conversion is scored with: about 15 s
+# the speaker encoder voice conversion is scored with and cloning is conditioned on: about a minute
 speaker-encoder: $(STAMP)
 	$(BIN)/kdgan features train speech --out src/kdgan/pretrained/speaker_encoder
 

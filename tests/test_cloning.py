@@ -24,7 +24,7 @@ TINY = {"model.generator.width": 16, "model.generator.layers": 2, "model.discrim
 def test_warp_moves_a_formant_by_the_factor():
     import librosa
 
-    from kdgan.tasks.audio.cloning import warp_matrix
+    from kdgan.tasks.audio.mel import warp_matrix
 
     centres = librosa.mel_frequencies(82, fmin=0, fmax=8000)[1:-1]
     bump = torch.from_numpy(np.exp(-((centres - 1000) / 150) ** 2)).float()[:, None]  # a formant at 1 kHz

@@ -27,7 +27,7 @@ def test_speaker_encoder_separates_the_corpus_voices_on_held_out_sentences(train
 
 def test_speaker_embedding_groups_an_unseen_voice(trained, tmp_path):
     """Cosine similarity between clips of the held-out voice (never trained on) is well above
-    their similarity to the other voices' clips (measured 0.92 against 0.52)."""
+    their similarity to the other voices' clips (the shipped encoder: 0.98 against 0.35)."""
     corpus, model, _ = trained
     mel = LogMel()
     with torch.no_grad():
@@ -56,4 +56,4 @@ def test_the_shipped_speaker_encoder_knows_the_training_voices():
     assert set(model.spec.voices) == set(corpus.voices) - {corpus.held_out_voice}
     clip = corpus.split("held_out")[0]
     with torch.no_grad():
-        assert model.spec.voices[int(model(LogMel()(clip.audio[None])).argmax())] == clip.voice
+        assert model.voice(LogMel()(clip.audio[None])) == [clip.voice]

@@ -253,7 +253,7 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
     def shown(values: dict) -> str:
         # the image metrics in a fixed order, then the others as the task wrote them
         keys = dict.fromkeys(("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st",
-                              *(k for k in values if k in valid)))
+                              *(k for k in values if k in valid or k == "source_similarity")))
         return ", ".join(f"{k} {values[k]:.4g}" for k in keys if isinstance(values.get(k), float))
 
     if "fake_samples" in result:
@@ -267,6 +267,9 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
         click.echo(f"{name} (baseline): {shown(values)}")
     if result.get("held_out_voice"):
         click.echo(f"held-out voice ({result['held_out_voice']['clips']} clips): {shown(result['held_out_voice'])}")
+    if result.get("seen_voice"):  # cloning: the same into a training voice
+        seen = result["seen_voice"]
+        click.echo(f"seen voice {seen['voice']} ({seen['clips']} clips): {shown(seen)}")
     reference = result.get("real_vs_real")
     if reference:
         click.echo(f"real vs real (two halves of {reference['half_samples']}): {shown(reference)}")
@@ -357,11 +360,11 @@ def features_train(dataset, path, resolution, channels, self_supervised, epochs,
 
 def train_speaker_features(epochs: int | None, batch_size: int, seed: int, out: Path) -> None:
     """`features train speech`: the speaker encoder on the embedded corpus (kdgan.tasks.audio.speaker);
-    --epochs counts hundreds of steps here (default 10: 1,000 steps of 1-second crops)."""
+    --epochs counts hundreds of steps here (default 20: 2,000 steps of 1-second crops)."""
     from kdgan.tasks.audio.corpus import load_embedded_speech
     from kdgan.tasks.audio.speaker import save_speaker_encoder, train_speaker_encoder
 
-    model, report = train_speaker_encoder(load_embedded_speech(), steps=100 * (epochs or 10),
+    model, report = train_speaker_encoder(load_embedded_speech(), steps=100 * (epochs or 20),
                                           batch_size=min(batch_size, 32), seed=seed,
                                           log=lambda m: click.echo(m, err=True))
     if report["test_accuracy"] < 0.9:

@@ -24,7 +24,6 @@ seen voice (data.seen) as the reference point of what the generator does for a v
 
 from __future__ import annotations
 
-import functools
 import random
 from pathlib import Path
 from typing import Literal
@@ -41,7 +40,7 @@ from kdgan.tasks.audio.align import warp_mapping
 from kdgan.tasks.audio.conversion import Conversion, ConversionSettings, _crop
 from kdgan.tasks.audio.convert_nets import MelConverterSpec, MelDiscriminatorSpec
 from kdgan.tasks.audio.corpus import SAMPLE_RATE, load_embedded_speech
-from kdgan.tasks.audio.mel import LogMel, MelSettings
+from kdgan.tasks.audio.mel import LogMel, warp_matrix
 
 REFERENCE_SECONDS = 1.0  # the shortest reference clip the speaker encoder is given (its training crop)
 
@@ -65,25 +64,6 @@ class CloningData(Strict):
 
 class CloningSettings(ConversionSettings):
     name: Literal["cloning"] = "cloning"
-
-
-@functools.lru_cache(maxsize=64)
-def warp_matrix(factor: float, n_mels: int = MelSettings().n_mels, fmin: float = MelSettings().fmin,
-                fmax: float = MelSettings().fmax) -> torch.Tensor:
-    """(n_mels, n_mels) linear interpolation between mel bands such that `matrix @ log_mel`
-    is the log-mel of the spectrum S'(f) = S(f / factor): factor > 1 moves every frequency up
-    (a shorter vocal tract). Bands whose source frequency lies past the edges repeat the edge."""
-    import librosa
-
-    centres = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax)[1:-1]
-    position = np.interp(centres / factor, centres, np.arange(n_mels))  # fractional source band
-    low = np.floor(position).astype(int)
-    high, frac = np.minimum(low + 1, n_mels - 1), position - low
-    matrix = np.zeros((n_mels, n_mels))
-    rows = np.arange(n_mels)
-    np.add.at(matrix, (rows, low), 1 - frac)
-    np.add.at(matrix, (rows, high), frac)
-    return torch.from_numpy(matrix).float()
 
 
 def read_references(given: str | None) -> list[torch.Tensor]:
@@ -237,19 +217,22 @@ class Cloning(Conversion):
             speaker = self.voice_embedding(voice)[None].to(device)
             return [net(p["source"][None].to(device), speaker).float().cpu()[0] for p in pairs]
 
+        def centroids(voice: str) -> dict[str, torch.Tensor]:
+            # how near the target voice, and how near the source voice it started as
+            return {"similarity": self.voice_centroid(voice), "source_similarity": self.voice_centroid(self.source)} \
+                if "similarity" in metrics else {}
+
         def scores(voice: str) -> tuple[dict, list[dict], list[torch.Tensor]]:
             pairs = self._pairs(self.source, voice)[:limit]
             converted = run(generator, pairs, voice)
-            centroid = self.voice_centroid(voice) if "similarity" in metrics else None
             return {"clips": len(pairs), **self._scores([self.vocode(m[None]).reshape(-1) for m in converted],
-                                                        pairs, metrics, centroid)}, pairs, converted
+                                                        pairs, metrics, centroids(voice))}, pairs, converted
 
         unseen, pairs, converted = scores(self.target)
-        centroid = self.voice_centroid(self.target) if "similarity" in metrics else None
         result = {**unseen, "source": self.source, "target": self.target, "references": self.references,
                   "vocoder": self.vocoder_name,
                   "baselines": {"unconverted source": {"clips": len(pairs), **self._scores(
-                      [p["source_audio"] for p in pairs], pairs, metrics, centroid)}},
+                      [p["source_audio"] for p in pairs], pairs, metrics, centroids(self.target))}},
                   "seen_voice": {"voice": self.seen, **scores(self.seen)[0]}}
         if cfg.distill is not None and cfg.distill.teacher:
             from kdgan.loading import load_gan
@@ -266,6 +249,13 @@ class Cloning(Conversion):
                 f"{evaluation.get('source')} into the unseen voice {evaluation.get('target')} from "
                 f"{evaluation.get('references')} reference clips, vocoded by {evaluation.get('vocoder')}, scored "
                 f"against that voice's own recording; the unconverted source and a seen voice are scored beside.")
+
+    @classmethod
+    def metric_notes(cls) -> dict[str, str]:
+        return {**super().metric_notes(),
+                "similarity": "similarity: cosine between speaker embeddings of the output and of the target voice's "
+                              "clips other than its references (the project's speaker encoder); higher is better.",
+                "source_similarity": "source_similarity: the same to the source voice's clips; a conversion lowers it."}
 
     # -- sampling and export -------------------------------------------------------------
     @classmethod

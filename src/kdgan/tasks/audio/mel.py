@@ -11,6 +11,9 @@ log is taken of max(mel, 1e-5).
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, Field
@@ -53,3 +56,22 @@ class LogMel(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return torch.log(torch.clamp(self.basis @ self.magnitudes(audio), min=1e-5))
+
+
+@functools.lru_cache(maxsize=64)
+def warp_matrix(factor: float, n_mels: int = MelSettings().n_mels, fmin: float = MelSettings().fmin,
+                fmax: float = MelSettings().fmax) -> torch.Tensor:
+    """(n_mels, n_mels) linear interpolation between mel bands such that `matrix @ log_mel`
+    is the log-mel of the spectrum S'(f) = S(f / factor): factor > 1 moves every frequency up
+    (a shorter vocal tract). Bands whose source frequency lies past the edges repeat the edge."""
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax)[1:-1]
+    position = np.interp(centres / factor, centres, np.arange(n_mels))  # fractional source band
+    low = np.floor(position).astype(int)
+    high, frac = np.minimum(low + 1, n_mels - 1), position - low
+    matrix = np.zeros((n_mels, n_mels))
+    rows = np.arange(n_mels)
+    np.add.at(matrix, (rows, low), 1 - frac)
+    np.add.at(matrix, (rows, high), frac)
+    return torch.from_numpy(matrix).float()
