@@ -77,3 +77,13 @@ def cli_in_process(*args) -> int:
     finally:
         sys.argv = argv
     return 0
+
+
+def teacher_and_student(root, teacher_config: str, distill_config: str, tiny: dict, student: dict):
+    """A tiny teacher trained from `teacher_config` in root/teacher and a student distilled
+    from it by `distill_config` in root/student (`student`: overrides on top of `tiny`)."""
+    as_args = lambda values: set_args([f"{k}={v}" for k, v in values.items()])  # noqa: E731
+    assert cli_in_process("train", "--config", teacher_config, "--out", root / "teacher", *as_args(tiny)) == 0
+    assert cli_in_process("distill", "--config", distill_config, "--teacher", root / "teacher", "--out",
+                          root / "student", *as_args({**tiny, **student})) == 0
+    return root

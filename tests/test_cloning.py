@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import cli_in_process, set_args
+from conftest import teacher_and_student
 
 from kdgan.tasks.audio.convert_nets import MelConverter, MelConverterSpec, prune_converter
 
@@ -60,13 +60,9 @@ def test_training_batch_pairs_voices_with_reference_embeddings():
 
 @pytest.fixture(scope="module")
 def clone_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("clone")
-    assert cli_in_process("train", "--config", "configs/clone_teacher.yaml", "--out", root / "teacher",
-                          *set_args([f"{k}={v}" for k, v in TINY.items()])) == 0
-    student = {**TINY, "model.generator.width": 8, "model.generator.layers": 1}
-    assert cli_in_process("distill", "--config", "configs/clone_distill.yaml", "--teacher", root / "teacher",
-                          "--out", root / "student", *set_args([f"{k}={v}" for k, v in student.items()])) == 0
-    return root
+    return teacher_and_student(tmp_path_factory.mktemp("clone"), "configs/clone_teacher.yaml",
+                               "configs/clone_distill.yaml", TINY,
+                               {"model.generator.width": 8, "model.generator.layers": 1})
 
 
 def test_cloning_evaluates_the_unseen_voice_and_samples_from_reference_clips(clone_runs, run_cli, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import cli_in_process, set_args
+from conftest import set_args, teacher_and_student
 
 from kdgan.tasks.audio.convert_nets import MelConverter, MelConverterSpec, prune_converter
 
@@ -46,13 +46,9 @@ def test_training_pairs_are_the_same_sentence_aligned_to_the_target():
 
 @pytest.fixture(scope="module")
 def convert_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("convert")
-    assert cli_in_process("train", "--config", "configs/convert_teacher.yaml", "--out", root / "teacher",
-                          *set_args([f"{k}={v}" for k, v in TINY.items()])) == 0
-    student = {**TINY, "model.generator.width": 8, "model.generator.layers": 1}
-    assert cli_in_process("distill", "--config", "configs/convert_distill.yaml", "--teacher", root / "teacher",
-                          "--out", root / "student", *set_args([f"{k}={v}" for k, v in student.items()])) == 0
-    return root
+    return teacher_and_student(tmp_path_factory.mktemp("convert"), "configs/convert_teacher.yaml",
+                               "configs/convert_distill.yaml", TINY,
+                               {"model.generator.width": 8, "model.generator.layers": 1})
 
 
 def test_conversion_runs_write_vocoded_clips_and_evaluate_against_the_target(convert_runs, run_cli):

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import cli_in_process, set_args
+from conftest import set_args, teacher_and_student
 
 from kdgan.tasks.audio.noise import make_noise, mix, snr_db
 from kdgan.tasks.audio.waveunet import WaveUNetGenerator, WaveUNetSpec, prune_waveunet
@@ -109,14 +109,8 @@ def test_signal_processing_baselines_take_noise_out():
 
 @pytest.fixture(scope="module")
 def enhance_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("enhance")
-    cli = cli_in_process
-    assert cli("train", "--config", "configs/enhance_teacher.yaml", "--out", root / "teacher",
-               *set_args([f"{k}={v}" for k, v in TINY.items()])) == 0
-    student = {**TINY, "model.generator.width": 2}
-    assert cli("distill", "--config", "configs/enhance_distill.yaml", "--teacher", root / "teacher", "--out",
-               root / "student", *set_args([f"{k}={v}" for k, v in student.items()])) == 0
-    return root
+    return teacher_and_student(tmp_path_factory.mktemp("enhance"), "configs/enhance_teacher.yaml",
+                               "configs/enhance_distill.yaml", TINY, {"model.generator.width": 2})
 
 
 def test_enhancement_train_and_distill_write_noisy_enhanced_and_clean_clips(enhance_runs):
@@ -240,7 +234,7 @@ def test_enhancement_bad_inputs_are_one_line_and_write_nothing(tmp_path, run_cli
     wrong = tmp_path / "wrong.yaml"  # a vocoder's generator (mel in) on the enhancement task
     wrong.write_text("task: {name: enhancement}\nmodel: {generator: {arch: vocos}, discriminator: {arch: mpd-mrd}}\n")
     code, _, err = run_cli("train", "--config", wrong, "--out", tmp_path / "run")
-    assert code == 2 and "model.generator.arch: task enhancement takes wave-unet, not 'vocos'" in err, err
+    assert code == 2 and "model.generator.arch: task enhancement takes wave-unet or spectral-mask, not 'vocos'" in err, err
     _write(tmp_path / "short" / "a.wav", audio)
     _write(tmp_path / "short" / "b.wav", audio[:3000])  # shorter than its partner by far
     _write(tmp_path / "long" / "a.wav", audio)

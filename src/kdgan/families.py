@@ -48,7 +48,7 @@ def check_modality(family: Family, arch: str, task, task_name: str, registry, fi
         raise UserError(f"config error: {field}: {arch!r} is a family of {family.modality} networks; "
                         f"task {task_name} takes {task.modality} families: {', '.join(usable)}")
     if takes is not None and arch not in takes:  # the task's own list is narrower than its modality
-        raise UserError(f"config error: {field}: task {task_name} takes {', '.join(takes)}, not {arch!r}")
+        raise UserError(f"config error: {field}: task {task_name} takes {' or '.join(takes)}, not {arch!r}")
 
 
 def read_spec(registry, data: dict | BaseModel, field: str) -> BaseModel:
