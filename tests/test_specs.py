@@ -32,6 +32,7 @@ EXPECTED = {
                                   magnitude_prior="pinv"), VocoderDiscriminatorSpec(width=8)),
     "enhance_teacher": (WaveUNetSpec(width=32, depth=4, context=4), VocoderDiscriminatorSpec(width=4)),
     "convert_teacher": (MelConverterSpec(width=256, layers=6), MelDiscriminatorSpec(width=64)),
+    "clone_teacher": (MelConverterSpec(width=256, layers=6, speaker=64), MelDiscriminatorSpec(width=64)),
 }
 
 

@@ -144,7 +144,7 @@ def export(source, fmt, out) -> None:
 @click.option("-n", "--num", default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Images: a .png path for one grid, or a folder for one PNG per image. Audio (vocoders, enhancement): a .wav for one input, or a folder.")
+              help="Images: a .png path for one grid, or a folder for one PNG per image. Audio (vocoders, enhancement, conversion, cloning): a .wav for one input, or a folder.")
 @click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
 @click.option("--input", "inputs", type=click.Path(path_type=Path),
               help="Image-to-image generators: an image or a folder of images to translate (whole images, "
