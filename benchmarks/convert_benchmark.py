@@ -84,7 +84,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    args = arguments(__doc__, "convert_teacher", "benchmark_convert")
+    args = arguments(__doc__, "convert_teacher", "benchmark_convert", "convert_distill.yaml")
     extra: list[str] = []
     if args.quick:
         args.steps, args.seeds, args.samples = 4, "0", 2
@@ -93,12 +93,12 @@ def main() -> None:
         args.teacher = str(train("teacher", "convert_teacher.yaml", 4, [*extra, "model.generator.width=16"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=4")  # the students
-    args.steps = args.steps or recipe_steps("convert_distill.yaml")
+    args.steps = args.steps or recipe_steps(args.config)
     torch.set_num_threads(args.threads)
     started = time.time()
     teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
-    rows = student_runs(args, "convert_distill.yaml", extra, quality)
+    rows = student_runs(args, args.config, extra, quality)
     eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15)
     write_results(args, summarise(teacher_q, rows, eff), rows, started, "convert_benchmark", markdown)
 

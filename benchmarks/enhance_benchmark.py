@@ -7,7 +7,9 @@ student measured side by side.
 
     python benchmarks/enhance_benchmark.py                      # 3 seeds, the kinds below, the recipe's steps
     python benchmarks/enhance_benchmark.py --seeds 0 --kinds scratch,pruned --no-profile --threads 1
-    python benchmarks/enhance_benchmark.py --quick              # smoke run, about a minute
+    python benchmarks/enhance_benchmark.py --quick              # smoke run, about a minute (wave U-Net)
+    python benchmarks/enhance_benchmark.py --config enhance_mask_distill.yaml --teacher enhance_mask_teacher \
+        --work runs/benchmark_enhance_mask --out benchmarks/results/enhance_mask_benchmark.json   # spectral mask
 
 Student kinds (--kinds) and --reuse, --work, the lanes: as in vocoder_benchmark.py, whose
 training and timing helpers this script uses. Writes
@@ -93,7 +95,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    args = arguments(__doc__, "enhance_teacher", "benchmark_enhance")
+    args = arguments(__doc__, "enhance_teacher", "benchmark_enhance", "enhance_distill.yaml")
     extra: list[str] = []
     if args.quick:
         args.steps, args.seeds, args.samples = 4, "0", 2
@@ -102,12 +104,12 @@ def main() -> None:
         args.teacher = str(train("teacher", "enhance_teacher.yaml", 4, [*extra, "model.generator.width=8"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=2")  # the students
-    args.steps = args.steps or recipe_steps("enhance_distill.yaml")
+    args.steps = args.steps or recipe_steps(args.config)
     torch.set_num_threads(args.threads)
     started = time.time()
     teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
-    rows = student_runs(args, "enhance_distill.yaml", extra, quality)
+    rows = student_runs(args, args.config, extra, quality)
     eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15,
                                                   make=waveforms)
     write_results(args, summarise(teacher_q, rows, eff), rows, started, "enhance_benchmark", markdown)

@@ -245,9 +245,11 @@ def efficiency_and_targets(eff: dict | None, targets: dict) -> list[str]:
     return lines
 
 
-def arguments(doc: str, teacher: str, work: str) -> argparse.Namespace:
-    """The command line every audio benchmark takes (its teacher and work folder by default)."""
+def arguments(doc: str, teacher: str, work: str, config: str) -> argparse.Namespace:
+    """The command line every audio benchmark takes (its teacher, work folder and student
+    recipe by default)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--config", default=config, help="the students' recipe, in configs/")
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"student kinds: {', '.join(KINDS)}")
@@ -293,7 +295,8 @@ def write_results(args: argparse.Namespace, results: dict, rows: list[dict], sta
                   table) -> None:
     """The results JSON (runs and settings beside the summary) and the README table printed."""
     results["runs"] = rows
-    results["settings"] = {"student_steps": args.steps, "seeds": args.seeds, "teacher": args.teacher,
+    results["settings"] = {"recipe": args.config, "student_steps": args.steps, "seeds": args.seeds,
+                           "teacher": args.teacher,
                            "torch": torch.__version__, "threads": args.threads,
                            "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
     out = args.out or ROOT / "benchmarks" / "results" / f"{name}{'_quick' if args.quick else ''}.json"
@@ -308,7 +311,7 @@ def recipe_steps(config: str) -> int:
 
 
 def main() -> None:
-    args = arguments(__doc__, "vocoder_teacher", "benchmark_vocoder")
+    args = arguments(__doc__, "vocoder_teacher", "benchmark_vocoder", "vocoder_distill.yaml")
     extra: list[str] = []
     if args.quick:
         args.steps, args.seeds, args.samples = 4, "0", 2
@@ -317,12 +320,12 @@ def main() -> None:
         args.teacher = str(train("teacher", "vocoder_teacher.yaml", 4, [*extra, "model.generator.width=32"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=16")  # the students
-    args.steps = args.steps or recipe_steps("vocoder_distill.yaml")
+    args.steps = args.steps or recipe_steps(args.config)
     torch.set_num_threads(args.threads)
     started = time.time()
     teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
-    rows = student_runs(args, "vocoder_distill.yaml", extra, quality)
+    rows = student_runs(args, args.config, extra, quality)
     eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15)
     write_results(args, summarise(teacher_q, rows, eff), rows, started, "vocoder_benchmark", markdown)
 

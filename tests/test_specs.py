@@ -16,6 +16,7 @@ from kdgan.registry import DISCRIMINATORS
 from kdgan.tasks.audio.nets import VocoderDiscriminatorSpec
 from kdgan.tasks.audio.convert_nets import MelConverterSpec, MelDiscriminatorSpec
 from kdgan.tasks.audio.vocos import VocosSpec
+from kdgan.tasks.audio.mask_net import SpectralMaskSpec
 from kdgan.tasks.audio.waveunet import WaveUNetSpec
 
 # What each shipped folder's flat spec means, written out by hand from its config.json.
@@ -31,6 +32,7 @@ EXPECTED = {
     "vocoder_teacher": (VocosSpec(width=256, layers=8, expansion=3, n_mels=80, n_fft=1024, hop=256,
                                   magnitude_prior="pinv"), VocoderDiscriminatorSpec(width=8)),
     "enhance_teacher": (WaveUNetSpec(width=32, depth=4, context=4), VocoderDiscriminatorSpec(width=4)),
+    "enhance_mask_teacher": (SpectralMaskSpec(width=256, layers=6), VocoderDiscriminatorSpec(width=4)),
     "convert_teacher": (MelConverterSpec(width=256, layers=6), MelDiscriminatorSpec(width=64)),
     "clone_teacher": (MelConverterSpec(width=256, layers=6, speaker=64), MelDiscriminatorSpec(width=64)),
 }
