@@ -338,6 +338,7 @@ def test_every_distill_recipe_runs_from_the_cli(run_cli, tmp_path, recipe):
     small = {"vocoder": ["data.segment=2048", "task.sample_seconds=0.5", "train.adversarial_start=1"],
              "enhancement": ["data.segment=2048", "task.sample_seconds=0.5", "train.adversarial_start=1"],
              "conversion": ["data.frames=16", "task.sample_frames=32", "train.adversarial_start=1"],
+             "cloning": ["data.frames=16", "task.sample_frames=32", "train.adversarial_start=1"],
              }.get(load_config(recipe).task.name, ["task.crops=64"])
     code, _, err = run_cli("distill", "--config", recipe, "--out", out, "--set", "train.steps=3",
                            "--set", "train.batch_size=8", "--set", "log.progress=false",
