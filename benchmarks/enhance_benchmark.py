@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vocoder_benchmark import (AUDIO_SECONDS, arguments, by_kind, efficiency, efficiency_and_targets,  # noqa: E402
-                               efficiency_targets, first_student, recipe_steps, student_runs, train,
-                               write_results)
+from vocoder_benchmark import (AUDIO_SECONDS, arguments, by_kind, efficiency_and_targets,  # noqa: E402
+                               efficiency_targets, measure, recipe_steps, train)
 
 METRICS = ("pesq", "stoi", "si_sdr")
 BASELINES = ("noisy input", "spectral subtraction", "Wiener filter")
@@ -105,14 +103,7 @@ def main() -> None:
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=2")  # the students
     args.steps = args.steps or recipe_steps(args.config)
-    torch.set_num_threads(args.threads)
-    started = time.time()
-    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
-    print(f"teacher: {teacher_q}", flush=True)
-    rows = student_runs(args, args.config, extra, quality)
-    eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15,
-                                                  make=waveforms)
-    write_results(args, summarise(teacher_q, rows, eff), rows, started, "enhance_benchmark", markdown)
+    measure(args, extra, quality, summarise, markdown, "enhance_benchmark", make=waveforms)
 
 
 if __name__ == "__main__":

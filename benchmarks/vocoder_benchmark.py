@@ -306,6 +306,19 @@ def write_results(args: argparse.Namespace, results: dict, rows: list[dict], sta
     print(f"wrote {out}")
 
 
+def measure(args: argparse.Namespace, extra: list[str], quality, summarise, table, name: str, make=None) -> None:
+    """An audio benchmark's run: the teacher's quality, every student trained and scored, the
+    efficiency of teacher and first student (`make`: their inputs), the results written."""
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
+    print(f"teacher: {teacher_q}", flush=True)
+    rows = student_runs(args, args.config, extra, quality)
+    eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15,
+                                                  make=make or mels)
+    write_results(args, summarise(teacher_q, rows, eff), rows, started, name, table)
+
+
 def recipe_steps(config: str) -> int:
     return yaml.safe_load((ROOT / "configs" / config).read_text())["train"]["steps"]
 
@@ -321,13 +334,7 @@ def main() -> None:
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=16")  # the students
     args.steps = args.steps or recipe_steps(args.config)
-    torch.set_num_threads(args.threads)
-    started = time.time()
-    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
-    print(f"teacher: {teacher_q}", flush=True)
-    rows = student_runs(args, args.config, extra, quality)
-    eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15)
-    write_results(args, summarise(teacher_q, rows, eff), rows, started, "vocoder_benchmark", markdown)
+    measure(args, extra, quality, summarise, markdown, "vocoder_benchmark")
 
 
 if __name__ == "__main__":
