@@ -55,9 +55,9 @@ def test_enhance_benchmark_quick(tmp_path):
 
 
 def test_convert_benchmark_quick(tmp_path):
-    result = _run("convert_benchmark.py", tmp_path, "--kinds", "scratch,pruned")
+    # --no-profile: its speed measurement is the vocoder benchmark's, on the same mel inputs (tested above)
+    result = _run("convert_benchmark.py", tmp_path, "--kinds", "scratch,pruned", "--no-profile")
     assert {"scratch", "pruned"} == set(result["students"]) and len(result["runs"]) == 2
     assert all(run["mcd"] > 0 and -1 <= run["similarity"] <= 1 and "fidelity" in run for run in result["runs"])
     assert result["teacher"]["baseline"]["mcd"] > 0 and "pruned_closes_half_the_mcd_gap" in result["targets"]
-    eff = result["efficiency"]
-    assert eff["teacher"]["macs_per_audio_second"] > eff["student"]["macs_per_audio_second"] > 0
+    assert result["efficiency"] is None
