@@ -217,9 +217,16 @@ class Cloning(Conversion):
             speaker = self.voice_embedding(voice)[None].to(device)
             return [net(p["source"][None].to(device), speaker).float().cpu()[0] for p in pairs]
 
+        kept: dict[str, torch.Tensor] = {}  # each voice's centroid, computed once per evaluation
+
+        def centroid(voice: str) -> torch.Tensor:
+            if voice not in kept:
+                kept[voice] = self.voice_centroid(voice)
+            return kept[voice]
+
         def centroids(voice: str) -> dict[str, torch.Tensor]:
             # how near the target voice, and how near the source voice it started as
-            return {"similarity": self.voice_centroid(voice), "source_similarity": self.voice_centroid(self.source)} \
+            return {"similarity": centroid(voice), "source_similarity": centroid(self.source)} \
                 if "similarity" in metrics else {}
 
         def scores(voice: str) -> tuple[dict, list[dict], list[torch.Tensor]]:
