@@ -67,6 +67,14 @@ class OptimConfig(Strict):
     betas: tuple[float, float] = (0.5, 0.999)
 
 
+class CycleConfig(Strict):
+    """CycleGAN training between a task's two domains (kdgan.train.cycle): two generators and
+    two discriminators, with these weights of the cycle-consistency and identity L1 terms."""
+
+    cycle: float = Field(10.0, ge=0)
+    identity: float = Field(5.0, ge=0)  # 0: no identity term (its forwards are skipped)
+
+
 class TrainConfig(Strict):
     steps: int = Field(2000, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -82,6 +90,11 @@ class TrainConfig(Strict):
     # or mel loss, distillation's terms): the discriminator neither trains nor judges, and its
     # adversarial and feature-matching terms start at step N (Parallel WaveGAN's warm-up)
     adversarial_start: int = Field(0, ge=0)
+    # CycleGAN's two translators between the task's two domains, with cycle and identity terms
+    cycle: CycleConfig | None = None
+    # > 0: the discriminator judges a mix of new and past generator samples from a pool of this
+    # many (Shrivastava et al.; CycleGAN uses 50), kdgan.train.pool
+    fake_pool: int = Field(0, ge=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 adds gradient scaling)
     channels_last: bool = False  # NHWC memory format for networks and images
     compile: bool = False  # torch.compile the generator and discriminator forwards
@@ -172,6 +185,9 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Config":
+        if self.train.cycle is not None and self.distill is not None:
+            raise ValueError("train.cycle: distillation trains the A -> B student alone, from the cycle "
+                             "teacher's A -> B half; remove train.cycle from the distillation config")
         TASKS.get(self.task.name, "task.name").check(self)  # the task's cross-section rules
         return self
 

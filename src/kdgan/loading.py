@@ -79,6 +79,7 @@ def load_torch_file(path: Path, trust_pickle: bool = False, field: str = "--teac
             d_spec = read_discriminator_spec(obj["discriminator_spec"])
             discriminator = build_discriminator(d_spec)
             _load_named(discriminator, obj["discriminator"], path, "discriminator", field)
+        generator, discriminator, g_spec, d_spec = a_to_b(generator, discriminator, g_spec, d_spec)
         return GAN(generator, discriminator, g_spec, d_spec, source=str(path)).freeze()
     raise UserError(f"{field}: {path} is neither a module nor a dict with generator_spec + generator "
                     "(a bare state dict does not say which network it belongs to)")
@@ -139,6 +140,18 @@ def _load_named(net: nn.Module, state: dict, path: Path, what: str, field: str =
     net.load_state_dict(state)
 
 
+def a_to_b(generator: nn.Module, discriminator: nn.Module | None, g_spec, d_spec) -> tuple:
+    """(generator, discriminator, their specs) of the A -> B half when they are a CycleGAN's
+    (kdgan.nets.cycle: a teacher is used in that direction), else unchanged."""
+    if getattr(g_spec, "arch", None) != "cycle":
+        return generator, discriminator, g_spec, d_spec
+    g_spec = read_generator_spec(g_spec.a_to_b, "generator_spec.a_to_b")
+    if discriminator is not None and getattr(d_spec, "arch", None) == "cycle":
+        discriminator = discriminator.judge_b
+        d_spec = read_discriminator_spec(d_spec.judge_b, "discriminator_spec.judge_b")
+    return generator.a_to_b, discriminator, g_spec, d_spec
+
+
 def load_gan(source: str | Path, trust_pickle: bool = False, field: str = "--teacher") -> GAN:
     """Any generator source as a frozen GAN; `field` names the argument in error lines."""
     path = Path(source)
@@ -160,6 +173,7 @@ def load_gan(source: str | Path, trust_pickle: bool = False, field: str = "--tea
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
     _load_named(generator, unprefixed(g_key, tensors), path, "generator", field)
     _load_named(discriminator, unprefixed("discriminator", tensors), path, "discriminator", field)
+    generator, discriminator, g_spec, d_spec = a_to_b(generator, discriminator, g_spec, d_spec)
     return GAN(generator, discriminator, g_spec, d_spec, meta.get("class_names", []), str(source)).freeze()
 
 

@@ -23,10 +23,12 @@ from kdgan.losses.penalties import gradient_penalty, r1_penalty
 class GeneratorOutput(NamedTuple):
     """A generator's output when it has a distribution beside its sample (a token
     generator's per-position logits), so that distillation terms can compare distributions;
-    a generator may also return just the sample tensor."""
+    a generator may also return just the sample tensor. `extras` are other tensors its
+    forward made for loss terms (a cycle generator's reconstructions, kdgan.nets.cycle)."""
 
     sample: torch.Tensor
     logits: torch.Tensor | None = None
+    extras: dict | None = None
 
 
 def generator_output(output) -> GeneratorOutput:
@@ -58,6 +60,7 @@ class StepContext:
     # what the discriminator saw of `fake` (the task's relaxation of a discrete output); None: `fake`
     view: torch.Tensor | None = None
     adversarial: bool = True  # False in the steps before train.adversarial_start: no discriminator runs
+    g_extras: dict = field(default_factory=dict)  # GeneratorOutput.extras of this step's forward
 
     @property
     def judged(self) -> torch.Tensor:

@@ -35,6 +35,7 @@ class Task:
     generators: ClassVar[tuple[str, ...] | None] = None
     metric_names: ClassVar[tuple[str, ...]] = ()  # what --metrics may name for this task
     takes_reference: ClassVar[bool] = False  # translate() takes `references` (kdgan sample --reference)
+    cycle_domains: ClassVar[bool] = False  # has unpaired_batch: train.cycle can translate between two domains
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -64,6 +65,17 @@ class Task:
 
     def fixed_inputs(self, n: int, seed: int) -> tuple[torch.Tensor, ...]:
         return self.fixed_batch(n, seed).g_inputs
+
+    def unpaired_batch(self, indices: torch.Tensor, noise: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """train.cycle (cycle_domains): as many examples of domain A (the generator's inputs)
+        as of domain B, shaped alike, one domain's at `indices` (the epoch sampler's, over
+        len(self)) and the other's drawn from `noise`, unrelated to them."""
+        raise NotImplementedError
+
+    def reverse_specs(self, cfg) -> tuple[BaseModel, BaseModel]:
+        """train.cycle: the B -> A generator's and domain A judge's specs; by default the same
+        families and sizes as network_specs'."""
+        return self.network_specs(cfg)
 
     def cost_unit(self) -> tuple[str, float] | None:
         """What costs are quoted per when one sample is not the natural unit: (name, how many

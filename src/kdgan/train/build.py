@@ -62,11 +62,17 @@ def build_trainer(cfg: Config) -> Trainer:
     apply_determinism(cfg.deterministic)
     device = resolve_device(cfg.device)
     task = build_task(cfg)
-    g_spec, d_spec = task.network_specs(cfg)
+    g_extra = []
+    if cfg.train.cycle is not None:
+        from kdgan.train.cycle import cycle_training  # registers the cycle families: not at import time
+
+        task, g_spec, d_spec, g_extra = cycle_training(cfg, task)
+    else:
+        g_spec, d_spec = task.network_specs(cfg)
     torch.manual_seed(cfg.seed)  # network initialisation
     generator, discriminator = build_generator(g_spec), build_discriminator(d_spec)
     meta = {"generator_spec": saved_spec(g_spec), "discriminator_spec": saved_spec(d_spec, DISCRIMINATORS)}
-    return assemble_trainer(cfg, task, device, generator, discriminator, meta=meta)
+    return assemble_trainer(cfg, task, device, generator, discriminator, g_extra=g_extra, meta=meta)
 
 
 def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: torch.nn.Module,
@@ -108,7 +114,7 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
         tensorboard=log.tensorboard, nonfinite=cfg.guard.nonfinite,
         rollback_lr_factor=cfg.guard.rollback_lr_factor, max_rollbacks=cfg.guard.max_rollbacks,
         collapse_threshold=cfg.guard.collapse_threshold, lr_decay_start=t.lr_decay_start,
-        adversarial_start=t.adversarial_start,
+        adversarial_start=t.adversarial_start, fake_pool=t.fake_pool,
     )
     meta = {
         "kdgan_version": __version__,

@@ -8,6 +8,8 @@ A step, for a generator G and discriminator D:
     G step: g_objective(D(fake))                     -> update G (D frozen)
     EMA of G's weights
 
+(train.fake_pool swaps some of the D step's fakes for past ones, kdgan.train.pool.)
+
 The loop knows no modality: the task (kdgan.tasks.base.Task) makes the batches, says what D
 sees of G's output (a relaxation, for discrete outputs) and renders the sample grids. D may
 return several heads (kdgan.losses.DiscriminatorOutput); every term takes them.
@@ -42,6 +44,7 @@ from kdgan.train.checkpoint import (
 )
 from kdgan.errors import TrainingStopped
 from kdgan.train.guards import FidelityWatch, FiniteWatch, StopSignals
+from kdgan.train.pool import FakePool
 from kdgan.train.precision import Precision
 from kdgan.train.runlog import RunLog
 
@@ -91,6 +94,7 @@ class LoopSettings:
     collapse_threshold: float = 0.0
     lr_decay_start: float = 1.0  # fraction of `steps`; 1: constant learning rates
     adversarial_start: int = 0  # steps before it train G on its non-adversarial terms alone
+    fake_pool: int = 0  # > 0: D also judges past samples from a pool this size (kdgan.train.pool)
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of the base learning rates for the step with 0-based index `step`:
@@ -153,6 +157,7 @@ class Trainer:
         self.amp = Precision(self.precision, self.device)
         self.watch = FiniteWatch()
         self.fidelity = FidelityWatch()
+        self.pool = FakePool(s.fake_pool) if s.fake_pool else None
         self.base_lrs = self.optimizer_rates()
 
     @property
@@ -188,10 +193,12 @@ class Trainer:
                 with torch.set_grad_enabled(last):  # earlier D steps need no G graph
                     output = generator_output(self.g_forward(*batch.g_inputs))
                     fake, seen = output.sample, self.task.discriminator_view(output, self.noise)
+                # what D judges as fake: this step's samples, or some of them swapped for past ones
+                shown = seen.detach() if self.pool is None else self.pool.query(seen, self.noise)
                 real_logits = self.d_forward(batch.real, *batch.d_inputs)
-                fake_logits = self.d_forward(seen.detach(), *batch.d_inputs)
-                ctx = StepContext("d", batch, fake.detach(), fake_logits, D, self.noise, real_logits,
-                                  view=None if seen is fake else seen.detach())
+                fake_logits = self.d_forward(shown, *batch.d_inputs)
+                ctx = StepContext("d", batch, shown if seen is fake else fake.detach(), fake_logits, D,
+                                  self.noise, real_logits, view=None if seen is fake else shown)
                 for provide in self.providers:
                     provide(ctx)
                 d_total, d_values = self.d_objective(ctx)
@@ -203,7 +210,7 @@ class Trainer:
         with self.amp.autocast():
             judged = D(seen, *batch.d_inputs)
             ctx = StepContext("g", batch, fake, judged, D, self.noise, g_logits=output.logits,
-                              view=None if seen is fake else seen)
+                              view=None if seen is fake else seen, g_extras=output.extras or {})
             for provide in self.providers:
                 provide(ctx)
             g_total, g_values = self.g_objective(ctx)
@@ -229,7 +236,7 @@ class Trainer:
         with self.amp.autocast():
             output = generator_output(self.g_forward(*batch.g_inputs))
             ctx = StepContext("g", batch, output.sample, None, self.discriminator, self.noise, g_logits=output.logits,
-                              adversarial=False)
+                              adversarial=False, g_extras=output.extras or {})
             for provide in self.providers:
                 provide(ctx)
             g_total, g_values = self.g_objective(ctx, adversarial=False)
@@ -400,6 +407,7 @@ class Trainer:
             **prefixed("g_objective", self.g_objective.state_dict()),
             **prefixed("d_objective", self.d_objective.state_dict()),
             "rng.noise": self.noise.get_state(),
+            **(self.pool.state() if self.pool is not None else {}),
         }
         if self.ema is not None:
             tensors.update(prefixed("generator_ema", self.ema.model.state_dict()))
@@ -430,6 +438,8 @@ class Trainer:
         for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):
             opt.load_state_dict(unflatten_optimizer(name, tensors, meta["optimizers"][name]))
         self.noise.set_state(tensors["rng.noise"])
+        if self.pool is not None:
+            self.pool.load(tensors, self.device)
         self.amp.load_state(meta.get("grad_scalers", {}))
         self.step = int(meta["step"])
         counts = meta.get("runlog_count", 0)  # per value; one int in earlier checkpoints

@@ -156,6 +156,7 @@ class Unpaired(ImageToImageTask):
 
     has_ground_truth = False
     conditional_discriminator = False
+    cycle_domains = True
 
     def __init__(self, pool_b: ImageDataset, pool_a: ImageDataset, held_out_a: list[Photo], channels: int,
                  a_channels: int):
@@ -170,6 +171,10 @@ class Unpaired(ImageToImageTask):
         real = to_float(self.dataset.images[indices])
         a = torch.randint(len(self.pool_a), (len(indices),), generator=noise)
         return StepBatch(real, (to_float(self.pool_a.images[a]),), ())
+
+    def unpaired_batch(self, indices, noise):
+        batch = self.batch(indices, noise)
+        return batch.g_inputs[0], batch.real
 
     def photo_example(self, photo, seed):
         return to_float(cut_to_multiple(photo.pixels[None])), None
