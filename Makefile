@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher clone-teacher enhance-mask-teacher clean
+.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher convert-cycle-teacher clone-teacher enhance-mask-teacher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ enhance-mask-teacher: $(STAMP)
 convert-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/convert_teacher.yaml --out runs/convert_teacher --overwrite
 	$(BIN)/kdgan export runs/convert_teacher --format safetensors --out src/kdgan/pretrained/convert_teacher
+
+# the unparallel (CycleGAN-VC) conversion teacher: its A -> B half is exported
+convert-cycle-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/convert_cycle_teacher.yaml --out runs/convert_cycle_teacher --overwrite
+	$(BIN)/kdgan export runs/convert_cycle_teacher --format safetensors --out src/kdgan/pretrained/convert_cycle_teacher
 
 # the voice cloning teacher (any training voice -> any voice given by reference clips)
 clone-teacher: $(STAMP)

@@ -101,6 +101,7 @@ def read_references(given: str | None) -> list[torch.Tensor]:
 class Cloning(Conversion):
     settings, data_settings = CloningSettings, CloningData
     takes_reference = True
+    cycle_domains = False  # any-to-any over many voices: no two domains
 
     def __init__(self, cfg):
         corpus = load_embedded_speech()

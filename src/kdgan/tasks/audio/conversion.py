@@ -16,6 +16,13 @@ A step's batch: `real` is a crop of data.frames target frames (B, n_mels, frames
 generator's input the source frames aligned to them. At inference the source keeps its own
 timing: conversion changes the voice, not the speaking rate.
 
+Unparallel (data.parallel: false, CycleGAN-VC): the source voice keeps every other training
+sentence and the target voice the rest, so no sentence is heard in both and nothing is
+aligned. Teachers train with train.cycle (two converters, two discriminators, cycle and
+identity terms: kdgan.train.cycle) on crops of each voice; a distilled student learns the
+teacher's conversion of source crops while its discriminator compares it with target crops of
+other sentences. The held-out sentences are evaluated as in the parallel setting.
+
 Evaluation on the held-out sentences, against the target voice's own recording of each:
   mcd         mel-cepstral distortion in dB after DTW (the converted speech is not in time
               with the target's recording), from the vocoded output; lower is better
@@ -62,6 +69,9 @@ class ConversionData(Strict):
     source_path: Path | None = None  # pairs: the source speaker's recordings ...
     target_path: Path | None = None  # ... and the target speaker's of the same sentences, under the same names
     frames: int = Field(64, ge=8)  # training crop in mel frames (64: about a second)
+    # false: CycleGAN-VC's unparallel setting (train.cycle): the source voice's training clips are
+    # every other training sentence, the target's the rest, so no sentence is heard in both voices
+    parallel: bool = True
 
 
 class ConversionSettings(Strict):
@@ -112,11 +122,22 @@ class Conversion(Task):
     modality = "audio"
     generators = ("mel-convnext",)
 
+    cycle_domains = True  # with data.parallel false: the source voice's mels and the target's
+
     @classmethod
     def check(cls, cfg) -> None:
         d = cfg.data
         if d.name == "pairs" and (d.source_path is None or d.target_path is None):
             raise ValueError("data.source_path, data.target_path: data.name pairs needs both folders")
+        parallel = getattr(d, "parallel", True)
+        if not parallel and cfg.train.cycle is None and cfg.distill is None:
+            raise ValueError("data.parallel: false (unparallel recordings) trains CycleGAN-VC-style; set train.cycle "
+                             "(e.g. {cycle: 10, identity: 5})")
+        if not parallel and cfg.task.mel_weight > 0:
+            raise ValueError("task.mel_weight: unparallel recordings have no aligned target frames; set 0")
+        if cfg.train.cycle is not None and parallel:
+            raise ValueError("train.cycle: conversion cycles between unparallel recordings; set data.parallel: false "
+                             "(parallel sentences train better with their aligned frames and task.mel_weight)")
 
     def __init__(self, cfg):
         self.mel, self.frames, self.sample_frames = LogMel(), cfg.data.frames, cfg.task.sample_frames
@@ -130,6 +151,10 @@ class Conversion(Task):
                         "source_audio": source, "target_audio": target, "sentence": sentence}
                 (self.test_pairs if held else self.train_pairs).append(pair)
         self.target_clips = [p["target"] for p in self.train_pairs]
+        # unparallel: the two voices on disjoint halves of the training sentences
+        self.source_only = [p["source"] for p in self.train_pairs[0::2]]
+        self.target_only = [p["target"] for p in self.train_pairs[1::2]]
+        self.parallel = getattr(cfg.data, "parallel", True)
         self._vocoder = self._speaker = None
 
     def _corpus_pairs(self, d: ConversionData) -> list[tuple]:
@@ -156,7 +181,7 @@ class Conversion(Task):
         return [(name, a, b, i % 10 == 0) for i, (name, a, b) in enumerate(pairs)]
 
     def __len__(self) -> int:
-        return len(self.train_pairs)
+        return len(self.train_pairs) if self.parallel else len(self.source_only)
 
     def cost_unit(self) -> tuple[str, float]:
         return "second of audio", self.sample_frames * self.mel.settings.hop_length / SAMPLE_RATE
@@ -172,6 +197,9 @@ class Conversion(Task):
             MelDiscriminatorSpec(**cfg.model.discriminator.model_dump())
 
     def batch(self, indices: torch.Tensor, noise: torch.Generator) -> StepBatch:
+        if not self.parallel:  # distilling an unparallel teacher: target-voice crops of other sentences as real
+            source, target = self.unpaired_batch(indices, noise)
+            return StepBatch(target, (source,), ())
         real, source = [], []
         for i in indices.tolist():
             pair = self.train_pairs[i]
@@ -180,6 +208,16 @@ class Conversion(Task):
             real.append(_crop(pair["target"], self.frames, start))
             source.append(_crop(pair["aligned"], self.frames, start))
         return StepBatch(torch.stack(real), (torch.stack(source),), ())
+
+    def unpaired_batch(self, indices: torch.Tensor, noise: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crops of source-voice clips at `indices` and of random target-voice clips of other sentences."""
+        def crop(mel: torch.Tensor) -> torch.Tensor:
+            start = int(torch.randint(max(0, mel.shape[1] - self.frames) + 1, (1,), generator=noise))
+            return _crop(mel, self.frames, start)
+
+        picks = torch.randint(len(self.target_only), (len(indices),), generator=noise).tolist()
+        return (torch.stack([crop(self.source_only[i]) for i in indices.tolist()]),
+                torch.stack([crop(self.target_only[i]) for i in picks]))
 
     def fixed_batch(self, n: int, seed: int) -> StepBatch:
         """The first `sample_frames` of held-out sentences: the source in its own timing, the
