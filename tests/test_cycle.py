@@ -163,3 +163,28 @@ def test_a_distillation_config_cannot_cycle(run_cli, tmp_path):
     code, _, err = run_cli("distill", "--config", "configs/convert_cycle_distill.yaml", "--out", tmp_path / "d",
                            "--set", "train.cycle={}")
     assert code == 2 and "train.cycle: distillation trains the A -> B student alone" in err, err
+
+
+def test_unparallel_conversion_on_a_users_folders(run_cli, tmp_path):
+    import soundfile as sf
+
+    from kdgan.tasks.audio.corpus import load_embedded_speech
+
+    sentences = {"alice": range(0, 5), "bob": range(3, 8)}  # s3, s4 said by both: held out
+    for clip in load_embedded_speech().clips:
+        for name, voice in (("alice", "rms"), ("bob", "en-us")):
+            if clip.voice == voice and clip.sentence in sentences[name]:
+                (tmp_path / name).mkdir(exist_ok=True)
+                sf.write(tmp_path / name / f"s{clip.sentence}.wav", clip.audio.numpy(), 16000)
+    args = ["--set", "data.name=folders", "--set", f"data.source_path={tmp_path / 'alice'}",
+            "--set", f"data.target_path={tmp_path / 'bob'}", *tiny(**{"train.steps": 2, "train.batch_size": 2,
+                                                                      "log.sample_every": 2})]
+    code, _, err = run_cli("train", "--config", CONFIG, "--out", tmp_path / "run", *args)
+    assert code == 0, err
+    code, out, err = run_cli("evaluate", tmp_path / "run", "--no-profile", "--samples", 2)
+    assert code == 0 and "(2 held-out clips)" in out, err
+    for name in ("s3.wav", "s4.wav"):
+        (tmp_path / "bob" / name).rename(tmp_path / "bob" / f"x{name}")
+    code, _, err = run_cli("train", "--config", CONFIG, "--out", tmp_path / "bad", *args)
+    assert code == 2 and "data.target_path: no recording in" in err and "same names" in err, err
+    assert not (tmp_path / "bad").exists()

@@ -21,7 +21,9 @@ sentence and the target voice the rest, so no sentence is heard in both and noth
 aligned. Teachers train with train.cycle (two converters, two discriminators, cycle and
 identity terms: kdgan.train.cycle) on crops of each voice; a distilled student learns the
 teacher's conversion of source crops while its discriminator compares it with target crops of
-other sentences. The held-out sentences are evaluated as in the parallel setting.
+other sentences. The held-out sentences are evaluated as in the parallel setting. A user's
+unparallel recordings: `data.name: folders`, two folders of any sentences; the few recorded
+in both under the same names are held out for evaluation.
 
 Evaluation on the held-out sentences, against the target voice's own recording of each:
   mcd         mel-cepstral distortion in dB after DTW (the converted speech is not in time
@@ -63,11 +65,13 @@ OPTIONAL = ("f0_rmse", "f0_corr", "dnsmos")
 
 
 class ConversionData(Strict):
-    name: Literal["speech", "pairs"] = "speech"
+    name: Literal["speech", "pairs", "folders"] = "speech"
     source: str = "kal16"  # speech: the voice converted from
     target: str = "awb"  # speech: the voice converted to
-    source_path: Path | None = None  # pairs: the source speaker's recordings ...
-    target_path: Path | None = None  # ... and the target speaker's of the same sentences, under the same names
+    source_path: Path | None = None  # pairs, folders: the source speaker's recordings ...
+    # ... and the target speaker's: pairs, of the same sentences under the same names; folders,
+    # of any sentences (unparallel), those under a name also in source_path held out for evaluation
+    target_path: Path | None = None
     frames: int = Field(64, ge=8)  # training crop in mel frames (64: about a second)
     # false: CycleGAN-VC's unparallel setting (train.cycle): the source voice's training clips are
     # every other training sentence, the target's the rest, so no sentence is heard in both voices
@@ -127,9 +131,12 @@ class Conversion(Task):
     @classmethod
     def check(cls, cfg) -> None:
         d = cfg.data
-        if d.name == "pairs" and (d.source_path is None or d.target_path is None):
-            raise ValueError("data.source_path, data.target_path: data.name pairs needs both folders")
+        if d.name in ("pairs", "folders") and (d.source_path is None or d.target_path is None):
+            raise ValueError(f"data.source_path, data.target_path: data.name {d.name} needs both folders")
         parallel = getattr(d, "parallel", True)
+        if d.name == "folders" and parallel:
+            raise ValueError("data.parallel: data.name folders holds unparallel recordings; set data.parallel: false "
+                             "(or data.name: pairs for the same sentences under the same names)")
         if not parallel and cfg.train.cycle is None and cfg.distill is None:
             raise ValueError("data.parallel: false (unparallel recordings) trains CycleGAN-VC-style; set train.cycle "
                              "(e.g. {cycle: 10, identity: 5})")
@@ -142,7 +149,11 @@ class Conversion(Task):
     def __init__(self, cfg):
         self.mel, self.frames, self.sample_frames = LogMel(), cfg.data.frames, cfg.task.sample_frames
         self.mel_weight, self.vocoder_name = cfg.task.mel_weight, cfg.task.vocoder
-        recordings = self._user_pairs(cfg.data) if cfg.data.name == "pairs" else self._corpus_pairs(cfg.data)
+        only = None  # folders: (source clips, target clips) to train on
+        if cfg.data.name == "folders":
+            recordings, only = self._user_folders(cfg.data)
+        else:
+            recordings = self._user_pairs(cfg.data) if cfg.data.name == "pairs" else self._corpus_pairs(cfg.data)
         self.train_pairs, self.test_pairs = [], []
         with torch.no_grad():
             for sentence, source, target, held in recordings:
@@ -150,10 +161,13 @@ class Conversion(Task):
                 pair = {"source": src, "target": tgt, "aligned": src[:, warp_mapping(src, tgt)],
                         "source_audio": source, "target_audio": target, "sentence": sentence}
                 (self.test_pairs if held else self.train_pairs).append(pair)
-        self.target_clips = [p["target"] for p in self.train_pairs]
-        # unparallel: the two voices on disjoint halves of the training sentences
+        # unparallel: the two voices on disjoint halves of the training sentences, or the user's folders
         self.source_only = [p["source"] for p in self.train_pairs[0::2]]
         self.target_only = [p["target"] for p in self.train_pairs[1::2]]
+        if only is not None:
+            with torch.no_grad():
+                self.source_only, self.target_only = ([self.mel(a[None])[0] for a in clips] for clips in only)
+        self.target_clips = [p["target"] for p in self.train_pairs] or self.target_only
         self.parallel = getattr(cfg.data, "parallel", True)
         self._vocoder = self._speaker = None
 
@@ -172,6 +186,30 @@ class Conversion(Task):
         return [(s, by[(d.source, s)].audio, by[(d.target, s)].audio, s in held)
                 for s in sorted({c.sentence for c in corpus.clips})
                 if (d.source, s) in by and (d.target, s) in by]
+
+    def _user_folders(self, d: ConversionData) -> tuple[list[tuple], tuple[list, list]]:
+        """Two folders of unparallel recordings: the recordings whose names (without suffix) are
+        in both are the held-out parallel pairs evaluation needs; the others train."""
+        from kdgan.tasks.audio.corpus import load_audio_folder
+
+        stem = lambda name: str(Path(name).with_suffix(""))  # noqa: E731
+        n_fft = self.mel.settings.n_fft
+        source = {stem(c.name): c.audio for c in load_audio_folder(d.source_path, "data.source_path", n_fft)}
+        target = {stem(c.name): c.audio for c in load_audio_folder(d.target_path, "data.target_path", n_fft)}
+        shared = sorted(set(source) & set(target))
+        if not shared:
+            raise UserError(f"data.target_path: no recording in {d.target_path} has the name of one in "
+                            f"{d.source_path}; evaluation needs a few sentences said by both speakers under the "
+                            "same names (they are held out of training)")
+        for field, folder, clips in (("data.source_path", d.source_path, source),
+                                     ("data.target_path", d.target_path, target)):
+            if len(clips) == len(shared):
+                raise UserError(f"{field}: every recording in {folder} is a held-out sentence (its name is in both "
+                                "folders); add recordings to train on")
+        self.source, self.target = d.source_path.name, d.target_path.name
+        held = [(name, source[name], target[name], True) for name in shared]
+        return held, ([a for n, a in sorted(source.items()) if n not in shared],
+                      [a for n, a in sorted(target.items()) if n not in shared])
 
     def _user_pairs(self, d: ConversionData) -> list[tuple]:
         """The same for two folders of the same sentences (same file names), every 10th held out."""
