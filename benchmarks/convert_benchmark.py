@@ -76,7 +76,7 @@ def markdown(results: dict) -> str:
         cell = lambda key, spec: f"{spec.format(e[f'{key}_mean'])} ± {spec.format(e[f'{key}_std'])}"  # noqa: E731
         fidelity = [r["fidelity"]["mel_l1"] for r in results["runs"] if r["kind"] == kind and "fidelity" in r]
         lines.append(f"| {kind} student | " + " | ".join(cell(k, spec) for k, spec in cols) +
-                     f" | {sum(fidelity) / len(fidelity):.3f} | {e['steps']} | "
+                     f" | {f'{sum(fidelity) / len(fidelity):.3f}' if fidelity else ''} | {e['steps']} | "
                      f"{sum(e['train_seconds']) / len(e['train_seconds']) / 60:.1f} |")
     return "\n".join(lines + efficiency_and_targets(results.get("efficiency"), results["targets"]))
 

@@ -270,15 +270,20 @@ def arguments(doc: str, teacher: str, work: str, config: str) -> argparse.Namesp
     return args
 
 
-def student_runs(args: argparse.Namespace, config: str, extra: list[str], quality) -> list[dict]:
+def student_runs(args: argparse.Namespace, config: str, extra: list[str], quality,
+                 scratch: tuple[str, list[str]] | None = None) -> list[dict]:
     """Train (or with --reuse find) every --kinds student for every --seeds seed from the
-    recipe `config`, and score each with `quality(run, out, samples, reuse)`."""
+    recipe `config`, and score each with `quality(run, out, samples, reuse)`. `scratch`: the
+    (recipe, overrides) scratch students train by instead, where the task has its own way of
+    training without a teacher (CycleGAN's losses)."""
     rows = []
     for kind in args.kinds.split(","):
         steps = equal_time_steps(args.work, args.steps, args.reuse) if kind == "scratch_equal_time" else args.steps
         for seed in (int(s) for s in args.seeds.split(",")):
-            overrides = [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
-            r = train(f"{kind}_seed{seed}", config, steps, overrides, args.work, args.reuse)
+            recipe, overrides = config, [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
+            if scratch is not None and kind.startswith("scratch"):
+                recipe, overrides = scratch[0], [*scratch[1], f"seed={seed}", *extra]
+            r = train(f"{kind}_seed{seed}", recipe, steps, overrides, args.work, args.reuse)
             q = quality(r["run"], r["run"], args.samples, args.reuse)
             rows.append({"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q})
             print(f"{kind} seed {seed}: {q} ({r['train_seconds']:.0f} s)", flush=True)
@@ -306,14 +311,15 @@ def write_results(args: argparse.Namespace, results: dict, rows: list[dict], sta
     print(f"wrote {out}")
 
 
-def measure(args: argparse.Namespace, extra: list[str], quality, summarise, table, name: str, make=None) -> None:
+def measure(args: argparse.Namespace, extra: list[str], quality, summarise, table, name: str, make=None,
+            scratch: tuple[str, list[str]] | None = None) -> None:
     """An audio benchmark's run: the teacher's quality, every student trained and scored, the
     efficiency of teacher and first student (`make`: their inputs), the results written."""
     torch.set_num_threads(args.threads)
     started = time.time()
     teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
-    rows = student_runs(args, args.config, extra, quality)
+    rows = student_runs(args, args.config, extra, quality, scratch)
     eff = None if args.no_profile else efficiency(args.teacher, first_student(args, rows), 3 if args.quick else 15,
                                                   make=make or mels)
     write_results(args, summarise(teacher_q, rows, eff), rows, started, name, table)

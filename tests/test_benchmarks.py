@@ -54,10 +54,15 @@ def test_enhance_benchmark_quick(tmp_path):
     assert "teacher_beats_Wiener_filter_in_pesq" in result["targets"]
 
 
-def test_convert_benchmark_quick(tmp_path):
-    # --no-profile: its speed measurement is the vocoder benchmark's, on the same mel inputs (tested above)
-    result = _run("convert_benchmark.py", tmp_path, "--kinds", "scratch,pruned", "--no-profile")
+def test_convert_cycle_benchmark_quick(tmp_path):
+    # The unparallel benchmark runs the parallel one's scoring and table (convert_benchmark.py), and
+    # its scratch students train by the cycle teacher's recipe; --no-profile: its speed measurement
+    # is the vocoder benchmark's, on the same mel inputs (tested above)
+    result = _run("convert_cycle_benchmark.py", tmp_path, "--kinds", "scratch,pruned", "--no-profile")
     assert {"scratch", "pruned"} == set(result["students"]) and len(result["runs"]) == 2
-    assert all(run["mcd"] > 0 and -1 <= run["similarity"] <= 1 and "fidelity" in run for run in result["runs"])
+    assert all(run["mcd"] > 0 and -1 <= run["similarity"] <= 1 for run in result["runs"])
+    assert "fidelity" in next(r for r in result["runs"] if r["kind"] == "pruned")
+    scratch = json.loads((tmp_path / "work" / "scratch_seed0" / "checkpoints" / "step_0000004.json").read_text())
+    assert scratch["generator_spec"]["arch"] == "cycle" and scratch["config"]["train"]["cycle"] is not None
     assert result["teacher"]["baseline"]["mcd"] > 0 and "pruned_closes_half_the_mcd_gap" in result["targets"]
     assert result["efficiency"] is None
