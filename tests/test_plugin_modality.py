@@ -105,7 +105,7 @@ def test_evaluate_compare_sample_and_export(runs, run_cli, tmp_path):
     assert result["fidelity"]["l1"] > 0  # the student's distance to its teacher on the same z
 
     code, _, err = run_cli("evaluate", student, "--metrics", "fid", "--no-profile")
-    assert code == 2 and "fid do not apply to task sinusoids; valid: spectral_distance" in err
+    assert code == 2 and "fid does not apply to task sinusoids; valid: spectral_distance" in err
 
     code, _, err = run_cli("compare", teacher, student, "--out", tmp_path / "report", "--samples", 8)
     assert code == 0, err

@@ -217,12 +217,15 @@ def sample(source, num, seed, out, scale, inputs, reference) -> None:
 @cli.command(short_help="Quality and efficiency of a generator -> eval.json.")
 @click.argument("source")
 @click.option("--samples", default=10000, show_default=True,
-              help="Generated samples (reals: the whole dataset); vocoders: at most this many held-out clips.")
+              help="Generated samples (reals: the whole dataset); audio tasks: at most this many held-out clips.")
 @click.option("--metrics", default="auto", show_default=True,
-              help="Comma-separated: fid, kid, is, pr, c2st, psnr, ssim, lpips; vocoders: mel_l1, pesq, stoi, dnsmos. "
-                   "auto: fid,kid,is,pr,c2st for generation, psnr,ssim,fid,kid for image-to-image tasks, "
-                   "mel_l1,pesq,stoi for vocoders (lpips needs the lpips package and its AlexNet weights on this "
-                   "machine).")
+              help="Comma-separated, the run's task's: fid, kid, is, pr, c2st, psnr, ssim, lpips for images; "
+                   "vocoders: mel_l1, mrstft, pesq, stoi, mcd, f0_rmse, vuv_error, dnsmos; enhancement: pesq, stoi, "
+                   "si_sdr, dnsmos, mel_l1, mrstft, mcd; conversion and cloning: mcd, similarity, f0_rmse, f0_corr, "
+                   "dnsmos. auto: fid,kid,is,pr,c2st for generation, psnr,ssim,fid,kid for image-to-image tasks, "
+                   "mel_l1,pesq,stoi,mrstft,mcd for vocoders, pesq,stoi,si_sdr for enhancement, mcd,similarity "
+                   "for conversion and cloning (lpips needs the lpips package and its AlexNet weights on "
+                   "this machine).")
 @click.option("--features", help="Feature extractor: glyphs, digits, photos, inception (torch-fidelity's "
               "Inception-v3) or a `kdgan features train` folder [default: the one shipped for the run's dataset].")
 @click.option("--inception-weights", type=click.Path(path_type=Path),

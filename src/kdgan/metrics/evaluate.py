@@ -208,7 +208,8 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     metrics = chosen or list(task.default_metrics)
     unsupported = [m for m in metrics if m not in task.metric_names]
     if unsupported:
-        raise UserError(f"--metrics: {', '.join(sorted(unsupported))} do not apply to task {cfg.task.name}; "
+        verb = "does" if len(unsupported) == 1 else "do"
+        raise UserError(f"--metrics: {', '.join(sorted(unsupported))} {verb} not apply to task {cfg.task.name}; "
                         f"valid: {', '.join(task.metric_names)}")
     options = {"samples": samples, "seed": seed, "features": features, "inception_weights": inception_weights,
                "chosen": chosen}
