@@ -188,3 +188,29 @@ def test_unparallel_conversion_on_a_users_folders(run_cli, tmp_path):
     code, _, err = run_cli("train", "--config", CONFIG, "--out", tmp_path / "bad", *args)
     assert code == 2 and "data.target_path: no recording in" in err and "same names" in err, err
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_same_core_trains_a_cyclegan_on_two_image_folders(run_cli, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from kdgan.loading import load_gan
+
+    rng = np.random.default_rng(0)
+    for side, tint in (("A", (1.0, 1.0, 1.0)), ("B", (1.0, 0.6, 0.3))):
+        (tmp_path / "data" / side).mkdir(parents=True)
+        for i in range(4):
+            pixels = (rng.random((48, 48, 3)) * 255 * np.array(tint)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / side / f"{i}.png")
+    args = ["--set", "distill=null", "--set", "train.cycle={cycle: 10, identity: 5}", "--set", "train.fake_pool=4",
+            "--set", "data.name=folder", "--set", f"data.path={tmp_path / 'data'}", "--set", "data.resolution=32",
+            "--set", "task.input_channels=3", "--set", "task.crops=8",
+            *set_args(["model.generator.width=8", "model.discriminator.width=8", "train.steps=2", "train.batch_size=2",
+                       "log.sample_every=2", "log.checkpoint_every=2", "log.num_samples=2", "log.progress=false",
+                       "log.tensorboard=false"])]
+    code, _, err = run_cli("train", "--config", "configs/unpaired_distill.yaml", "--out", tmp_path / "run", *args)
+    assert code == 0, err
+    logged = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert {"d_adv", "g_adv", "cycle", "identity"} <= set(logged)
+    gan = load_gan(tmp_path / "run")
+    assert gan.generator_spec.arch == "unet" and gan.generator(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
