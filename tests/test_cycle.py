@@ -126,6 +126,11 @@ def test_a_cycle_run_loads_as_its_a_to_b_half_and_distils(cycle_run, run_cli, tm
     assert all(torch.equal(v, ema[k]) for k, v in gan.generator.state_dict().items())
     code, out, err = run_cli("export", cycle_run / "straight", "--format", "onnx", "--out", tmp_path / "g.onnx")
     assert code == 0 and "verified against PyTorch" in out, err
+    code, _, err = run_cli("export", cycle_run / "straight", "--format", "safetensors", "--out", tmp_path / "pre")
+    assert code == 0, err
+    shipped = load_gan(tmp_path / "pre")  # a pretrained folder holds the A -> B half alone
+    assert shipped.generator_spec == gan.generator_spec and shipped.discriminator_spec == gan.discriminator_spec
+    assert all(torch.equal(v, ema[k]) for k, v in shipped.generator.state_dict().items())
     code, _, err = run_cli("distill", "--config", "configs/convert_cycle_distill.yaml", "--teacher",
                            cycle_run / "straight", "--out", tmp_path / "student",
                            *tiny(**{"model.generator.width": 8, "train.adversarial_start": 2}))

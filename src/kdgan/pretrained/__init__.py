@@ -27,13 +27,17 @@ def export_pretrained(checkpoint: Path, out: Path) -> Path:
     """Write a run's checkpoint (the EMA generator when there is one) as a pretrained folder."""
     meta, tensors = load_checkpoint(checkpoint)
     g_key = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
+    d_key, g_spec, d_spec = "discriminator", meta["generator_spec"], meta["discriminator_spec"]
+    if g_spec.get("arch") == "cycle":  # a CycleGAN is shipped as its A -> B half (B -> A stays in the run)
+        g_key, d_key = f"{g_key}.a_to_b", "discriminator.judge_b"
+        g_spec, d_spec = g_spec["a_to_b"], d_spec["judge_b"]
     out.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(out / "generator.safetensors", unprefixed(g_key, tensors))
-    atomic_save_tensors(out / "discriminator.safetensors", unprefixed("discriminator", tensors))
+    atomic_save_tensors(out / "discriminator.safetensors", unprefixed(d_key, tensors))
     config = {
         "kdgan_version": meta.get("kdgan_version"),
-        "generator": meta["generator_spec"],
-        "discriminator": meta["discriminator_spec"],
+        "generator": g_spec,
+        "discriminator": d_spec,
         "class_names": meta.get("class_names", []),
         "source": {"checkpoint": str(checkpoint), "step": meta["step"], "generator_weights": g_key},
         "train_config": meta.get("config"),
