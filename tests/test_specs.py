@@ -35,6 +35,7 @@ EXPECTED = {
     "enhance_mask_teacher": (SpectralMaskSpec(width=256, layers=6), VocoderDiscriminatorSpec(width=4)),
     "convert_teacher": (MelConverterSpec(width=256, layers=6), MelDiscriminatorSpec(width=64)),
     "clone_teacher": (MelConverterSpec(width=256, layers=6, speaker=64), MelDiscriminatorSpec(width=64)),
+    "convert_cycle_teacher": (MelConverterSpec(width=256, layers=6), MelDiscriminatorSpec(width=64)),
 }
 
 
