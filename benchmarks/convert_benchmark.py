@@ -60,6 +60,10 @@ def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
             closed = (scratch["mcd_mean"] - table[kind]["mcd_mean"]) / gap if gap > 0 else None
             targets[f"{kind}_closes_half_the_mcd_gap"] = {"value": closed, "target": 0.5,
                                                          "met": closed is not None and closed >= 0.5}
+            if gap <= 0:
+                targets[f"{kind}_closes_half_the_mcd_gap"]["note"] = (
+                    f"no gap to close: the scratch students' MCD {scratch['mcd_mean']:.2f} is no worse than "
+                    f"the teacher's {teacher_q['mcd']:.2f}")
     if eff is not None:
         targets.update(efficiency_targets(eff, threads=2, real_time=None))
     return {"teacher": teacher_q, "students": table, "targets": targets, "efficiency": eff}

@@ -241,7 +241,8 @@ def efficiency_and_targets(eff: dict | None, targets: dict) -> list[str]:
                          f"{cell(1)} | {cell(2)} |")
     for name, tgt in targets.items():
         value = "n/a" if tgt["value"] is None else f"{tgt['value']:.3f}"
-        lines.append(f"\n{name}: {value} (target {tgt['target']}) -> {'met' if tgt['met'] else 'NOT met'}")
+        note = f" ({tgt['note']})" if tgt.get("note") else ""
+        lines.append(f"\n{name}: {value} (target {tgt['target']}) -> {'met' if tgt['met'] else 'NOT met'}{note}")
     return lines
 
 
