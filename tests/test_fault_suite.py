@@ -58,7 +58,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         return kdgan("distill", "--overwrite", "--out", run, "--teacher", teacher, *ARGS)
 
     kills, lost, attempts = 0, 0, 0
-    while kills < 10 and attempts < 40:
+    while kills < 7 and attempts < 30:
         attempts += 1
         before = last_step(run)
         proc = start()

@@ -228,7 +228,7 @@ def test_each_task_trains_distills_evaluates_and_compares(task, run_cli, tmp_pat
     md = (tmp_path / "report" / "report.md").read_text()
     assert "PSNR dB" in md and "held-out whole photos" in md
     code, _, err = run_cli("evaluate", student, "--metrics", "is")
-    assert code == 2 and "do not apply" in err
+    assert code == 2 and "--metrics: is does not apply to task" in err
     # LPIPS needs the lpips package and AlexNet weights, neither of which is here: one line, exit 2
     code, _, err = run_cli("evaluate", student, "--metrics", "psnr,lpips")
     assert code == 2 and "--metrics lpips: lpips" in err and len(err.strip().splitlines()) == 1

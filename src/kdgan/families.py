@@ -37,6 +37,8 @@ class Family:
     # What the family's networks take or make ("image", "audio", ...): a task of another
     # modality refuses it in one line. None: any task may use it.
     modality: str | None = None
+    # False: the core builds it (train.cycle's composite pair), a model section never names it
+    configurable: bool = True
 
 
 def check_modality(family: Family, arch: str, task, task_name: str, registry, field: str) -> None:
@@ -44,7 +46,8 @@ def check_modality(family: Family, arch: str, task, task_name: str, registry, fi
     the family."""
     takes = getattr(task, "generators", None) if registry is GENERATORS else None
     if family.modality is not None and task.modality is not None and family.modality != task.modality:
-        usable = takes or [n for n, f in registry.entries().items() if f.modality in (None, task.modality)]
+        usable = takes or [n for n, f in registry.entries().items()
+                           if f.modality in (None, task.modality) and f.configurable]
         raise UserError(f"config error: {field}: {arch!r} is a family of {family.modality} networks; "
                         f"task {task_name} takes {task.modality} families: {', '.join(usable)}")
     if takes is not None and arch not in takes:  # the task's own list is narrower than its modality

@@ -97,6 +97,8 @@ class _NoConfig(Strict):
                          "direction (or judge) in this section")
 
 
-GENERATORS.register("cycle", Family(build=CycleGenerator, spec=CycleGeneratorSpec, config=_NoConfig))
-DISCRIMINATORS.register("cycle", Family(build=CycleDiscriminator, spec=CycleDiscriminatorSpec, config=_NoConfig))
+GENERATORS.register("cycle", Family(build=CycleGenerator, spec=CycleGeneratorSpec, config=_NoConfig,
+                                    configurable=False))
+DISCRIMINATORS.register("cycle", Family(build=CycleDiscriminator, spec=CycleDiscriminatorSpec, config=_NoConfig,
+                                        configurable=False))
 
