@@ -17,19 +17,20 @@ import torch.nn.functional as F
 from kdgan.losses.terms import LossTerm, StepContext
 
 
-class CycleConsistency(LossTerm):
-    name = "cycle"
+class _L1ToBothInputs(LossTerm):
+    """|extras[made_of[0]] - a|_1 + |extras[made_of[1]] - b|_1 for the batch's real (a, b)."""
+
+    made_of: tuple[str, str]
 
     def compute(self, ctx: StepContext) -> torch.Tensor:
         a, b = ctx.batch.g_inputs[:2]
-        made = ctx.g_extras
-        return F.l1_loss(made["cycle_a"], a) + F.l1_loss(made["cycle_b"], b)
+        like_a, like_b = (ctx.g_extras[key] for key in self.made_of)
+        return F.l1_loss(like_a, a) + F.l1_loss(like_b, b)
 
 
-class IdentityMapping(LossTerm):
-    name = "identity"
+class CycleConsistency(_L1ToBothInputs):
+    name, made_of = "cycle", ("cycle_a", "cycle_b")
 
-    def compute(self, ctx: StepContext) -> torch.Tensor:
-        a, b = ctx.batch.g_inputs[:2]
-        made = ctx.g_extras
-        return F.l1_loss(made["identity_b"], b) + F.l1_loss(made["identity_a"], a)
+
+class IdentityMapping(_L1ToBothInputs):
+    name, made_of = "identity", ("identity_a", "identity_b")
