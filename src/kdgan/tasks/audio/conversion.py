@@ -139,7 +139,7 @@ class Conversion(Task):
                              "(or data.name: pairs for the same sentences under the same names)")
         if not parallel and cfg.train.cycle is None and cfg.distill is None:
             raise ValueError("data.parallel: false (unparallel recordings) trains CycleGAN-VC-style; set train.cycle "
-                             "(e.g. {cycle: 10, identity: 5})")
+                             "(as configs/convert_cycle_teacher.yaml does)")
         if not parallel and cfg.task.mel_weight > 0:
             raise ValueError("task.mel_weight: unparallel recordings have no aligned target frames; set 0")
         if cfg.train.cycle is not None and parallel:
