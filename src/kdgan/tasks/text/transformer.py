@@ -1,0 +1,185 @@
+"""A Transformer encoder-decoder for the text tasks (#19): pre-LayerNorm blocks, sinusoidal
+positions, tied input/output embeddings in the decoder, and a key/value cache so that greedy
+and beam decoding run each new token through the decoder once (not the whole prefix again).
+
+    model(src, tgt_in)        -> logits (B, T, vocab), teacher forcing; padding id 0
+    model.greedy(src, n)      -> (B, <= n) token ids, BOS first, with the cache
+    model.beam(src, k, n)     -> the best of k hypotheses per source by log-probability / length
+
+Widths, depths and heads are the spec's, so a student is the same family narrower or shallower.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from kdgan.tasks.text.tokenizer import BOS, EOS, PAD
+
+
+class TransformerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    arch: Literal["text-transformer"] = "text-transformer"
+    width: int = Field(256, ge=8)
+    heads: int = Field(4, ge=1)
+    encoder_layers: int = Field(3, ge=1)
+    decoder_layers: int = Field(3, ge=1)
+    ffn: int = Field(1024, ge=1)
+    vocab: int = Field(8000, ge=8)
+    max_len: int = Field(128, ge=4)
+
+
+def positions(n: int, width: int, start: int = 0) -> torch.Tensor:
+    """Sinusoidal position codes (n, width) for positions start .. start + n - 1."""
+    pos = torch.arange(start, start + n, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    codes = torch.zeros(n, width)
+    codes[:, 0::2], codes[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+    return codes
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        self.heads = heads
+        self.q, self.kv, self.out = nn.Linear(width, width), nn.Linear(width, 2 * width), nn.Linear(width, width)
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, W) -> (B, heads, T, W / heads)
+        return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = self.kv(x).chunk(2, dim=-1)
+        return self.split(k), self.split(v)
+
+    def forward(self, x, k, v, mask=None, causal=False) -> torch.Tensor:
+        y = F.scaled_dot_product_attention(self.split(self.q(x)), k, v, attn_mask=mask, is_causal=causal)
+        return self.out(y.transpose(1, 2).flatten(2))
+
+
+class Block(nn.Module):
+    """Self-attention (causal in the decoder), cross-attention (decoder only), feed-forward."""
+
+    def __init__(self, spec: TransformerSpec, cross: bool):
+        super().__init__()
+        w = spec.width
+        self.norm1, self.attn = nn.LayerNorm(w), Attention(w, spec.heads)
+        self.has_cross = cross
+        if cross:
+            self.norm_cross, self.cross_attn = nn.LayerNorm(w), Attention(w, spec.heads)
+        self.norm2 = nn.LayerNorm(w)
+        self.ffn = nn.Sequential(nn.Linear(w, spec.ffn), nn.GELU(), nn.Linear(spec.ffn, w))
+
+    def forward(self, x, self_mask=None, memory=None, memory_mask=None, cache=None, causal=False):
+        """`cache` (decoding): a dict holding this block's past keys/values and the memory's."""
+        h = self.norm1(x)
+        k, v = self.attn.keys_values(h)
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        x = x + self.attn(h, k, v, mask=self_mask, causal=causal)
+        if self.has_cross:
+            if cache is not None and "mk" in cache:  # one memory for every hypothesis of a beam
+                mk, mv = (m.expand(x.shape[0], -1, -1, -1) for m in (cache["mk"], cache["mv"]))
+            else:
+                mk, mv = self.cross_attn.keys_values(memory)
+                if cache is not None:
+                    cache["mk"], cache["mv"] = mk, mv
+            x = x + self.cross_attn(self.norm_cross(x), mk, mv, mask=memory_mask)
+        return x + self.ffn(self.norm2(x))
+
+
+class TextTransformer(nn.Module):
+    def __init__(self, spec: TransformerSpec):
+        super().__init__()
+        self.spec = spec
+        self.embed = nn.Embedding(spec.vocab, spec.width, padding_idx=PAD)
+        self.encoder = nn.ModuleList(Block(spec, cross=False) for _ in range(spec.encoder_layers))
+        self.decoder = nn.ModuleList(Block(spec, cross=True) for _ in range(spec.decoder_layers))
+        self.enc_norm, self.dec_norm = nn.LayerNorm(spec.width), nn.LayerNorm(spec.width)
+        self.register_buffer("codes", positions(spec.max_len, spec.width), persistent=False)
+
+    def embed_at(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        n = tokens.shape[1]
+        if start + n > self.spec.max_len:
+            raise ValueError(f"a sequence of {start + n} tokens is longer than the model's max_len {self.spec.max_len}")
+        return self.embed(tokens) * math.sqrt(self.spec.width) + self.codes[start: start + n]
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(memory (B, S, W), its attention mask (B, 1, 1, S): True where a token may be attended)."""
+        mask = (src != PAD)[:, None, None, :]
+        x = self.embed_at(src)
+        for block in self.encoder:
+            x = block(x, self_mask=mask)
+        return self.enc_norm(x), mask
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dec_norm(x) @ self.embed.weight.t()
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        memory, memory_mask = self.encode(src)
+        x = self.embed_at(tgt_in)
+        for block in self.decoder:
+            x = block(x, memory=memory, memory_mask=memory_mask, causal=True)
+        return self.logits(x)
+
+    def step(self, token: torch.Tensor, t: int, memory, memory_mask, caches: list[dict]) -> torch.Tensor:
+        """Log-probabilities (B, vocab) of the token after `token` (B, 1) at position t."""
+        x = self.embed_at(token, start=t)
+        for block, cache in zip(self.decoder, caches):
+            x = block(x, memory=memory, memory_mask=memory_mask, cache=cache)
+        return self.logits(x)[:, -1].log_softmax(-1)
+
+    @torch.no_grad()
+    def greedy(self, src: torch.Tensor, max_len: int) -> torch.Tensor:
+        memory, memory_mask = self.encode(src)
+        caches = [{} for _ in self.decoder]
+        out = torch.full((src.shape[0], 1), BOS, dtype=torch.long, device=src.device)
+        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
+        for t in range(max_len - 1):
+            nxt = self.step(out[:, -1:], t, memory, memory_mask, caches).argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
+            out = torch.cat([out, nxt[:, None]], 1)
+            done |= nxt == EOS
+            if bool(done.all()):
+                break
+        return out
+
+    @torch.no_grad()
+    def beam(self, src: torch.Tensor, beam: int, max_len: int) -> torch.Tensor:
+        """Per source, the finished hypothesis (BOS ... EOS) of highest log-probability / length
+        among those beam search keeps (an unfinished one if none finishes), as (B, <= max_len)."""
+        results = []
+        for b in range(src.shape[0]):
+            memory, memory_mask = self.encode(src[b: b + 1])
+            caches = [{} for _ in self.decoder]
+            seqs, scores, finished = torch.full((1, 1), BOS, device=src.device), torch.zeros(1, device=src.device), []
+            for t in range(max_len - 1):
+                n = len(seqs)
+                logp = self.step(seqs[:, -1:], t, memory.expand(n, -1, -1), memory_mask.expand(n, -1, -1, -1), caches)
+                total = (scores[:, None] + logp).flatten()
+                top = total.topk(min(beam, total.numel()))
+                rows, toks = top.indices // logp.shape[1], top.indices % logp.shape[1]
+                seqs, scores = torch.cat([seqs[rows], toks[:, None]], 1), top.values
+                for cache in caches:  # each kept hypothesis continues from its parent's cache
+                    for key in ("k", "v"):
+                        cache[key] = cache[key][rows]
+                ended = toks == EOS
+                finished += [(float(s) / seqs.shape[1], q) for s, q in zip(scores[ended], seqs[ended])]
+                if len(finished) >= beam or bool(ended.all()):
+                    break
+                seqs, scores = seqs[~ended], scores[~ended]
+                for cache in caches:
+                    cache["k"], cache["v"] = cache["k"][~ended], cache["v"][~ended]
+            if not finished:
+                finished = [(float(s) / seqs.shape[1], q) for s, q in zip(scores, seqs)]
+            results.append(max(finished, key=lambda f: f[0])[1])
+        width = max(len(r) for r in results)
+        return torch.stack([F.pad(r, (0, width - len(r)), value=PAD) for r in results])

@@ -1,0 +1,69 @@
+"""The text tasks' Transformer (#19): cached decoding equals recomputing the whole prefix,
+padding does not change a sentence's output, and beam search with a beam wide enough to keep
+every hypothesis finds what exhaustive search over a tiny vocabulary finds."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from kdgan.tasks.text.tokenizer import BOS, EOS, PAD
+from kdgan.tasks.text.transformer import TextTransformer, TransformerSpec
+
+TINY = TransformerSpec(width=16, heads=2, encoder_layers=2, decoder_layers=2, ffn=32, vocab=8, max_len=16)
+
+
+def model(spec=TINY, seed=0) -> TextTransformer:
+    torch.manual_seed(seed)
+    return TextTransformer(spec).eval()
+
+
+def test_cached_greedy_decoding_equals_recomputing_the_prefix():
+    m = model(TransformerSpec(width=32, heads=4, encoder_layers=2, decoder_layers=3, ffn=64, vocab=50, max_len=16))
+    src = torch.randint(4, 50, (3, 7))
+    src[1, 5:] = PAD
+    cached = m.greedy(src, max_len=12)
+    out = torch.full((3, 1), BOS)
+    with torch.no_grad():
+        for _ in range(cached.shape[1] - 1):
+            out = torch.cat([out, m(src, out)[:, -1].argmax(-1, keepdim=True)], 1)
+    for row, full in zip(cached, out):  # after a row's EOS the cached decoder pads
+        n = (row == EOS).nonzero()[0, 0] + 1 if (row == EOS).any() else len(row)
+        assert torch.equal(row[:n], full[:n]) and (row[n:] == PAD).all()
+
+
+def test_padding_a_source_does_not_change_its_output():
+    m = model()
+    src = torch.tensor([[5, 6, 7, 4]])
+    padded = torch.tensor([[5, 6, 7, 4, PAD, PAD]])
+    tgt = torch.tensor([[BOS, 5, 4]])
+    assert torch.allclose(m(src, tgt), m(padded, tgt), atol=1e-6)
+
+
+def test_beam_search_keeping_every_hypothesis_finds_the_exhaustive_best():
+    m = model(seed=3)
+    src = torch.tensor([[5, 6, 7]])
+    max_len = 5  # BOS + up to 3 tokens + EOS
+    best, best_score = None, -float("inf")
+    tokens = [t for t in range(TINY.vocab) if t != EOS]
+    with torch.no_grad():
+        for k in range(max_len - 1):
+            for middle in itertools.product(tokens, repeat=k):
+                seq = torch.tensor([[BOS, *middle, EOS]])
+                logp = m(src, seq[:, :-1]).log_softmax(-1)[0]
+                score = float(logp.gather(1, seq[0, 1:, None]).sum()) / seq.shape[1]
+                if score > best_score:
+                    best, best_score = seq[0], score
+    found = m.beam(src, beam=1000, max_len=max_len)[0]
+    assert torch.equal(found[: len(best)], best), (found, best)
+
+
+def test_a_sequence_longer_than_the_model_is_refused():
+    m = model()
+    try:
+        m(torch.ones(1, 17, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
+    except ValueError as err:
+        assert "longer than the model's max_len 16" in str(err)
+    else:
+        raise AssertionError("no error")
