@@ -86,6 +86,9 @@ class TrainConfig(Strict):
     # From this fraction of train.steps on, both learning rates fall linearly towards 0 at the
     # last step (pix2pix / CycleGAN's schedule); 1: constant rates.
     lr_decay_start: float = Field(1.0, ge=0, le=1)
+    # Both learning rates rise linearly over the first N steps (Transformers need it: Adam's
+    # early updates are large before its second-moment estimates settle); 0: no warm-up
+    warmup_steps: int = Field(0, ge=0)
     # The first N steps train the generator on its other terms alone (the task's reconstruction
     # or mel loss, distillation's terms): the discriminator neither trains nor judges, and its
     # adversarial and feature-matching terms start at step N (Parallel WaveGAN's warm-up)

@@ -115,6 +115,7 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
         rollback_lr_factor=cfg.guard.rollback_lr_factor, max_rollbacks=cfg.guard.max_rollbacks,
         collapse_threshold=cfg.guard.collapse_threshold, lr_decay_start=t.lr_decay_start,
         adversarial_start=t.adversarial_start, fake_pool=t.fake_pool,
+        warmup_steps=t.warmup_steps,
     )
     meta = {
         "kdgan_version": __version__,

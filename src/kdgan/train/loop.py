@@ -95,12 +95,15 @@ class LoopSettings:
     lr_decay_start: float = 1.0  # fraction of `steps`; 1: constant learning rates
     adversarial_start: int = 0  # steps before it train G on its non-adversarial terms alone
     fake_pool: int = 0  # > 0: D also judges past samples from a pool this size (kdgan.train.pool)
+    warmup_steps: int = 0  # the rates rise linearly from 1/warmup_steps of their base over these steps
 
     def lr_factor(self, step: int) -> float:
-        """Multiplier of the base learning rates for the step with 0-based index `step`:
-        1, then linear towards 0 from lr_decay_start * steps (the last step keeps a small rate)."""
+        """Multiplier of the base learning rates for the step with 0-based index `step`: a
+        linear rise over warmup_steps, 1, then linear towards 0 from lr_decay_start * steps (the
+        last step keeps a small rate)."""
         start = int(self.lr_decay_start * self.steps)
-        return 1.0 if step < start else (self.steps - step) / (self.steps - start)
+        decay = 1.0 if step < start else (self.steps - step) / (self.steps - start)
+        return decay * min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else decay
 
 
 @dataclass
@@ -170,7 +173,7 @@ class Trainer:
     def set_learning_rates(self) -> None:
         """Base rate x the schedule's factor. Constant schedules leave the optimizers' rates
         alone, so that a rate set from Python (or by a rollback) stays as set."""
-        if self.settings.lr_decay_start >= 1:
+        if self.settings.lr_decay_start >= 1 and self.step >= self.settings.warmup_steps:
             return
         factor = self.settings.lr_factor(self.step)
         for opt, base in zip((self.opt_g, self.opt_d), self.base_lrs):
