@@ -65,6 +65,14 @@ def test_resume_equals_uninterrupted(run_cli, cwd_root, tmp_path):
     assert (straight / "log.jsonl").read_text() == (split / "log.jsonl").read_text()
 
 
+def test_warm_up_rises_linearly_then_hands_over_to_the_decay():
+    from kdgan.train.loop import LoopSettings
+
+    s = LoopSettings(steps=8, batch_size=1, d_steps=1, seed=0, log_every=1, sample_every=1, checkpoint_every=1,
+                     keep_checkpoints=1, num_samples=1, lr_decay_start=0.5, warmup_steps=4)
+    assert [s.lr_factor(k) for k in range(8)] == [0.25, 0.5, 0.75, 1, 1, 0.75, 0.5, 0.25]
+
+
 def test_linear_learning_rate_decay_and_resume_within_it(tmp_path):
     from kdgan.config import load_config
     from kdgan.train.run import start_run
