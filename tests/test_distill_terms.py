@@ -68,6 +68,11 @@ def test_kl_over_logits_is_the_seeds_formula_on_teacher_logits():
     assert OutputKL(dim="logits", temperature=2.0)(c).item() == pytest.approx(by_hand, rel=1e-5)
     seed = nn.KLDivLoss()(F.log_softmax(s, dim=-1), F.softmax(t, dim=-1))
     assert torch.allclose(OutputKL(dim="logits", reduction="elementwise")(c), seed, rtol=1e-6)
+    # a token generator marks its padding: only the positions that hold a token count
+    c.g_extras = {"mask": torch.tensor([[True, True, False], [True, False, False]])}
+    kept = [(0, 0), (0, 1), (1, 0)]
+    by_hand = sum(kl_by_hand(softmax((t[b, p] / 2).tolist()), softmax((s[b, p] / 2).tolist())) for b, p in kept) / 3 * 4
+    assert OutputKL(dim="logits", temperature=2.0)(c).item() == pytest.approx(by_hand, rel=1e-5)
     c.g_logits = None
     with pytest.raises(UserError, match="dim: logits needs generators that return logits"):
         OutputKL(dim="logits")(c)

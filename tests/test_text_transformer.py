@@ -11,7 +11,7 @@ import torch
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD
 from kdgan.tasks.text.transformer import TextTransformer, TransformerSpec
 
-TINY = TransformerSpec(width=16, heads=2, encoder_layers=2, decoder_layers=2, ffn=32, vocab=8, max_len=16)
+TINY = TransformerSpec(width=16, heads=2, encoder_layers=2, decoder_layers=2, expansion=2, vocab=8, max_len=16)
 
 
 def model(spec=TINY, seed=0) -> TextTransformer:
@@ -20,14 +20,14 @@ def model(spec=TINY, seed=0) -> TextTransformer:
 
 
 def test_cached_greedy_decoding_equals_recomputing_the_prefix():
-    m = model(TransformerSpec(width=32, heads=4, encoder_layers=2, decoder_layers=3, ffn=64, vocab=50, max_len=16))
+    m = model(TransformerSpec(width=32, heads=4, encoder_layers=2, decoder_layers=3, expansion=2, vocab=50, max_len=16))
     src = torch.randint(4, 50, (3, 7))
     src[1, 5:] = PAD
     cached = m.greedy(src, max_len=12)
     out = torch.full((3, 1), BOS)
     with torch.no_grad():
         for _ in range(cached.shape[1] - 1):
-            out = torch.cat([out, m(src, out)[:, -1].argmax(-1, keepdim=True)], 1)
+            out = torch.cat([out, m.teacher_forced(src, out)[:, -1].argmax(-1, keepdim=True)], 1)
     for row, full in zip(cached, out):  # after a row's EOS the cached decoder pads
         n = (row == EOS).nonzero()[0, 0] + 1 if (row == EOS).any() else len(row)
         assert torch.equal(row[:n], full[:n]) and (row[n:] == PAD).all()
@@ -38,7 +38,7 @@ def test_padding_a_source_does_not_change_its_output():
     src = torch.tensor([[5, 6, 7, 4]])
     padded = torch.tensor([[5, 6, 7, 4, PAD, PAD]])
     tgt = torch.tensor([[BOS, 5, 4]])
-    assert torch.allclose(m(src, tgt), m(padded, tgt), atol=1e-6)
+    assert torch.allclose(m.teacher_forced(src, tgt), m.teacher_forced(padded, tgt), atol=1e-6)
 
 
 def test_beam_search_keeping_every_hypothesis_finds_the_exhaustive_best():
@@ -51,7 +51,7 @@ def test_beam_search_keeping_every_hypothesis_finds_the_exhaustive_best():
         for k in range(max_len - 1):
             for middle in itertools.product(tokens, repeat=k):
                 seq = torch.tensor([[BOS, *middle, EOS]])
-                logp = m(src, seq[:, :-1]).log_softmax(-1)[0]
+                logp = m.teacher_forced(src, seq[:, :-1]).log_softmax(-1)[0]
                 score = float(logp.gather(1, seq[0, 1:, None]).sum()) / seq.shape[1]
                 if score > best_score:
                     best, best_score = seq[0], score
@@ -62,7 +62,7 @@ def test_beam_search_keeping_every_hypothesis_finds_the_exhaustive_best():
 def test_a_sequence_longer_than_the_model_is_refused():
     m = model()
     try:
-        m(torch.ones(1, 17, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
+        m.teacher_forced(torch.ones(1, 17, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
     except ValueError as err:
         assert "longer than the model's max_len 16" in str(err)
     else:

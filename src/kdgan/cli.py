@@ -143,19 +143,23 @@ def export(source, fmt, out) -> None:
 @click.argument("source")
 @click.option("-n", "--num", default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Images: a .png path for one grid, or a folder for one PNG per image. Audio (vocoders, enhancement, conversion, cloning): a .wav for one input, or a folder.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Images: a .png path for one grid, or a folder for one PNG per image. Audio (vocoders, "
+                   "enhancement, conversion, cloning): a .wav for one input, or a folder. Text: a .txt file "
+                   "(optional with --text, which also prints). Required otherwise.")
 @click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
 @click.option("--input", "inputs", type=click.Path(path_type=Path),
               help="Image-to-image generators: an image or a folder of images to translate (whole images, "
                    "tiled); grey for 1-channel inputs, RGB for 3, RGBA for inpainting (alpha 0 marks the hole). "
                    "Vocoders: a recording (.wav/.flac/.ogg), a saved mel (.npy, (80, frames)) or a folder of them, "
                    "resynthesised to .wav. Enhancement: a noisy recording or a folder of them, cleaned to .wav. "
-                   "Conversion and cloning: a recording or a folder of them, said in the target voice.")
+                   "Conversion and cloning: a recording or a folder of them, said in the target voice. "
+                   "Text (seq2seq): a UTF-8 file, one sentence per line, translated line by line.")
+@click.option("--text", "text", help="Text (seq2seq): one sentence to translate or restyle; printed.")
 @click.option("--reference", "reference",
               help="Cloning: clips of the target voice (at least 1 s each): a file, a folder, or a quoted pattern "
                    "such as 'voice_*.wav'.")
-def sample(source, num, seed, out, scale, inputs, reference) -> None:
+def sample(source, num, seed, out, scale, inputs, reference, text) -> None:
     """Generate samples from a run, checkpoint, pretrained folder, shipped name or exported
     file (.onnx, TorchScript .pt, or the folder `kdgan export` wrote it into);
     image-to-image generators translate the images given with --input, vocoders resynthesise
@@ -181,7 +185,14 @@ def sample(source, num, seed, out, scale, inputs, reference) -> None:
         except UserError:  # a .pt teacher: no training config
             train_config = None
     task = task_class(train_config)
-    (check_writable_file if out.suffix.lower() == task.sample_suffix() else check_writable_folder)(out)
+    if text is not None and inputs is not None:
+        raise UserError("--text, --input: give one of them")
+    if text is not None and not task.takes_text:
+        raise UserError("--text: this generator does not take text; only seq2seq generators translate sentences")
+    if out is None and text is None:
+        raise UserError("--out: required: where to write the samples")
+    if out is not None:
+        (check_writable_file if out.suffix.lower() == task.sample_suffix() else check_writable_folder)(out)
     if exported is not None:
         spec, generator, multiple = exported.spec, exported.generator, exported.size_multiple
         if getattr(spec, "in_channels", 0) and multiple is None:
@@ -199,6 +210,17 @@ def sample(source, num, seed, out, scale, inputs, reference) -> None:
         written = translate_files(generator, spec, inputs, out, multiple)
         click.echo(f"wrote {len(written)} images to {out}/")
         return
+    if text is not None:
+        if not text.strip():
+            raise UserError("--text: empty; give a sentence")
+        translated = task.translate_text(generator, spec, [text])[0]
+        click.echo(translated)
+        if out is not None:
+            partial = out.with_name(out.name + ".partial")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(translated + "\n", encoding="utf-8")
+            partial.replace(out)
+        return
     if reference is not None and not task.takes_reference:
         raise UserError("--reference: only a cloning generator takes reference clips")
     if inputs is not None:  # a task whose generator takes files (a vocoder: recordings or mels)
@@ -208,6 +230,9 @@ def sample(source, num, seed, out, scale, inputs, reference) -> None:
             raise UserError("--input: this generator takes no input files; it generates from latent codes")
         click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {out}")
         return
+    if task.takes_text:
+        raise UserError("--text / --input: a seq2seq generator translates text; give --text \"a sentence\" or "
+                        "--input FILE with one sentence per line")
     with torch.no_grad():
         samples = generator_output(generator(*task.export_signature(spec, generator).example(num, seed))).sample
     task.write_samples(samples, out, scale=scale)
@@ -217,14 +242,15 @@ def sample(source, num, seed, out, scale, inputs, reference) -> None:
 @cli.command(short_help="Quality and efficiency of a generator -> eval.json.")
 @click.argument("source")
 @click.option("--samples", default=10000, show_default=True,
-              help="Generated samples (reals: the whole dataset); audio tasks: at most this many held-out clips.")
+              help="Generated samples (reals: the whole dataset); audio tasks: at most this many held-out clips; "
+                   "text: at most this many held-out sentences.")
 @click.option("--metrics", default="auto", show_default=True,
               help="Comma-separated, the run's task's: fid, kid, is, pr, c2st, psnr, ssim, lpips for images; "
                    "vocoders: mel_l1, mrstft, pesq, stoi, mcd, f0_rmse, vuv_error, dnsmos; enhancement: pesq, stoi, "
                    "si_sdr, dnsmos, mel_l1, mrstft, mcd; conversion and cloning: mcd, similarity, f0_rmse, f0_corr, "
-                   "dnsmos. auto: fid,kid,is,pr,c2st for generation, psnr,ssim,fid,kid for image-to-image tasks, "
+                   "dnsmos; text (seq2seq): bleu, chrf, nll, length_ratio, distinct_2, self_bleu. auto: fid,kid,is,pr,c2st for generation, psnr,ssim,fid,kid for image-to-image tasks, "
                    "mel_l1,pesq,stoi,mrstft,mcd for vocoders, pesq,stoi,si_sdr for enhancement, mcd,similarity "
-                   "for conversion and cloning (lpips needs the lpips package and its AlexNet weights on "
+                   "for conversion and cloning, bleu,chrf for text (lpips needs the lpips package and its AlexNet weights on "
                    "this machine).")
 @click.option("--features", help="Feature extractor: glyphs, digits, photos, inception (torch-fidelity's "
               "Inception-v3) or a `kdgan features train` folder [default: the one shipped for the run's dataset].")
@@ -263,6 +289,8 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
         scored = f"{result['fake_samples']} samples vs {result['real_samples']} real"
     elif "photos" in result:
         scored = f"{len(result['photos'])} held-out photos"
+    elif "sentences" in result:
+        scored = f"{result['sentences']} held-out sentences, {result.get('decoding', 'greedy')}"
     else:
         scored = f"{result.get('clips', '?')} held-out clips"
     click.echo(f"step {result['step']}: {shown(result)} ({scored})")

@@ -29,7 +29,8 @@ from kdgan.errors import UserError
 T = TypeVar("T")
 
 # Modules whose import registers kdgan's built-in entries.
-BUILTINS = ("kdgan.tasks.image", "kdgan.nets.cycle", "kdgan.distill.terms", "kdgan.deploy", "kdgan.tasks.audio")
+BUILTINS = ("kdgan.tasks.image", "kdgan.nets.cycle", "kdgan.distill.terms", "kdgan.deploy", "kdgan.tasks.audio",
+            "kdgan.tasks.text")
 
 
 class Registry(Generic[T]):

@@ -68,7 +68,8 @@ class OutputKL(LossTerm):
         shape (B, C, ...): over everything after the channel axis.
       * dim: logits: the generators' own distributions (GeneratorOutput.logits), over their
         last axis, e.g. the vocabulary at each position of a token generator: the seed's
-        formula exactly, teacher logits rather than samples.
+        formula exactly, teacher logits rather than samples. Where the student's output marks
+        the positions that hold a token (GeneratorOutput.extras["mask"]), padding is left out.
     """
 
     name, phase = "kl", "g"
@@ -86,6 +87,9 @@ class OutputKL(LossTerm):
                 who = "student" if s is None else "teacher"
                 raise UserError(f"distill.terms: kl with dim: logits needs generators that return logits "
                                 f"(kdgan.losses.GeneratorOutput); the {who}'s output has none")
+            mask = ctx.g_extras.get("mask")  # positions that hold a token (not padding), if the output says
+            if mask is not None:
+                s, t = s[mask], t[mask]
             return kl_softmax(s, t, -1, self.temperature, self.reduction)
         s, t = ctx.fake, ctx.extra["teacher_out"]
         if self.dim == "pixels":

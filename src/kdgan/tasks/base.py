@@ -35,6 +35,7 @@ class Task:
     generators: ClassVar[tuple[str, ...] | None] = None
     metric_names: ClassVar[tuple[str, ...]] = ()  # what --metrics may name for this task
     takes_reference: ClassVar[bool] = False  # translate() takes `references` (kdgan sample --reference)
+    takes_text: ClassVar[bool] = False  # translate_text() takes sentences (kdgan sample --text)
     cycle_domains: ClassVar[bool] = False  # has unpaired_batch: train.cycle can translate between two domains
 
     @classmethod
@@ -192,6 +193,11 @@ class Task:
         """`kdgan sample --input`: the generator applied to the user's files (an image, a
         recording); None where the task's generator takes no such input."""
         return None
+
+    @classmethod
+    def translate_text(cls, generator: nn.Module, spec: BaseModel, sentences: list[str]) -> list[str]:
+        """`kdgan sample --text` (takes_text): the generator's output for each sentence."""
+        raise NotImplementedError
 
     @classmethod
     def write_samples(cls, outputs: torch.Tensor, out: Path, scale: int = 1) -> list[Path]:

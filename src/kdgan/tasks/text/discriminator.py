@@ -5,7 +5,10 @@ RelGAN) reaches the discriminator with a gradient back to those logits.
 
     relax(logits, tau, noise)  -> (B, T, V) Gumbel-softmax sample; hard=True: one-hot forward,
                                   soft gradient (straight-through)
-    TokenDiscriminator(x)      -> per-position logits and feature maps; x is (B, T, V) or ids (B, T)
+    TokenDiscriminator(x, src) -> per-position logits and feature maps; x is (B, T, V) or ids
+                                  (B, T); src (B, S), optional: the source sentence's ids, whose
+                                  mean embedding is added at every position (a conditional D
+                                  judges whether x is a translation *of src*, not just text)
 """
 
 from __future__ import annotations
@@ -44,13 +47,18 @@ class TokenDiscriminator(nn.Module):
         self.spec = spec
         w = spec.width
         self.embed = nn.Linear(spec.vocab, w, bias=False)  # embedding x distribution
+        self.source = nn.Embedding(spec.vocab, w, padding_idx=0)
         self.convs = nn.ModuleList([nn.Conv1d(w, w, 3, padding=1), nn.Conv1d(w, w, 5, padding=2)])
         self.post = nn.Conv1d(w, 1, 1)
 
-    def forward(self, x: torch.Tensor) -> DiscriminatorOutput:
+    def forward(self, x: torch.Tensor, src: torch.Tensor | None = None) -> DiscriminatorOutput:
         if not x.is_floating_point():  # token ids
             x = F.one_hot(x, self.spec.vocab).float()
-        h, features = self.embed(x).transpose(1, 2), []
+        h, features = self.embed(x), []
+        if src is not None:
+            tokens = (src != 0).sum(1, keepdim=True).clamp(min=1)
+            h = h + (self.source(src).sum(1) / tokens)[:, None]
+        h = h.transpose(1, 2)
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.2)
             features.append(h)

@@ -36,14 +36,15 @@ def encode(tokenizer: Tokenizer, text: str) -> list[int]:
 
 
 def decode(tokenizer: Tokenizer, ids: Iterable[int]) -> str:
-    """The text of token ids, up to the first EOS, specials left out."""
+    """The text of token ids, up to the first EOS, specials left out, without the space a
+    first word-initial token carries."""
     kept = []
     for i in ids:
         if i == EOS:
             break
         if i >= len(SPECIALS):
             kept.append(int(i))
-    return tokenizer.decode(kept)
+    return tokenizer.decode(kept).strip()
 
 
 def from_saved(saved: str) -> Tokenizer:

@@ -2,11 +2,18 @@
 positions, tied input/output embeddings in the decoder, and a key/value cache so that greedy
 and beam decoding run each new token through the decoder once (not the whole prefix again).
 
-    model(src, tgt_in)        -> logits (B, T, vocab), teacher forcing; padding id 0
+    model(src, tgt_in)        -> GeneratorOutput: per-position argmax ids (B, T), logits
+                                 (B, T, vocab) under teacher forcing, extras["mask"]: the
+                                 positions that hold a token (tgt_in not padding); padding id 0
+    model(src)                -> greedy translation (B, max_len), BOS first, padded after EOS
+    model.teacher_forced(src, tgt_in) -> the logits alone
     model.greedy(src, n)      -> (B, <= n) token ids, BOS first, with the cache
     model.beam(src, k, n)     -> the best of k hypotheses per source by log-probability / length
 
 Widths, depths and heads are the spec's, so a student is the same family narrower or shallower.
+The spec also carries the tokenizer (its JSON, kdgan.tasks.text.tokenizer), so a checkpoint or
+an exported file decodes with the vocabulary it was trained on, with nothing beside it.
+The position codes are a saved buffer so that a pruned student can start from the teacher's.
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from kdgan.losses.terms import GeneratorOutput
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD
 
 
@@ -29,9 +37,17 @@ class TransformerSpec(BaseModel):
     heads: int = Field(4, ge=1)
     encoder_layers: int = Field(3, ge=1)
     decoder_layers: int = Field(3, ge=1)
-    ffn: int = Field(1024, ge=1)
+    expansion: int = Field(4, ge=1)  # feed-forward width / width
     vocab: int = Field(8000, ge=8)
     max_len: int = Field(128, ge=4)
+    dropout: float = Field(0.1, ge=0, lt=1)  # on the embeddings and each sublayer's output, while training
+    tokenizer: str = Field("", repr=False)  # the tokenizer's JSON (Tokenizer.to_str()); "" for none
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self):
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        return self
 
 
 def positions(n: int, width: int, start: int = 0) -> torch.Tensor:
@@ -74,7 +90,8 @@ class Block(nn.Module):
         if cross:
             self.norm_cross, self.cross_attn = nn.LayerNorm(w), Attention(w, spec.heads)
         self.norm2 = nn.LayerNorm(w)
-        self.ffn = nn.Sequential(nn.Linear(w, spec.ffn), nn.GELU(), nn.Linear(spec.ffn, w))
+        self.ffn = nn.Sequential(nn.Linear(w, w * spec.expansion), nn.GELU(), nn.Linear(w * spec.expansion, w))
+        self.drop = nn.Dropout(spec.dropout)
 
     def forward(self, x, self_mask=None, memory=None, memory_mask=None, cache=None, causal=False):
         """`cache` (decoding): a dict holding this block's past keys/values and the memory's."""
@@ -84,7 +101,7 @@ class Block(nn.Module):
             if "k" in cache:
                 k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
             cache["k"], cache["v"] = k, v
-        x = x + self.attn(h, k, v, mask=self_mask, causal=causal)
+        x = x + self.drop(self.attn(h, k, v, mask=self_mask, causal=causal))
         if self.has_cross:
             if cache is not None and "mk" in cache:  # one memory for every hypothesis of a beam
                 mk, mv = (m.expand(x.shape[0], -1, -1, -1) for m in (cache["mk"], cache["mv"]))
@@ -92,8 +109,8 @@ class Block(nn.Module):
                 mk, mv = self.cross_attn.keys_values(memory)
                 if cache is not None:
                     cache["mk"], cache["mv"] = mk, mv
-            x = x + self.cross_attn(self.norm_cross(x), mk, mv, mask=memory_mask)
-        return x + self.ffn(self.norm2(x))
+            x = x + self.drop(self.cross_attn(self.norm_cross(x), mk, mv, mask=memory_mask))
+        return x + self.drop(self.ffn(self.norm2(x)))
 
 
 class TextTransformer(nn.Module):
@@ -101,16 +118,22 @@ class TextTransformer(nn.Module):
         super().__init__()
         self.spec = spec
         self.embed = nn.Embedding(spec.vocab, spec.width, padding_idx=PAD)
+        # x sqrt(width) into the stream gives it unit scale; as the tied output projection, the
+        # initial logits are then about unit scale too (N(0, 1) would make them sqrt(width))
+        nn.init.normal_(self.embed.weight, std=spec.width ** -0.5)
+        with torch.no_grad():
+            self.embed.weight[PAD].zero_()
         self.encoder = nn.ModuleList(Block(spec, cross=False) for _ in range(spec.encoder_layers))
         self.decoder = nn.ModuleList(Block(spec, cross=True) for _ in range(spec.decoder_layers))
         self.enc_norm, self.dec_norm = nn.LayerNorm(spec.width), nn.LayerNorm(spec.width)
-        self.register_buffer("codes", positions(spec.max_len, spec.width), persistent=False)
+        self.register_buffer("codes", positions(spec.max_len, spec.width))
+        self.drop = nn.Dropout(spec.dropout)
 
     def embed_at(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
         n = tokens.shape[1]
         if start + n > self.spec.max_len:
             raise ValueError(f"a sequence of {start + n} tokens is longer than the model's max_len {self.spec.max_len}")
-        return self.embed(tokens) * math.sqrt(self.spec.width) + self.codes[start: start + n]
+        return self.drop(self.embed(tokens) * math.sqrt(self.spec.width) + self.codes[start: start + n])
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(memory (B, S, W), its attention mask (B, 1, 1, S): True where a token may be attended)."""
@@ -120,22 +143,29 @@ class TextTransformer(nn.Module):
             x = block(x, self_mask=mask)
         return self.enc_norm(x), mask
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor) -> torch.Tensor:
         return self.dec_norm(x) @ self.embed.weight.t()
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+    def teacher_forced(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         memory, memory_mask = self.encode(src)
         x = self.embed_at(tgt_in)
         for block in self.decoder:
             x = block(x, memory=memory, memory_mask=memory_mask, causal=True)
-        return self.logits(x)
+        return self.project(x)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor | None = None):
+        if tgt_in is None:  # what the model says for src: a fixed shape, so batches of it stack
+            out = self.greedy(src, self.spec.max_len)
+            return F.pad(out, (0, self.spec.max_len - out.shape[1]), value=PAD)
+        logits = self.teacher_forced(src, tgt_in)
+        return GeneratorOutput(logits.argmax(-1), logits, {"mask": tgt_in != PAD})
 
     def step(self, token: torch.Tensor, t: int, memory, memory_mask, caches: list[dict]) -> torch.Tensor:
         """Log-probabilities (B, vocab) of the token after `token` (B, 1) at position t."""
         x = self.embed_at(token, start=t)
         for block, cache in zip(self.decoder, caches):
             x = block(x, memory=memory, memory_mask=memory_mask, cache=cache)
-        return self.logits(x)[:, -1].log_softmax(-1)
+        return self.project(x)[:, -1].log_softmax(-1)
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, max_len: int) -> torch.Tensor:

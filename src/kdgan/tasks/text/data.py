@@ -1,0 +1,90 @@
+"""Sentence pairs for the text tasks (#19): the embedded corpora or a user's TSV file.
+
+    data.name: translation_en_es   King James English -> Reina-Valera Spanish (embedded)
+    data.name: style_kjv_web       King James -> World English Bible, archaic -> modern (embedded)
+    data.name: tsv                 data.path, one SOURCE<TAB>TARGET pair per line (translation,
+                                   summarisation, dialogue: any sequence-to-sequence pairs);
+                                   data.test_path holds the evaluation pairs, else every 10th line
+                                   (the last one of a file of fewer than 10)
+
+The embedded corpora keep the verses of at most data.max_words source words (and at most twice
+as many target words: longer ones are merged verses) and hold out
+every 11th chapter (kdgan.data.parallel_text), about 1,000 short test pairs. A user's file is
+read strictly: a line without a tab, an empty side, text that is not UTF-8 or an empty file is
+one error naming the file and the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from kdgan.data.parallel_text import CORPORA, load_parallel_text, split_by_chapter
+from kdgan.errors import UserError
+from kdgan.schema import Strict
+
+
+class TextData(Strict):
+    name: Literal["translation_en_es", "style_kjv_web", "tsv"] = "translation_en_es"
+    path: Path | None = None  # tsv: the training pairs
+    test_path: Path | None = None  # tsv: the evaluation pairs (default: every 10th line of path)
+    max_words: int | None = Field(20, ge=1)  # embedded corpora: keep verses of at most this many source words
+    every: int = Field(11, ge=2)  # embedded corpora: hold out every n-th chapter
+
+
+Pairs = list[tuple[str, str, str]]  # (source, target, where it came from: "FILE line N" or a verse)
+
+
+def read_tsv(path: Path, field: str) -> Pairs:
+    """The (source, target, "PATH line N") of a TSV file, or a UserError naming the file and line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{field}: no file {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{field}: {path} is a folder; give a TSV file of SOURCE<TAB>TARGET lines") from None
+    except OSError as err:
+        raise UserError(f"{field}: cannot read {path}: {err.strerror}") from None
+    pairs = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise UserError(f"{field}: {path} line {number}: not UTF-8 text (byte {err.start + 1}); "
+                            "save the file as UTF-8") from None
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            what = "no tab" if len(parts) == 1 else f"{len(parts) - 1} tabs"
+            raise UserError(f"{field}: {path} line {number}: {what}; each line is SOURCE<TAB>TARGET")
+        source, target = (p.strip() for p in parts)
+        if not source or not target:
+            raise UserError(f"{field}: {path} line {number}: an empty {'source' if not source else 'target'}")
+        pairs.append((source, target, f"{path} line {number}"))
+    if not pairs:
+        raise UserError(f"{field}: {path} holds no SOURCE<TAB>TARGET lines")
+    return pairs
+
+
+def load_text_pairs(d: TextData) -> tuple[Pairs, Pairs]:
+    """(training pairs, evaluation pairs) of the data section, each (source, target, where)."""
+    if d.name in CORPORA:
+        # A few verses of one version hold several of the other's (versification differs): a
+        # target of over twice the words allowed is such a merge, not a translation.
+        pairs = [(ref, s, t) for ref, s, t in load_parallel_text(d.name)
+                 if d.max_words is None or (len(s.split()) <= d.max_words and len(t.split()) <= 2 * d.max_words)]
+        train, test = split_by_chapter(pairs, d.every)
+        return [(s, t, ref) for ref, s, t in train], [(s, t, ref) for ref, s, t in test]
+    if d.path is None:
+        raise UserError("data.path: data.name tsv needs a file of SOURCE<TAB>TARGET lines")
+    pairs = read_tsv(d.path, "data.path")
+    if d.test_path is not None:
+        return pairs, read_tsv(d.test_path, "data.test_path")
+    if len(pairs) < 2:
+        raise UserError(f"data.path: {d.path} holds one pair; training and evaluation need at least two "
+                        "(or give data.test_path)")
+    held = set(range(9, len(pairs), 10)) or {len(pairs) - 1}  # a file of under 10 pairs: its last one
+    return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
