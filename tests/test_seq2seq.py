@@ -170,3 +170,22 @@ def test_a_bad_tsv_file_is_one_line_naming_file_and_line_and_writes_nothing(cont
     code, _, err = run_cli("train", "--config", "configs/translate_teacher.yaml", "--out", tmp_path / "run", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def test_onnx_export_is_two_graphs_that_translate_as_the_run_does(text_runs, run_cli, tmp_path):
+    student = text_runs / "student"
+    code, out, err = run_cli("export", student, "--format", "onnx", "--out", tmp_path / "onnx")
+    assert code == 0 and "verified against PyTorch" in out, err
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} == {"generator.onnx", "generator.encoder.onnx"}
+    sentence = "And the evening and the morning were the first day."
+    assert run_cli("sample", tmp_path / "onnx", "--text", sentence)[1] == run_cli("sample", student, "--text", sentence)[1]
+    code, out, err = run_cli("evaluate", tmp_path / "onnx", "--no-profile", "--out", tmp_path / "eval")
+    assert code == 0, err
+    ran = json.loads((student / "eval.json").read_text())["evaluations"][-1]
+    exported = json.loads((tmp_path / "eval" / "eval.json").read_text())["evaluations"][-1]
+    assert exported["bleu"] == ran["bleu"]  # the same greedy translations
+    code, _, err = run_cli("export", student, "--format", "torchscript", "--out", tmp_path / "g.pt")
+    assert code == 2 and "exports to onnx" in err and not (tmp_path / "g.pt").exists()
+    (tmp_path / "onnx" / "generator.encoder.onnx").unlink()
+    code, _, err = run_cli("sample", tmp_path / "onnx", "--text", sentence)
+    assert code == 2 and "without its encoder generator.encoder.onnx" in err

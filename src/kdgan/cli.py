@@ -134,8 +134,11 @@ def export(source, fmt, out) -> None:
         info = {"train_config": train_config, "step": step}
     except UserError:
         train_config, info = None, {}
-    signature = task_class(train_config).export_signature(gan.generator_spec, gan.generator)
-    error = EXPORTERS.get(fmt, "--format")(gan.generator, gan.generator_spec, target, info, signature)
+    task = task_class(train_config)
+    error = task.export(fmt, gan.generator, gan.generator_spec, target, info)
+    if error is None:  # one traced graph is the generator
+        signature = task.export_signature(gan.generator_spec, gan.generator)
+        error = EXPORTERS.get(fmt, "--format")(gan.generator, gan.generator_spec, target, info, signature)
     click.echo(f"wrote {target}: verified against PyTorch at batch 1 and 7, max abs error {error:.2e}")
 
 

@@ -88,12 +88,18 @@ def load_exported(path: Path) -> Exported:
         fmt = "torchscript"
     if "kdgan.generator_spec" not in props:
         raise UserError(f"SOURCE: {path}: not a file exported by kdgan (no kdgan.generator_spec metadata)")
+    spec = read_generator_spec(json.loads(props["kdgan.generator_spec"]))
+    train_config, step = props.get("kdgan.train_config"), props.get("kdgan.step")
+    train_config = json.loads(train_config) if train_config else None
+    if train_config is not None:  # a task whose export is several graphs runs them its own way
+        from kdgan.registry import TASKS
+
+        task = TASKS.get((train_config.get("task") or {}).get("name", "generation"), "task.name")
+        generator = task.exported_generator(path, fmt, spec) or generator
     if generator is None:
         generator = OnnxGenerator(path)
     multiple = props.get("kdgan.size_multiple")
     if multiple is not None:  # read by tiled inference, as on kdgan's own image-to-image networks
         generator.size_multiple = int(multiple)
-    train_config, step = props.get("kdgan.train_config"), props.get("kdgan.step")
-    return Exported(path, fmt, generator, read_generator_spec(json.loads(props["kdgan.generator_spec"])),
-                    int(multiple) if multiple is not None else None,
-                    json.loads(train_config) if train_config else None, json.loads(step) if step else None)
+    return Exported(path, fmt, generator, spec, int(multiple) if multiple is not None else None, train_config,
+                    json.loads(step) if step else None)

@@ -104,9 +104,19 @@ def peak_memory_bytes(generator: nn.Module, inputs: tuple[torch.Tensor, ...]) ->
     return int(peak)
 
 
-def onnxruntime_runner(generator: nn.Module, make_inputs):
+def onnxruntime_runner(generator: nn.Module, make_inputs, onnx_module=None):
     """`run(batch_size) -> callable` for the generator exported to ONNX and run by onnxruntime's
-    CPU provider with torch's thread count; None when onnx/onnxruntime are not installed."""
+    CPU provider with torch's thread count; None when onnx/onnxruntime are not installed.
+    `onnx_module(generator)`: a task's own export, as a module running it, or None for the
+    one-graph export (Task.onnx_module)."""
+    module = onnx_module(generator) if onnx_module is not None else None
+    if module is not None:
+
+        def run_module(batch: int):
+            inputs = make_inputs(batch)
+            return lambda: module(*inputs)
+
+        return run_module
     try:
         import onnxruntime as ort
 
@@ -140,10 +150,10 @@ def _timed(call, repeats: int, warmup: int) -> list[float]:
 
 
 def onnxruntime_latency(generator: nn.Module, make_inputs, batch_sizes=(1, 64), repeats: int = 30,
-                        warmup: int = 5) -> dict | None:
+                        warmup: int = 5, onnx_module=None) -> dict | None:
     """Latency of the same generator exported to ONNX and run by onnxruntime: what a deployment
     of the exported file sees (BatchNorm folded, no Python dispatch per op)."""
-    run = onnxruntime_runner(generator, make_inputs)
+    run = onnxruntime_runner(generator, make_inputs, onnx_module)
     if run is None:
         return None
     out = {}
@@ -186,7 +196,7 @@ def side_by_side_speedup(teacher: nn.Module, student: nn.Module, make_inputs, ba
 
 
 def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), repeats: int = 30,
-                      device: torch.device = torch.device("cpu"), onnx: bool = True) -> dict:
+                      device: torch.device = torch.device("cpu"), onnx: bool = True, onnx_module=None) -> dict:
     """`make_inputs(n)` -> the generator's inputs for a batch of n (on CPU). With `onnx`, also
     the latency of the exported ONNX file under onnxruntime (CPU), when it is installed. A CPU
     profile also gets the latency and peak memory on this machine's accelerator (`gpu`: CUDA,
@@ -201,7 +211,8 @@ def profile_generator(generator: nn.Module, make_inputs, batch_sizes=(1, 64), re
         out["peak_memory_bytes"][str(b)] = peak_memory_bytes(generator, inputs)
     if onnx and device.type == "cpu":
         try:
-            out["onnxruntime_latency"] = onnxruntime_latency(generator, make_inputs, batch_sizes, repeats)
+            out["onnxruntime_latency"] = onnxruntime_latency(generator, make_inputs, batch_sizes, repeats,
+                                                             onnx_module=onnx_module)
         except Exception as err:  # an op without an ONNX mapping: report it, keep the PyTorch numbers
             out["onnxruntime_latency"] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
     accelerator = torch.accelerator.current_accelerator(check_available=True)

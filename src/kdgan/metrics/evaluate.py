@@ -217,7 +217,8 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
     if profile and exported is not None:
         result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
     elif profile:
-        result["profile"] = profile_generator(generator, lambda n: task.fixed_inputs(n, seed))
+        result["profile"] = profile_generator(generator, lambda n: task.fixed_inputs(n, seed),
+                                              onnx_module=task.onnx_module)
         unit = task.cost_unit()
         if unit is not None:
             result["profile"]["cost_unit"] = {"name": unit[0], "per_sample": unit[1]}

@@ -189,6 +189,26 @@ class Task:
         return default_signature(spec, generator)
 
     @classmethod
+    def export(cls, fmt: str, generator: nn.Module, spec: BaseModel, path: Path, info: dict) -> float | None:
+        """`kdgan export --format FMT` where one traced graph cannot be the generator (a
+        decoder's loop of data-dependent length): write `path` (and any companion files) and
+        return the verified max error. None: the registered exporter (kdgan.registry.EXPORTERS)
+        writes the generator as one graph."""
+        return None
+
+    @classmethod
+    def exported_generator(cls, path: Path, fmt: str, spec: BaseModel) -> nn.Module | None:
+        """What runs a file `export` wrote (e.g. a decoding loop over its graphs); None: the
+        exported graph alone is the generator."""
+        return None
+
+    @classmethod
+    def onnx_module(cls, generator: nn.Module) -> nn.Module | None:
+        """For profiles: the generator exported as `export` writes it (to a temporary folder)
+        and run by onnxruntime, where that is not one graph; None: the one-graph export."""
+        return None
+
+    @classmethod
     def translate(cls, generator: nn.Module, spec: BaseModel, inputs: Path, out: Path) -> list[Path] | None:
         """`kdgan sample --input`: the generator applied to the user's files (an image, a
         recording); None where the task's generator takes no such input."""

@@ -266,6 +266,9 @@ class Seq2Seq(Task):
                   "decode_seconds": round(time.perf_counter() - start, 2),
                   **self._scores(outputs, references, metrics, text_metrics)}
         if "nll" in metrics:
+            if not hasattr(generator, "teacher_forced"):
+                raise UserError("--metrics: nll scores the references under the generator's own distribution, which "
+                                "an exported file (greedy decoding only) does not give; evaluate the run instead")
             result["nll"] = self._nll(generator, tokenizer, pairs)
         result["baselines"] = {"copy the source": {"sentences": len(pairs), **self._scores(
             [s for s, _, _ in pairs], references, [m for m in metrics if m != "nll"], text_metrics)}}
@@ -360,6 +363,40 @@ class Seq2Seq(Task):
                 for row in generator(pad_batch(ids[k: k + 64])).tolist():
                     out.append(decode(tokenizer, row[1:]))
         return out
+
+    @classmethod
+    def export(cls, fmt: str, generator, spec, path: Path, info: dict) -> float:
+        """onnx: the encoder and one cached decoder step as two graphs (kdgan.tasks.text.export),
+        PATH and PATH.encoder.onnx, verified step by step against PyTorch."""
+        if fmt != "onnx":
+            raise UserError(f"--format {fmt}: a seq2seq generator exports to onnx (its encoder and decoder step) "
+                            "or safetensors")
+        from kdgan.deploy import export_metadata
+        from kdgan.tasks.text.export import export_graphs, verify
+
+        export_graphs(generator, path, export_metadata(spec, generator, info))
+        return verify(generator, path)
+
+    @classmethod
+    def exported_generator(cls, path: Path, fmt: str, spec):
+        from kdgan.tasks.text.export import OnnxTranslator, encoder_path
+
+        if not encoder_path(path).is_file():
+            raise UserError(f"SOURCE: {path} is a decoder step without its encoder {encoder_path(path).name} beside "
+                            "it; export again or copy both files")
+        return OnnxTranslator(path, spec)
+
+    @classmethod
+    def onnx_module(cls, generator):
+        """The two graphs in a temporary folder, under OnnxTranslator (its sessions keep them)."""
+        import tempfile
+
+        from kdgan.tasks.text.export import OnnxTranslator, export_graphs
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "generator.onnx"
+            export_graphs(generator, path, {})
+            return OnnxTranslator(path, generator.spec)
 
     @classmethod
     def translate(cls, generator, spec, inputs: Path, out: Path) -> list[Path]:
