@@ -189,3 +189,17 @@ def test_onnx_export_is_two_graphs_that_translate_as_the_run_does(text_runs, run
     (tmp_path / "onnx" / "generator.encoder.onnx").unlink()
     code, _, err = run_cli("sample", tmp_path / "onnx", "--text", sentence)
     assert code == 2 and "without its encoder generator.encoder.onnx" in err
+
+
+def test_compare_shows_the_runs_translations_of_the_same_sources_as_a_table(text_runs, run_cli, tmp_path):
+    for run in ("teacher", "student"):
+        assert run_cli("evaluate", text_runs / run, "--no-profile", "--out", tmp_path / run)[0] == 0
+    code, _, err = run_cli("compare", tmp_path / "teacher", tmp_path / "student", "--samples", 3, "--out",
+                           tmp_path / "report")
+    assert code == 0, err
+    md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "| source | teacher | student | reference |" in md and "![samples]" not in md
+    assert not (tmp_path / "report" / "samples.png").exists()
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    first_source = json.loads((tmp_path / "student" / "eval.json").read_text())["evaluations"][-1]["examples"][0]
+    assert 'class="text"' in page and first_source["reference"].split()[0] in page

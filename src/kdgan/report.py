@@ -224,10 +224,11 @@ def quality_plot(runs: list[dict]) -> bytes | None:
 
 
 @torch.no_grad()
-def sample_panel(runs: list[dict], n: int, seed: int) -> tuple[bytes, list[tuple[str, str, bytes]]]:
+def sample_panel(runs: list[dict], n: int, seed: int) -> tuple[bytes | None, list[tuple[str, str, bytes]], tuple | None]:
     """Each run's generator on the same inputs, as the task renders a comparison (images:
-    one labelled grid per run, left to right, image-to-image runs with input and ground truth),
-    and the task's media files of the same outputs (a vocoder's WAVs: (label, file name, bytes))."""
+    one labelled grid per run, left to right, image-to-image runs with input and ground truth;
+    None for a task shown as text), the task's media files of the same outputs (a vocoder's
+    WAVs: (label, file name, bytes)) and its text table ((headers, rows), or None)."""
     from kdgan.config import validate
     from kdgan.loading import load_gan
     from kdgan.exported import exported_file, load_exported
@@ -249,7 +250,8 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> tuple[bytes, list[tuple
             batch = task.fixed_batch(n, seed)
         outputs.append(generator_output(generator(*batch.g_inputs)).sample)
     names = [r["name"] for r in runs]
-    return task.comparison_panel(names, batch, outputs), task.comparison_media(names, batch, outputs)
+    return (task.comparison_panel(names, batch, outputs), task.comparison_media(names, batch, outputs),
+            task.comparison_text(names, batch, outputs))
 
 
 def protocol_text(runs: list[dict]) -> str:
@@ -311,13 +313,14 @@ def _html_text(text: str) -> str:
 def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int = 0) -> Path:
     runs = [load_run(p) for p in runs_paths]
     headers, rows = table_rows(runs)
-    plot, (panel, media) = quality_plot(runs), sample_panel(runs, samples, seed)
+    plot, (panel, media, text) = quality_plot(runs), sample_panel(runs, samples, seed)
     out.mkdir(parents=True, exist_ok=True)
     if plot is not None:
         atomic_write_bytes(out / "quality.png", plot)
     else:
         (out / "quality.png").unlink(missing_ok=True)  # a stale curve from an earlier report would mislead
-    atomic_write_bytes(out / "samples.png", panel)
+    if panel is not None:
+        atomic_write_bytes(out / "samples.png", panel)
     for _, name, data in media:  # beside the report, so that report.md can link them
         atomic_write_bytes(out / name, data)
     protocol, notes = protocol_text(runs), notes_text(runs, plot is not None)
@@ -327,7 +330,13 @@ def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int
     md += [""] + [line for note in notes for line in (note, "")]
     if plot is not None:
         md += ["## Quality over training", "", "![quality](quality.png)", ""]
-    md += ["## Samples from the same inputs", "", "![samples](samples.png)", ""]
+    md += ["## Samples from the same inputs", ""]
+    if panel is not None:
+        md += ["![samples](samples.png)", ""]
+    if text is not None:
+        clean = lambda c: c.replace("|", "\\|")  # noqa: E731
+        md += ["| " + " | ".join(text[0]) + " |", "|" + "---|" * len(text[0])]
+        md += ["| " + " | ".join(clean(c) for c in row) + " |" for row in text[1]] + [""]
     if media:
         md += ["## Listen", ""] + [f"- [{label}]({name})" for label, name, _ in media] + [""]
     atomic_write_bytes(out / "report.md", "\n".join(md).encode())
@@ -345,14 +354,23 @@ def write_report(runs_paths: list[Path], out: Path, samples: int = 32, seed: int
         return f"<h2>Listen</h2><table>{rows}</table>"
 
     cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
+
+    def sentences(table) -> str:
+        """A text task's outputs, a row per input, left-aligned."""
+        if table is None:
+            return ""
+        body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in table[1])
+        return f'<table class="text"><tr>{cells(table[0], "th")}</tr>{body}</table>'
+
     curve = f"<h2>Quality over training</h2>{img(plot)}" if plot is not None else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>kdgan comparison</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:90em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}
-p.note{{color:#444;font-size:0.9em}}</style></head>
+p.note{{color:#444;font-size:0.9em}}table.text td,table.text th{{text-align:left;vertical-align:top}}</style></head>
 <body><h1>kdgan comparison</h1><p>{_html_text(protocol)}</p>
 <table><tr>{cells(headers, "th")}</tr>{"".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)}</table>
 {"".join(f'<p class="note">{_html_text(n)}</p>' for n in notes)}
-{curve}<h2>Samples from the same inputs</h2>{img(panel)}{players(media)}</body></html>"""
+{curve}<h2>Samples from the same inputs</h2>{img(panel) if panel is not None else ""}{sentences(text)}{players(media)}
+</body></html>"""
     atomic_write_bytes(out / "report.html", page.encode())
     return out

@@ -134,9 +134,16 @@ class Task:
         distance to its teacher, or None (the distance in output space remains)."""
         return None
 
-    def comparison_panel(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]) -> bytes:
-        """PNG bytes: several generators' outputs on the same fixed batch (`kdgan compare`)."""
+    def comparison_panel(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]) -> bytes | None:
+        """PNG bytes: several generators' outputs on the same fixed batch (`kdgan compare`);
+        None where comparison_text shows them."""
         raise NotImplementedError
+
+    def comparison_text(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]
+                        ) -> tuple[list[str], list[list[str]]] | None:
+        """(headers, rows): several generators' outputs as text, a row per input, shown as a
+        table by `kdgan compare` (a translation task's sentences); None for other tasks."""
+        return None
 
     def comparison_media(self, names: list[str], batch: StepBatch, outputs: list[torch.Tensor]
                          ) -> list[tuple[str, str, bytes]]:

@@ -249,6 +249,13 @@ class Seq2Seq(Task):
                        encoding="utf-8")
         return out
 
+    def comparison_panel(self, names, batch, outputs) -> None:
+        return None  # the sentences are the comparison: comparison_text
+
+    def comparison_text(self, names, batch, outputs) -> tuple[list[str], list[list[str]]]:
+        headers, columns = self._columns(batch, outputs, names)
+        return headers, [list(row) for row in zip(*columns)]
+
     # -- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, generator, cfg, metrics, options) -> dict:
