@@ -246,14 +246,14 @@ def efficiency_and_targets(eff: dict | None, targets: dict) -> list[str]:
     return lines
 
 
-def arguments(doc: str, teacher: str, work: str, config: str) -> argparse.Namespace:
+def arguments(doc: str, teacher: str, work: str, config: str, kinds: dict = KINDS) -> argparse.Namespace:
     """The command line every audio benchmark takes (its teacher, work folder and student
-    recipe by default)."""
+    recipe by default; `kinds`: its student kinds and their overrides, kept as args.kind_overrides)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--config", default=config, help="the students' recipe, in configs/")
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--kinds", default=",".join(KINDS), help=f"student kinds: {', '.join(KINDS)}")
+    parser.add_argument("--kinds", default=",".join(kinds), help=f"student kinds: {', '.join(kinds)}")
     parser.add_argument("--steps", type=int, help="student steps (default: the recipe's)")
     parser.add_argument("--teacher", default=teacher, help="shipped name, pretrained folder or run")
     parser.add_argument("--samples", type=int, default=0, help="held-out clips to score (0: all)")
@@ -265,9 +265,10 @@ def arguments(doc: str, teacher: str, work: str, config: str) -> argparse.Namesp
                         help="reuse the runs and evaluations already finished in --work")
     parser.add_argument("--no-profile", action="store_true", help="no efficiency measurements (busy machine)")
     args = parser.parse_args()
-    unknown = [k for k in args.kinds.split(",") if k not in KINDS]
+    unknown = [k for k in args.kinds.split(",") if k not in kinds]
     if unknown:
-        sys.exit(f"--kinds: unknown {unknown}; valid: {', '.join(KINDS)}")
+        sys.exit(f"--kinds: unknown {unknown}; valid: {', '.join(kinds)}")
+    args.kind_overrides = kinds
     return args
 
 
@@ -281,7 +282,8 @@ def student_runs(args: argparse.Namespace, config: str, extra: list[str], qualit
     for kind in args.kinds.split(","):
         steps = equal_time_steps(args.work, args.steps, args.reuse) if kind == "scratch_equal_time" else args.steps
         for seed in (int(s) for s in args.seeds.split(",")):
-            recipe, overrides = config, [*KINDS[kind], f"seed={seed}", f"distill.teacher={args.teacher}", *extra]
+            recipe, overrides = config, [*args.kind_overrides[kind], f"seed={seed}", f"distill.teacher={args.teacher}",
+                                         *extra]
             if scratch is not None and kind.startswith("scratch"):
                 recipe, overrides = scratch[0], [*scratch[1], f"seed={seed}", *extra]
             r = train(f"{kind}_seed{seed}", recipe, steps, overrides, args.work, args.reuse)

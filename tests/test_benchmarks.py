@@ -66,3 +66,16 @@ def test_convert_cycle_benchmark_quick(tmp_path):
     assert scratch["generator_spec"]["arch"] == "cycle" and scratch["config"]["train"]["cycle"] is not None
     assert result["teacher"]["baseline"]["mcd"] > 0 and "pruned_closes_half_the_mcd_gap" in result["targets"]
     assert result["efficiency"] is None
+
+
+def test_text_benchmark_quick(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))  # the teacher's translations, cached here
+    result = _run("text_benchmark.py", tmp_path, "--kinds", "scratch,seq_kd,pruned")
+    assert {"scratch", "seq_kd", "pruned"} == set(result["students"]) and len(result["runs"]) == 3
+    assert all(0 <= run["bleu"] <= 100 and run["nll"] > 0 and "copy_the_source" in run for run in result["runs"])
+    assert all("bleu_to_teacher" in run for run in result["runs"] if run["kind"] != "scratch")
+    eff = result["efficiency"]
+    assert eff["teacher"]["params"] > eff["student"]["params"] > 0
+    assert {"greedy_batch_1_pytorch", "greedy_batch_1_onnxruntime", "greedy_batch_32_onnxruntime",
+            "beam_4_batch_1_pytorch"} <= set(eff["student"]["ms_per_sentence"])
+    assert "best_student_bleu_at_least_scratch_plus_1.5" in result["targets"]

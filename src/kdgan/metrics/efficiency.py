@@ -165,19 +165,21 @@ def onnxruntime_latency(generator: nn.Module, make_inputs, batch_sizes=(1, 64), 
 
 
 def side_by_side_speedup(teacher: nn.Module, student: nn.Module, make_inputs, batch: int = 64, rounds: int = 9,
-                         repeats: int = 10, onnx: bool = True, pause_s: float = 0.1) -> dict:
+                         repeats: int = 10, onnx: bool = True, pause_s: float = 0.1, onnx_module=None) -> dict:
     """Teacher time / student time at one batch size on CPU, in PyTorch eager and (with `onnx`)
     in onnxruntime, measured alternately: each round times both models back to back, so machine
     drift hits them alike, and the speed-up is the median of the per-round ratios (with the
     smallest and largest round). Timing each model in its own block, minutes apart, on a shared
     machine moved the ratio by a third between runs. A pause after each block lets the
     runtime's worker threads stop spinning: onnxruntime's, still busy-waiting after the
-    teacher's block, slowed the student's next block by up to 2.5x."""
+    teacher's block, slowed the student's next block by up to 2.5x. `onnx_module`: as for
+    onnxruntime_runner."""
     inputs = make_inputs(batch)
     with torch.inference_mode():
         calls = {"pytorch": (lambda: teacher.eval()(*inputs), lambda: student.eval()(*inputs))}
         if onnx:
-            t_run, s_run = onnxruntime_runner(teacher, make_inputs), onnxruntime_runner(student, make_inputs)
+            t_run = onnxruntime_runner(teacher, make_inputs, onnx_module)
+            s_run = onnxruntime_runner(student, make_inputs, onnx_module)
             if t_run is not None and s_run is not None:
                 calls["onnxruntime"] = (t_run(batch), s_run(batch))
         out = {}
