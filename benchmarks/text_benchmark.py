@@ -88,7 +88,7 @@ def output_tokens(ids) -> int:
     return sum(int((r[:, 1:] != PAD).sum()) for r in rows)
 
 
-def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
+def efficiency(teacher: str | Path, student: Path, repeats: int, rounds: int, sentences: int = SENTENCES_TIMED) -> dict:
     """Parameters, MACs per generated token (greedy, batch 1), per-sentence latency and tokens/s
     (greedy at batch 1 and 32, beam 4 at batch 1) on 2 threads in PyTorch eager, and greedy in
     ONNX Runtime (the exported encoder and decoder step), teacher and student side by side."""
@@ -103,22 +103,28 @@ def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
     out = {}
     with torch.inference_mode():
         for name, g in nets.items():
-            one_by_one = OneByOne(g)(*make(SENTENCES_TIMED))
-            tokens = output_tokens(one_by_one)
-            macs = sum(macs_per_sample(g, (pad_batch([s]),)) for s in sources[:SENTENCES_TIMED])
+            tokens = output_tokens(OneByOne(g)(*make(sentences)))
+            macs = sum(macs_per_sample(g, (pad_batch([s]),)) for s in sources[:sentences])
             out[name] = {"params": count_params(g), "macs_per_token": macs / tokens,
-                         "tokens_per_sentence": tokens / SENTENCES_TIMED}
+                         "tokens_per_sentence": tokens / sentences}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(2)
-    rounds = max(3, repeats // 3)
-    cases = {"greedy_batch_1": (OneByOne(t_net), OneByOne(s_net), SENTENCES_TIMED, True),
+    cases = {"greedy_batch_1": (OneByOne(t_net), OneByOne(s_net), sentences, True),
              "greedy_batch_32": (t_net, s_net, 32, True),
-             "beam_4_batch_1": (OneByOne(t_net, 4), OneByOne(s_net, 4), SENTENCES_TIMED, False)}
+             "beam_4_batch_1": (OneByOne(t_net, 4), OneByOne(s_net, 4), sentences, False)}
+    exported = {name: task.onnx_module(g) for name, g in nets.items()}  # each exported once, for every case
+    as_exported = lambda g: exported["teacher" if g is t_net else "student"]  # noqa: E731
+
+    def onnx_of(module: nn.Module) -> nn.Module:
+        if isinstance(module, OneByOne):
+            return OneByOne(as_exported(module.generator))
+        return as_exported(module)
+
     for case, (t, s, batch, onnx) in cases.items():
         side = side_by_side_speedup(t, s, make, batch=batch, rounds=rounds, repeats=repeats, onnx=onnx,
-                                    onnx_module=onnx_one_by_one if case.endswith("batch_1") else task.onnx_module)
+                                    onnx_module=onnx_of)
         out[case] = side
-        per = SENTENCES_TIMED if case.endswith("batch_1") else batch
+        per = sentences if case.endswith("batch_1") else batch
         for runtime, v in side.items():
             for name in nets:
                 out[name].setdefault("ms_per_sentence", {})[f"{case}_{runtime}"] = 1e3 * v[f"{name}_median_s"] / per
@@ -128,14 +134,6 @@ def efficiency(teacher: str | Path, student: Path, repeats: int) -> dict:
         out[name]["tokens_per_second"] = {k: out[name]["tokens_per_sentence"] / (v / 1e3) for k, v in ms.items()
                                           if "batch_1" in k}
     return out
-
-
-def onnx_one_by_one(generator: nn.Module) -> nn.Module:
-    """The exported graphs of a OneByOne's generator, translating one source at a time."""
-    from kdgan.tasks.text.seq2seq import Seq2Seq
-
-    inner = generator.generator if isinstance(generator, OneByOne) else generator
-    return OneByOne(Seq2Seq.onnx_module(inner))
 
 
 def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
@@ -212,8 +210,8 @@ def main() -> None:
     print(f"teacher: {teacher_q}", flush=True)
     rows = student_runs(args, args.config, extra, quality)
     first = next((r for r in rows if r["kind"] == "pruned"), rows[0])
-    eff = None if args.no_profile else efficiency(args.teacher, args.work / f"{first['kind']}_seed{first['seed']}",
-                                                  3 if args.quick else 10)
+    student = args.work / f"{first['kind']}_seed{first['seed']}"
+    eff = None if args.no_profile else efficiency(args.teacher, student, *((1, 1, 2) if args.quick else (10, 5)))
     write_results(args, summarise(teacher_q, rows, eff), rows, started, "text_benchmark", markdown)
 
 
