@@ -93,6 +93,23 @@ def test_pruning_at_full_size_copies_the_teacher_and_narrower_starts_nearer_it()
         prune_transformer(TextTransformer(spec.model_copy(update={"width": 64})), teacher)
 
 
+def test_a_resumed_run_drops_the_units_an_uninterrupted_one_would(pairs_tsv, run_cli, tmp_path):
+    """Dropout draws from torch's global generator, which checkpoints keep (rng.torch)."""
+    from safetensors.torch import load_file
+
+    values = {**TINY, "data.name": "tsv", "data.path": pairs_tsv, "train.adversarial_start": 4,
+              "model.generator.dropout": 0.5, "log.checkpoint_every": 2}
+    args = set_args([f"{k}={v}" for k, v in values.items()])
+    assert run_cli("train", "--config", "configs/translate_teacher.yaml", "--out", tmp_path / "straight", *args)[0] == 0
+    short = set_args([f"{k}={v}" for k, v in {**values, "train.steps": 2}.items()])
+    assert run_cli("train", "--config", "configs/translate_teacher.yaml", "--out", tmp_path / "split", *short)[0] == 0
+    code, _, err = run_cli("train", "--out", tmp_path / "split", "--resume", "--set", "train.steps=4")
+    assert code == 0, err
+    a = load_file(tmp_path / "straight" / "checkpoints" / "step_0000004.safetensors")
+    b = load_file(tmp_path / "split" / "checkpoints" / "step_0000004.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("generator."))
+
+
 @pytest.fixture(scope="module")
 def text_runs(tmp_path_factory, pairs_tsv):
     root = tmp_path_factory.mktemp("seq2seq")

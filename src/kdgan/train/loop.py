@@ -410,6 +410,10 @@ class Trainer:
             **prefixed("g_objective", self.g_objective.state_dict()),
             **prefixed("d_objective", self.d_objective.state_dict()),
             "rng.noise": self.noise.get_state(),
+            # torch's own generators: what dropout draws from (a text generator's), so that a
+            # resumed run drops the units an uninterrupted one would
+            "rng.torch": torch.get_rng_state(),
+            **({"rng.cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
             **(self.pool.state() if self.pool is not None else {}),
         }
         if self.ema is not None:
@@ -441,6 +445,10 @@ class Trainer:
         for name, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)):
             opt.load_state_dict(unflatten_optimizer(name, tensors, meta["optimizers"][name]))
         self.noise.set_state(tensors["rng.noise"])
+        if "rng.torch" in tensors:  # earlier checkpoints did not keep it
+            torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         if self.pool is not None:
             self.pool.load(tensors, self.device)
         self.amp.load_state(meta.get("grad_scalers", {}))
