@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher convert-cycle-teacher clone-teacher enhance-mask-teacher clean
+.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher convert-cycle-teacher clone-teacher enhance-mask-teacher translate-teacher style-teacher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,15 @@ convert-cycle-teacher: $(STAMP)
 clone-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/clone_teacher.yaml --out runs/clone_teacher --overwrite
 	$(BIN)/kdgan export runs/clone_teacher --format safetensors --out src/kdgan/pretrained/clone_teacher
+
+# the English -> Spanish translation teacher: 12,000 maximum-likelihood steps, about 70 minutes on 2 idle cores
+translate-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/translate_teacher.yaml --out runs/translate_teacher --overwrite
+	$(BIN)/kdgan export runs/translate_teacher --format safetensors --out src/kdgan/pretrained/translate_teacher
+
+# the King James -> World English Bible style transfer teacher (not shipped: runs/style_teacher)
+style-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/style_teacher.yaml --out runs/style_teacher --overwrite
 
 # the speaker encoder voice conversion is scored with and cloning is conditioned on: about a minute
 speaker-encoder: $(STAMP)

@@ -110,6 +110,22 @@ def test_a_resumed_run_drops_the_units_an_uninterrupted_one_would(pairs_tsv, run
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("generator."))
 
 
+def test_a_maximum_likelihood_run_has_no_discriminator_to_offer(pairs_tsv, run_cli, tmp_path):
+    """train.adversarial_start = steps: the discriminator never trained, so neither the run nor
+    its exported folder offers it to teacher-discriminator terms."""
+    from kdgan.loading import load_gan
+
+    values = {**TINY, "data.name": "tsv", "data.path": pairs_tsv, "train.adversarial_start": 4}
+    args = set_args([f"{k}={v}" for k, v in values.items()])
+    assert run_cli("train", "--config", "configs/translate_teacher.yaml", "--out", tmp_path / "mle", *args)[0] == 0
+    assert load_gan(tmp_path / "mle").discriminator is None
+    assert run_cli("export", tmp_path / "mle", "--out", tmp_path / "folder")[0] == 0
+    assert not (tmp_path / "folder" / "discriminator.safetensors").exists()
+    assert json.loads((tmp_path / "folder" / "config.json").read_text())["discriminator"] is None
+    gan = load_gan(tmp_path / "folder")
+    assert gan.discriminator is None and gan.generator_spec.tokenizer
+
+
 @pytest.fixture(scope="module")
 def text_runs(tmp_path_factory, pairs_tsv):
     root = tmp_path_factory.mktemp("seq2seq")

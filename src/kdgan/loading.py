@@ -159,8 +159,9 @@ def load_gan(source: str | Path, trust_pickle: bool = False, field: str = "--tea
         return load_torch_file(path, trust_pickle, field)
     if str(source) in SHIPPED or (path / "config.json").is_file():
         g, d, config = load_pretrained(source)
-        return GAN(g, d, read_generator_spec(config["generator"]), read_discriminator_spec(config["discriminator"]),
-                       config.get("class_names", []), str(source)).freeze()
+        d_spec = read_discriminator_spec(config["discriminator"]) if config.get("discriminator") else None
+        return GAN(g, d, read_generator_spec(config["generator"]), d_spec, config.get("class_names", []),
+                   str(source)).freeze()
     if not path.exists():
         raise UserError(
             f"{field}: {source} does not exist; give a run folder, a checkpoint, a pretrained "
@@ -174,6 +175,8 @@ def load_gan(source: str | Path, trust_pickle: bool = False, field: str = "--tea
     _load_named(generator, unprefixed(g_key, tensors), path, "generator", field)
     _load_named(discriminator, unprefixed("discriminator", tensors), path, "discriminator", field)
     generator, discriminator, g_spec, d_spec = a_to_b(generator, discriminator, g_spec, d_spec)
+    if ((meta.get("config") or {}).get("train") or {}).get("adversarial_start", 0) >= meta["step"]:
+        discriminator, d_spec = None, None  # it never trained (maximum likelihood only): no judge to learn from
     return GAN(generator, discriminator, g_spec, d_spec, meta.get("class_names", []), str(source)).freeze()
 
 

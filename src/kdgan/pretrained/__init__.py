@@ -31,13 +31,20 @@ def export_pretrained(checkpoint: Path, out: Path) -> Path:
     if g_spec.get("arch") == "cycle":  # a CycleGAN is shipped as its A -> B half (B -> A stays in the run)
         g_key, d_key = f"{g_key}.a_to_b", "discriminator.judge_b"
         g_spec, d_spec = g_spec["a_to_b"], d_spec["judge_b"]
+    # A discriminator that never trained (train.adversarial_start at or past the checkpoint's
+    # step: maximum likelihood only) is its random initialisation: shipping it would offer
+    # teacher-discriminator terms a judge that knows nothing.
+    trained_d = ((meta.get("config") or {}).get("train") or {}).get("adversarial_start", 0) < meta["step"]
     out.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(out / "generator.safetensors", unprefixed(g_key, tensors))
-    atomic_save_tensors(out / "discriminator.safetensors", unprefixed(d_key, tensors))
+    if trained_d:
+        atomic_save_tensors(out / "discriminator.safetensors", unprefixed(d_key, tensors))
+    else:
+        (out / "discriminator.safetensors").unlink(missing_ok=True)
     config = {
         "kdgan_version": meta.get("kdgan_version"),
         "generator": g_spec,
-        "discriminator": d_spec,
+        "discriminator": d_spec if trained_d else None,
         "class_names": meta.get("class_names", []),
         "source": {"checkpoint": str(checkpoint), "step": meta["step"], "generator_weights": g_key},
         "train_config": meta.get("config"),
