@@ -5,8 +5,9 @@
 - Every command line of every ```bash block is checked: `kdgan ...` lines are parsed by the
   real CLI (options, choices, configs that exist), `python benchmarks/...` lines use only
   flags the script accepts, `make X` names a Makefile target.
-- The demo's, the image-to-image section's and the own-images section's command blocks are
-  run end to end, with tiny step, sample and image counts, in the order the README gives them.
+- The demo's, the image-to-image section's, the own-images section's, the vocoder's and the
+  own-text-pairs command blocks are run end to end, with tiny step, sample and image counts, in
+  the order the README gives them.
 - The `$ kdgan ...` example in a plain block prints exactly the line the README shows.
 """
 
@@ -111,6 +112,12 @@ def scratch(tmp_path, monkeypatch):
         for i in range(count):
             pixels = rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / folder / f"{i}.png")
+    questions = ["how do I reset my password", "where is my order", "can I change my address", "how do I cancel",
+                 "what are your opening hours", "is there a student discount", "how long does delivery take"]
+    answers = ["use the link on the sign-in page", "the tracking page shows it", "yes, in your account settings",
+               "write to us within 14 days", "nine to five on weekdays", "yes, ten percent", "two to four days"]
+    (tmp_path / "my_texts.tsv").write_text("".join(f"{q}\t{a}\n" for _ in range(3) for q, a in zip(questions, answers)),
+                                          encoding="utf-8")  # a user's question -> answer pairs
     t = np.arange(16000) / 16000  # one second of a rising tone, as a recording to resynthesise
     sf.write(tmp_path / "speech.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * t) * t)).astype(np.float32), 16000)
     monkeypatch.chdir(tmp_path)
@@ -144,7 +151,7 @@ def shrunk(args: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("marker", ["configs/demo.yaml", "configs/sr_distill.yaml", "configs/folder_teacher.yaml",
-                                    "configs/vocoder_distill.yaml"])
+                                    "configs/vocoder_distill.yaml", "my_texts.tsv"])
 def test_documented_command_sequences_run(scratch, run_cli, marker):
     block = next(b for b in bash_blocks() if marker in b)
     for args in command_lines(block):
