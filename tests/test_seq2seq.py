@@ -66,6 +66,28 @@ def test_a_step_feeds_the_decoder_the_target_before_its_eos_and_judges_padding_a
     assert generator.embed.weight.grad.abs().sum() > 0
 
 
+def test_the_score_function_term_rewards_tokens_the_discriminator_believes():
+    """SeqGAN's gradient, by hand: -mean((sigmoid(D) - its mean) * log p(sampled token)) over
+    the positions that hold a token; a step along it raises the log-probability of the token
+    the discriminator scored above the mean and lowers the other's."""
+    from kdgan.losses.terms import StepContext
+    from kdgan.tasks.text.seq2seq import ScoreFunction
+
+    logits = torch.zeros(1, 3, 5, requires_grad=True)
+    sampled = torch.tensor([[2, 4, 1]])
+    view = torch.nn.functional.one_hot(sampled, 5).float()
+    d_logits = torch.tensor([[2.0, -2.0, 9.0]])  # the third position is padding: left out
+    mask = torch.tensor([[True, True, False]])
+    ctx = StepContext("g", None, sampled, d_logits, None, None, g_logits=logits, view=view, g_extras={"mask": mask})
+    loss = ScoreFunction()(ctx)
+    r = torch.sigmoid(torch.tensor([2.0, -2.0]))
+    log_p = torch.log(torch.tensor(0.2))
+    assert loss.item() == pytest.approx(float(-((r - r.mean()) * log_p).mean()), rel=1e-6)
+    loss.backward()
+    assert logits.grad[0, 0, 2] < 0 < logits.grad[0, 1, 4]  # descent raises the believed token, lowers the other
+    assert logits.grad[0, 2].abs().sum() == 0
+
+
 def test_pruning_at_full_size_copies_the_teacher_and_narrower_starts_nearer_it():
     torch.manual_seed(0)
     spec = TransformerSpec(width=32, heads=4, encoder_layers=3, decoder_layers=3, vocab=50, max_len=16, dropout=0)
@@ -134,8 +156,9 @@ def text_runs(tmp_path_factory, pairs_tsv):
     try:
         data = {"data.name": "tsv", "data.path": pairs_tsv}
         yield teacher_and_student(root, "configs/translate_teacher.yaml", "configs/translate_distill.yaml",
-                                  {**TINY, **data}, {"model.generator.width": 8, "distill.terms":
-                                                     "[{name: kl, dim: logits}, {name: d_kl}]"})
+                                  {**TINY, **data, "task.adversarial": "reinforce"},
+                                  {"model.generator.width": 8, "task.adversarial": "gumbel",
+                                   "distill.terms": "[{name: kl, dim: logits}, {name: d_kl}]"})
     finally:
         if cache is None:
             os.environ.pop("KDGAN_CACHE")
@@ -147,6 +170,8 @@ def test_text_runs_log_their_terms_write_sample_tables_and_evaluate(text_runs, r
     student = text_runs / "student"
     logged = {k for line in (student / "log.jsonl").read_text().splitlines() for k in json.loads(line)}
     assert {"nll", "kl", "g_adv", "d_adv", "d_kl"} <= logged, logged
+    assert "g_reinforce" in {k for line in (text_runs / "teacher" / "log.jsonl").read_text().splitlines()
+                             for k in json.loads(line)}  # the teacher trained with task.adversarial: reinforce
     table = (student / "samples" / "step_0000004.tsv").read_text(encoding="utf-8").splitlines()
     assert table[0].split("\t") == ["source", "teacher", "student, step 4", "reference"] and len(table) == 4
     assert len(list((text_runs / "cache" / "seqkd").glob("*.json"))) == 1  # the teacher's translations, kept

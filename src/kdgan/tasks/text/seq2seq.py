@@ -9,7 +9,9 @@ source (a conditional judge). The generator returns its logits beside the argmax
     with label smoothing), the whole objective while train.adversarial_start lasts;
   * the discriminator sees a Gumbel-softmax relaxation of the logits (RelGAN; task.gumbel_tau,
     straight-through with task.gumbel_hard), padding shown as padding, so its gradient reaches
-    the generator; real targets are one-hot. The relaxation is taken position by position
+    the generator; real targets are one-hot. task.adversarial: reinforce shows it tokens drawn
+    from the logits instead, and the term `g_reinforce` gives the generator SeqGAN's
+    score-function gradient with the discriminator's per-position probability as reward. The relaxation is taken position by position
     under teacher forcing (each position's distribution given the reference prefix), not of
     a free-running sample: one decoder pass per step instead of one per token;
   * distillation's `kl` term with dim: logits is the seed's KLDivLoss over the vocabulary at
@@ -66,8 +68,13 @@ class Seq2SeqSettings(Strict):
     vocab_size: int = Field(8000, ge=300)  # the tokenizer's (byte-level BPE: at least its 256 bytes + specials)
     nll_weight: float = Field(1.0, ge=0)  # token cross-entropy to the training targets
     label_smoothing: float = Field(0.1, ge=0, lt=1)
+    # how the discriminator's judgement reaches the generator's discrete tokens: gumbel (a
+    # Gumbel-softmax relaxation of the logits, RelGAN) or reinforce (sampled tokens scored by the
+    # discriminator, the score-function gradient of SeqGAN: the task's g_reinforce term)
+    adversarial: Literal["gumbel", "reinforce"] = "gumbel"
     gumbel_tau: float = Field(1.0, gt=0)  # temperature of the relaxation the discriminator sees
     gumbel_hard: bool = False  # straight-through: one-hot forward, soft gradient
+    reinforce_weight: float = Field(1.0, ge=0)  # adversarial: reinforce: the weight of g_reinforce
     # teacher: sequence-level KD, the training targets are the teacher's translations (distill.teacher)
     targets: Literal["reference", "teacher"] = "reference"
     teacher_beam: int = Field(1, ge=1)  # targets: teacher: greedy (1) or beam search of this width
@@ -87,6 +94,26 @@ class TokenNLL(LossTerm):
     def compute(self, ctx: StepContext) -> torch.Tensor:
         return F.cross_entropy(ctx.g_logits.flatten(0, 1).float(), ctx.batch.real.flatten(), ignore_index=PAD,
                                label_smoothing=self.label_smoothing)
+
+
+class ScoreFunction(LossTerm):
+    """SeqGAN's score-function (REINFORCE) gradient, position by position: each position's
+    sampled token (the one-hot the discriminator judged, ctx.view) is rewarded with the
+    discriminator's probability that it is real there, less the batch's mean reward (a baseline
+    that lowers the variance), and the generator raises the log-probability of the tokens whose
+    reward is above it. No gradient flows through the discriminator: it needs none."""
+
+    name, adversarial = "g_reinforce", True
+
+    def compute(self, ctx: StepContext) -> torch.Tensor:
+        from kdgan.losses.adversarial import logits_of
+
+        mask = ctx.g_extras["mask"]
+        reward = torch.stack([torch.sigmoid(h.detach().float()) for h in logits_of(ctx.fake_logits)]).mean(0)
+        advantage = reward - reward[mask].mean()
+        sampled = ctx.view.argmax(-1)
+        log_p = ctx.g_logits.float().log_softmax(-1).gather(-1, sampled[..., None])[..., 0]
+        return -(advantage * log_p)[mask].mean()
 
 
 def pad_batch(rows: list[list[int]], width: int | None = None) -> torch.Tensor:
@@ -198,7 +225,10 @@ class Seq2Seq(Task):
 
     def objective_terms(self, cfg) -> tuple[list[LossTerm], list[LossTerm]]:
         s = cfg.task
-        return ([TokenNLL(s.nll_weight, s.label_smoothing)] if s.nll_weight > 0 else []), []
+        terms = [TokenNLL(s.nll_weight, s.label_smoothing)] if s.nll_weight > 0 else []
+        if s.adversarial == "reinforce":
+            terms.append(ScoreFunction(s.reinforce_weight))
+        return terms, []
 
     def network_specs(self, cfg):
         shared = {"vocab": self.tokenizer.get_vocab_size()}
@@ -225,10 +255,15 @@ class Seq2Seq(Task):
     def discriminator_view(self, output, noise: torch.Generator) -> torch.Tensor:
         if output.logits is None:  # decoded ids (a translation, not a training forward)
             return output.sample
-        s = self.settings
-        soft = relax(output.logits.float(), s.gumbel_tau, noise, hard=s.gumbel_hard)
-        pad = F.one_hot(torch.tensor(PAD, device=soft.device), soft.shape[-1]).to(soft.dtype)
-        return torch.where(output.extras["mask"][..., None], soft, pad)
+        s, logits = self.settings, output.logits.float()
+        if s.adversarial == "reinforce":  # tokens drawn from the generator's distribution: no gradient
+            uniform = torch.rand(logits.shape[:-1], generator=noise).to(logits.device)[..., None]
+            drawn = (logits.softmax(-1).detach().cumsum(-1) < uniform).sum(-1).clamp_(max=logits.shape[-1] - 1)
+            view = F.one_hot(drawn, logits.shape[-1]).to(logits.dtype)
+        else:
+            view = relax(logits, s.gumbel_tau, noise, hard=s.gumbel_hard)
+        pad = F.one_hot(torch.tensor(PAD, device=view.device), view.shape[-1]).to(view.dtype)
+        return torch.where(output.extras["mask"][..., None], view, pad)
 
     # -- what the run shows --------------------------------------------------------------
     def texts(self, ids: torch.Tensor, tokenizer=None) -> list[str]:
