@@ -114,6 +114,11 @@ class Block(nn.Module):
 
 
 class TextTransformer(nn.Module):
+    # distillation's feature term, by default: the encoder's output (the source as the decoder
+    # reads it) and the decoder's last hidden states, (B, T, width) whatever the depth: a student
+    # of fewer layers pairs with its teacher there (layout: channels_last)
+    feature_taps = ("enc_norm", "dec_norm")
+
     def __init__(self, spec: TransformerSpec):
         super().__init__()
         self.spec = spec
