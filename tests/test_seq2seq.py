@@ -71,7 +71,7 @@ def test_the_score_function_term_rewards_tokens_the_discriminator_believes():
     the positions that hold a token; a step along it raises the log-probability of the token
     the discriminator scored above the mean and lowers the other's."""
     from kdgan.losses.terms import StepContext
-    from kdgan.tasks.text.seq2seq import ScoreFunction
+    from kdgan.tasks.text.tokens import ScoreFunction
 
     logits = torch.zeros(1, 3, 5, requires_grad=True)
     sampled = torch.tensor([[2, 4, 1]])

@@ -11,9 +11,10 @@ source (a conditional judge). The generator returns its logits beside the argmax
     straight-through with task.gumbel_hard), padding shown as padding, so its gradient reaches
     the generator; real targets are one-hot. task.adversarial: reinforce shows it tokens drawn
     from the logits instead, and the term `g_reinforce` gives the generator SeqGAN's
-    score-function gradient with the discriminator's per-position probability as reward. The relaxation is taken position by position
-    under teacher forcing (each position's distribution given the reference prefix), not of
-    a free-running sample: one decoder pass per step instead of one per token;
+    score-function gradient with the discriminator's per-position probability as reward.
+    Either is taken position by position under teacher forcing (each position's distribution
+    given the reference prefix), not of a free-running sample: one decoder pass per step
+    instead of one per token (kdgan.tasks.text.tokens);
   * distillation's `kl` term with dim: logits is the seed's KLDivLoss over the vocabulary at
     each position, over the positions that hold a token (extras["mask"]).
 Sequence-level knowledge distillation (Kim & Rush 2016) is task.targets: teacher: the training
@@ -48,13 +49,13 @@ from pydantic import Field
 
 from kdgan.data.sampling import StepBatch
 from kdgan.errors import UserError
-from kdgan.losses.terms import LossTerm, StepContext
+from kdgan.losses.terms import LossTerm
 from kdgan.registry import TASKS
-from kdgan.schema import Strict
 from kdgan.tasks.base import Task
 from kdgan.tasks.text import families  # noqa: F401  (registers text-transformer, token-cnn)
 from kdgan.tasks.text.data import TextData, load_text_pairs
-from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec, relax
+from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec
+from kdgan.tasks.text.tokens import TokenTraining, decoder_input, pad_batch, token_terms, token_view
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD, decode, encode, from_saved, train_tokenizer
 from kdgan.tasks.text.transformer import TransformerSpec
 
@@ -63,62 +64,13 @@ OPTIONAL = ("nll", "length_ratio", "distinct_2", "self_bleu")
 SELF_BLEU_OUTPUTS = 200  # self-BLEU compares every pair: quadratic in the outputs it takes
 
 
-class Seq2SeqSettings(Strict):
+class Seq2SeqSettings(TokenTraining):
     name: Literal["seq2seq"] = "seq2seq"
-    vocab_size: int = Field(8000, ge=300)  # the tokenizer's (byte-level BPE: at least its 256 bytes + specials)
-    nll_weight: float = Field(1.0, ge=0)  # token cross-entropy to the training targets
-    label_smoothing: float = Field(0.1, ge=0, lt=1)
-    # how the discriminator's judgement reaches the generator's discrete tokens: gumbel (a
-    # Gumbel-softmax relaxation of the logits, RelGAN) or reinforce (sampled tokens scored by the
-    # discriminator, the score-function gradient of SeqGAN: the task's g_reinforce term)
-    adversarial: Literal["gumbel", "reinforce"] = "gumbel"
-    gumbel_tau: float = Field(1.0, gt=0)  # temperature of the relaxation the discriminator sees
-    gumbel_hard: bool = False  # straight-through: one-hot forward, soft gradient
-    reinforce_weight: float = Field(1.0, ge=0)  # adversarial: reinforce: the weight of g_reinforce
     # teacher: sequence-level KD, the training targets are the teacher's translations (distill.teacher)
     targets: Literal["reference", "teacher"] = "reference"
     teacher_beam: int = Field(1, ge=1)  # targets: teacher: greedy (1) or beam search of this width
     beam: int = Field(1, ge=1)  # how evaluation decodes: greedy (1) or beam search
     decode_batch: int = Field(64, ge=1)  # sentences decoded at once (evaluation, samples, targets)
-
-
-class TokenNLL(LossTerm):
-    """Cross-entropy of the generator's logits to the target tokens, padding left out."""
-
-    name = "nll"
-
-    def __init__(self, weight: float = 1.0, label_smoothing: float = 0.0):
-        super().__init__(weight)
-        self.label_smoothing = label_smoothing
-
-    def compute(self, ctx: StepContext) -> torch.Tensor:
-        return F.cross_entropy(ctx.g_logits.flatten(0, 1).float(), ctx.batch.real.flatten(), ignore_index=PAD,
-                               label_smoothing=self.label_smoothing)
-
-
-class ScoreFunction(LossTerm):
-    """SeqGAN's score-function (REINFORCE) gradient, position by position: each position's
-    sampled token (the one-hot the discriminator judged, ctx.view) is rewarded with the
-    discriminator's probability that it is real there, less the batch's mean reward (a baseline
-    that lowers the variance), and the generator raises the log-probability of the tokens whose
-    reward is above it. No gradient flows through the discriminator: it needs none."""
-
-    name, adversarial = "g_reinforce", True
-
-    def compute(self, ctx: StepContext) -> torch.Tensor:
-        from kdgan.losses.adversarial import logits_of
-
-        mask = ctx.g_extras["mask"]
-        reward = torch.stack([torch.sigmoid(h.detach().float()) for h in logits_of(ctx.fake_logits)]).mean(0)
-        advantage = reward - reward[mask].mean()
-        sampled = ctx.view.argmax(-1)
-        log_p = ctx.g_logits.float().log_softmax(-1).gather(-1, sampled[..., None])[..., 0]
-        return -(advantage * log_p)[mask].mean()
-
-
-def pad_batch(rows: list[list[int]], width: int | None = None) -> torch.Tensor:
-    width = width or max(len(r) for r in rows)
-    return torch.tensor([r + [PAD] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
 def _teacher_spec(cfg) -> TransformerSpec | None:
@@ -224,11 +176,7 @@ class Seq2Seq(Task):
         return None  # a conditional generator: its outputs differ because its inputs do
 
     def objective_terms(self, cfg) -> tuple[list[LossTerm], list[LossTerm]]:
-        s = cfg.task
-        terms = [TokenNLL(s.nll_weight, s.label_smoothing)] if s.nll_weight > 0 else []
-        if s.adversarial == "reinforce":
-            terms.append(ScoreFunction(s.reinforce_weight))
-        return terms, []
+        return token_terms(cfg.task), []
 
     def network_specs(self, cfg):
         shared = {"vocab": self.tokenizer.get_vocab_size()}
@@ -240,9 +188,7 @@ class Seq2Seq(Task):
         rows = indices.tolist()
         src = pad_batch([self.sources[i] for i in rows])
         tgt = pad_batch([self.targets[i] for i in rows])
-        # the decoder reads BOS w1 .. wn and predicts w1 .. wn EOS; a row's EOS is read by no one
-        tgt_in = tgt[:, :-1].masked_fill(tgt[:, :-1] == EOS, PAD)
-        return StepBatch(tgt[:, 1:], (src, tgt_in), (src,))
+        return StepBatch(tgt[:, 1:], (src, decoder_input(tgt)), (src,))
 
     def fixed_batch(self, n: int, seed: int) -> StepBatch:
         """The first n held-out pairs (again from the first when n is more): the sources, and
@@ -253,17 +199,7 @@ class Seq2Seq(Task):
         return StepBatch(ref, (src,), (src,))
 
     def discriminator_view(self, output, noise: torch.Generator) -> torch.Tensor:
-        if output.logits is None:  # decoded ids (a translation, not a training forward)
-            return output.sample
-        s, logits = self.settings, output.logits.float()
-        if s.adversarial == "reinforce":  # tokens drawn from the generator's distribution: no gradient
-            uniform = torch.rand(logits.shape[:-1], generator=noise).to(logits.device)[..., None]
-            drawn = (logits.softmax(-1).detach().cumsum(-1) < uniform).sum(-1).clamp_(max=logits.shape[-1] - 1)
-            view = F.one_hot(drawn, logits.shape[-1]).to(logits.dtype)
-        else:
-            view = relax(logits, s.gumbel_tau, noise, hard=s.gumbel_hard)
-        pad = F.one_hot(torch.tensor(PAD, device=view.device), view.shape[-1]).to(view.dtype)
-        return torch.where(output.extras["mask"][..., None], view, pad)
+        return token_view(output, self.settings, noise)
 
     # -- what the run shows --------------------------------------------------------------
     def texts(self, ids: torch.Tensor, tokenizer=None) -> list[str]:
@@ -359,8 +295,7 @@ class Seq2Seq(Task):
             chunk = pairs[k: k + step]
             src = pad_batch([encode(tokenizer, s)[: self.max_len] for s, _, _ in chunk]).to(device)
             tgt = pad_batch([encode(tokenizer, t)[: self.max_len] for _, t, _ in chunk]).to(device)
-            tgt_in = tgt[:, :-1].masked_fill(tgt[:, :-1] == EOS, PAD)
-            logits = generator_output(generator(src, tgt_in)).logits.float()
+            logits = generator_output(generator(src, decoder_input(tgt))).logits.float()
             total += float(F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD,
                                            reduction="sum"))
             count += int((tgt[:, 1:] != PAD).sum())
