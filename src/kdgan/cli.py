@@ -236,6 +236,10 @@ def sample(source, num, seed, out, scale, inputs, reference, text) -> None:
     if task.takes_text:
         raise UserError("--text / --input: a seq2seq generator translates text; give --text \"a sentence\" or "
                         "--input FILE with one sentence per line")
+    written = task.sample_files(generator, spec, num, seed, out)
+    if written is not None:
+        click.echo(f"wrote {num} samples to {written[0]}")
+        return
     with torch.no_grad():
         samples = generator_output(generator(*task.export_signature(spec, generator).example(num, seed))).sample
     task.write_samples(samples, out, scale=scale)
@@ -292,6 +296,8 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
         scored = f"{result['fake_samples']} samples vs {result['real_samples']} real"
     elif "photos" in result:
         scored = f"{len(result['photos'])} held-out photos"
+    elif "held_out_sentences" in result:  # unconditional text
+        scored = f"{result['samples']} samples, {result['held_out_sentences']} held-out sentences"
     elif "sentences" in result:
         scored = f"{result['sentences']} held-out sentences, {result.get('decoding', 'greedy')}"
     else:

@@ -218,7 +218,7 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
         result["profile"] = exported_profile(exported, lambda n: task.fixed_inputs(n, seed))
     elif profile:
         result["profile"] = profile_generator(generator, lambda n: task.fixed_inputs(n, seed),
-                                              onnx_module=task.onnx_module)
+                                              onnx=task.onnx_profile, onnx_module=task.onnx_module)
         unit = task.cost_unit()
         if unit is not None:
             result["profile"]["cost_unit"] = {"name": unit[0], "per_sample": unit[1]}

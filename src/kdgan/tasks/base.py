@@ -36,6 +36,7 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ()  # what --metrics may name for this task
     takes_reference: ClassVar[bool] = False  # translate() takes `references` (kdgan sample --reference)
     takes_text: ClassVar[bool] = False  # translate_text() takes sentences (kdgan sample --text)
+    onnx_profile: ClassVar[bool] = True  # profiles time the ONNX export too (False: it has none)
     cycle_domains: ClassVar[bool] = False  # has unpaired_batch: train.cycle can translate between two domains
 
     @classmethod
@@ -225,6 +226,12 @@ class Task:
     def translate_text(cls, generator: nn.Module, spec: BaseModel, sentences: list[str]) -> list[str]:
         """`kdgan sample --text` (takes_text): the generator's output for each sentence."""
         raise NotImplementedError
+
+    @classmethod
+    def sample_files(cls, generator: nn.Module, spec: BaseModel, num: int, seed: int, out: Path) -> list[Path] | None:
+        """`kdgan sample -n NUM --seed SEED --out OUT` where the samples need the spec to be
+        written (text: decoded with its tokenizer); None: write_samples writes them."""
+        return None
 
     @classmethod
     def write_samples(cls, outputs: torch.Tensor, out: Path, scale: int = 1) -> list[Path]:

@@ -88,3 +88,60 @@ def load_text_pairs(d: TextData) -> tuple[Pairs, Pairs]:
                         "(or give data.test_path)")
     held = set(range(9, len(pairs), 10)) or {len(pairs) - 1}  # a file of under 10 pairs: its last one
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
+
+
+class LineData(Strict):
+    """The `data` section of unconditional text (task.name: lm)."""
+
+    name: Literal["translation_en_es", "style_kjv_web", "lines"] = "style_kjv_web"
+    side: Literal["source", "target"] = "target"  # embedded corpora: which side's sentences
+    path: Path | None = None  # lines: one sentence per line, UTF-8
+    test_path: Path | None = None  # lines: the held-out sentences (default: every 10th line of path)
+    max_words: int | None = Field(20, ge=1)
+    every: int = Field(11, ge=2)
+
+
+Sentences = list[tuple[str, str]]  # (sentence, where it came from)
+
+
+def read_lines(path: Path, field: str) -> Sentences:
+    """The non-blank lines of a UTF-8 text file, or a UserError naming the file and line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{field}: no file {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{field}: {path} is a folder; give a text file with one sentence per line") from None
+    except OSError as err:
+        raise UserError(f"{field}: cannot read {path}: {err.strerror}") from None
+    lines = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as err:
+            raise UserError(f"{field}: {path} line {number}: not UTF-8 text (byte {err.start + 1}); "
+                            "save the file as UTF-8") from None
+        if line:
+            lines.append((line, f"{path} line {number}"))
+    if not lines:
+        raise UserError(f"{field}: {path} holds no sentence")
+    return lines
+
+
+def load_sentences(d: LineData) -> tuple[Sentences, Sentences]:
+    """(training sentences, held-out sentences) of an lm data section."""
+    if d.name in CORPORA:
+        pairs = TextData(name=d.name, max_words=d.max_words, every=d.every)
+        train, test = load_text_pairs(pairs)
+        side = 0 if d.side == "source" else 1
+        return [(p[side], p[2]) for p in train], [(p[side], p[2]) for p in test]
+    if d.path is None:
+        raise UserError("data.path: data.name lines needs a text file, one sentence per line")
+    lines = read_lines(d.path, "data.path")
+    if d.test_path is not None:
+        return lines, read_lines(d.test_path, "data.test_path")
+    if len(lines) < 2:
+        raise UserError(f"data.path: {d.path} holds one sentence; training and evaluation need at least two "
+                        "(or give data.test_path)")
+    held = set(range(9, len(lines), 10)) or {len(lines) - 1}
+    return [x for i, x in enumerate(lines) if i not in held], [x for i, x in enumerate(lines) if i in held]

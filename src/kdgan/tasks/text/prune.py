@@ -1,4 +1,5 @@
-"""Pruning init of a Transformer student from its teacher (distill.student.init: prune, #19).
+"""Pruning init of a Transformer student from its teacher (distill.student.init: prune, #19),
+for the encoder-decoder (text-transformer) and the decoder-only model (text-decoder).
 
 What a narrower, shallower student keeps:
   * the residual stream: one channel set for every layer (the embedding, each block's norms,
@@ -73,15 +74,17 @@ def _prune_block(s, t, stream: torch.Tensor, heads: int) -> None:
 
 @torch.no_grad()
 def prune_transformer(student: nn.Module, teacher: nn.Module, importance: str = "l1") -> list[torch.Tensor]:
+    """A text-transformer or text-decoder student from a teacher of its family."""
     s, t = student.spec, teacher.spec
-    smaller = (s.width <= t.width and s.heads <= t.heads and s.width // s.heads <= t.width // t.heads
-               and s.encoder_layers <= t.encoder_layers and s.decoder_layers <= t.decoder_layers
+    s_head, t_head = s.width // s.heads, t.width // t.heads
+    smaller = (type(student) is type(teacher) and s.width <= t.width and s.heads <= t.heads and s_head <= t_head
+               and len(student.encoder) <= len(teacher.encoder) and len(student.decoder) <= len(teacher.decoder)
                and s.width * s.expansion <= t.width * t.expansion)
     if not smaller or (s.vocab, s.max_len) != (t.vocab, t.max_len):
-        raise UserError("distill.student.init: prune needs a text-transformer student no wider, deeper or with more "
-                        "or larger heads than the teacher, with its vocabulary and max_len; use init: scratch")
-    encoder = strongest_blocks(teacher.encoder, s.encoder_layers, lambda b: _writes(b).sum())
-    decoder = strongest_blocks(teacher.decoder, s.decoder_layers, lambda b: _writes(b).sum())
+        raise UserError(f"distill.student.init: prune needs a {t.arch} student no wider, deeper or with more or "
+                        "larger heads than the teacher, with its vocabulary and max_len; use init: scratch")
+    encoder = strongest_blocks(teacher.encoder, len(student.encoder), lambda b: _writes(b).sum()) if len(student.encoder) else []
+    decoder = strongest_blocks(teacher.decoder, len(student.decoder), lambda b: _writes(b).sum())
     score = teacher.embed.weight.abs().sum(0) + sum(_writes(b) for b in [*encoder, *decoder])
     stream = top_channels(score, s.width)
     # embed x sqrt(width) enters the stream and dec_norm(x) @ embed.T leaves it: rescale both ends
@@ -90,6 +93,7 @@ def prune_transformer(student: nn.Module, teacher: nn.Module, importance: str = 
     student.codes.copy_(teacher.codes[:, stream])
     for s_block, t_block in zip([*student.encoder, *student.decoder], [*encoder, *decoder]):
         _prune_block(s_block, t_block, stream, s.heads)
-    _copy_norm(student.enc_norm, teacher.enc_norm, stream)
+    if hasattr(teacher, "enc_norm"):
+        _copy_norm(student.enc_norm, teacher.enc_norm, stream)
     _copy_norm(student.dec_norm, teacher.dec_norm, stream, 1 / ratio)
     return [stream]

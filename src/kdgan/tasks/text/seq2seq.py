@@ -55,7 +55,7 @@ from kdgan.tasks.base import Task
 from kdgan.tasks.text import families  # noqa: F401  (registers text-transformer, token-cnn)
 from kdgan.tasks.text.data import TextData, load_text_pairs
 from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec
-from kdgan.tasks.text.tokens import TokenTraining, decoder_input, pad_batch, token_terms, token_view
+from kdgan.tasks.text.tokens import TokenTraining, decoder_input, one_line, pad_batch, token_terms, token_view
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD, decode, encode, from_saved, train_tokenizer
 from kdgan.tasks.text.transformer import TransformerSpec
 
@@ -107,8 +107,7 @@ class Seq2Seq(Task):
         self.field = "data.path" if cfg.data.name == "tsv" else f"data.name {cfg.data.name}"
         self.sources, self.targets = self._encode(self.train_pairs, 0), self._encode(self.train_pairs, 1)
         self._encode(self.test_pairs, 0), self._encode(self.test_pairs, 1)  # evaluation must fit the model too
-        if cfg.task.targets == "teacher":
-            self.targets = self._teacher_targets(cfg)
+        self._cfg, self._teacher_made = cfg, cfg.task.targets != "teacher"
 
     def _encode(self, pairs, side: int) -> list[list[int]]:
         """The ids (BOS ... EOS) of each pair's source (side 0) or target (1), all within max_len."""
@@ -187,6 +186,8 @@ class Seq2Seq(Task):
     def batch(self, indices: torch.Tensor, noise: torch.Generator) -> StepBatch:
         rows = indices.tolist()
         src = pad_batch([self.sources[i] for i in rows])
+        if not self._teacher_made:  # decoded (or read from the cache) when training first needs them
+            self.targets, self._teacher_made = self._teacher_targets(self._cfg), True
         tgt = pad_batch([self.targets[i] for i in rows])
         return StepBatch(tgt[:, 1:], (src, decoder_input(tgt)), (src,))
 
@@ -215,8 +216,7 @@ class Seq2Seq(Task):
         headers, columns = self._columns(batch, outputs, names)
         out = path.with_suffix(".tsv")
         out.parent.mkdir(parents=True, exist_ok=True)
-        clean = lambda text: text.replace("\t", " ").replace("\n", " ")  # noqa: E731
-        out.write_text("\n".join("\t".join(clean(c) for c in row) for row in [headers, *zip(*columns)]) + "\n",
+        out.write_text("\n".join("\t".join(one_line(c) for c in row) for row in [headers, *zip(*columns)]) + "\n",
                        encoding="utf-8")
         return out
 
@@ -399,7 +399,8 @@ class Seq2Seq(Task):
             out = out / inputs.with_suffix(".txt").name
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")  # an interrupted run leaves `out` as it was
-        partial.write_text("\n".join(translated.get(n, "") for n in range(1, len(lines) + 1)) + "\n", encoding="utf-8")
+        partial.write_text("\n".join(one_line(translated.get(n, "")) for n in range(1, len(lines) + 1)) + "\n",
+                           encoding="utf-8")
         partial.replace(out)
         return [out]
 

@@ -7,10 +7,12 @@ own loss terms, what the discriminator sees of a token generator's output, and b
     token_view       the discriminator's view of a GeneratorOutput: a Gumbel-softmax relaxation
                      of its logits (RelGAN) or tokens drawn from them, padding shown as padding
     decoder_input    BOS w1 .. wn from BOS w1 .. wn EOS (padded): what a decoder reads
+    one_line         a generated text as one line of a text or TSV file
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 import torch
@@ -102,3 +104,11 @@ def decoder_input(tgt: torch.Tensor) -> torch.Tensor:
     """The decoder reads BOS w1 .. wn and predicts w1 .. wn EOS: each row without its last
     position, and its EOS (read by no one) as padding."""
     return tgt[:, :-1].masked_fill(tgt[:, :-1] == EOS, PAD)
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters, tabs and line or paragraph separators as spaces: an
+    undertrained model's byte tokens can decode to any of them, and each output must stay one
+    line (one row of a samples TSV, one line of a translated file)."""
+    return "".join(" " if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") else c
+                   for c in text)

@@ -113,13 +113,12 @@ class Block(nn.Module):
         return x + self.drop(self.ffn(self.norm2(x)))
 
 
-class TextTransformer(nn.Module):
-    # distillation's feature term, by default: the encoder's output (the source as the decoder
-    # reads it) and the decoder's last hidden states, (B, T, width) whatever the depth: a student
-    # of fewer layers pairs with its teacher there (layout: channels_last)
-    feature_taps = ("enc_norm", "dec_norm")
+class TokenModel(nn.Module):
+    """What the encoder-decoder and the decoder-only model share: the token embedding (also the
+    output projection), position codes, dropout, the decoder stack and its final norm, and one
+    cached decoding step."""
 
-    def __init__(self, spec: TransformerSpec):
+    def __init__(self, spec, encoder_layers: int, decoder_layers: int):
         super().__init__()
         self.spec = spec
         self.embed = nn.Embedding(spec.vocab, spec.width, padding_idx=PAD)
@@ -128,9 +127,11 @@ class TextTransformer(nn.Module):
         nn.init.normal_(self.embed.weight, std=spec.width ** -0.5)
         with torch.no_grad():
             self.embed.weight[PAD].zero_()
-        self.encoder = nn.ModuleList(Block(spec, cross=False) for _ in range(spec.encoder_layers))
-        self.decoder = nn.ModuleList(Block(spec, cross=True) for _ in range(spec.decoder_layers))
-        self.enc_norm, self.dec_norm = nn.LayerNorm(spec.width), nn.LayerNorm(spec.width)
+        # built in this order (embedding, encoder, decoder), so a seed gives the weights it gave
+        # before the decoder-only model shared this class: the shipped teacher's recipe re-creates it
+        self.encoder = nn.ModuleList(Block(spec, cross=False) for _ in range(encoder_layers))
+        self.decoder = nn.ModuleList(Block(spec, cross=encoder_layers > 0) for _ in range(decoder_layers))
+        self.dec_norm = nn.LayerNorm(spec.width)
         self.register_buffer("codes", positions(spec.max_len, spec.width))
         self.drop = nn.Dropout(spec.dropout)
 
@@ -140,6 +141,27 @@ class TextTransformer(nn.Module):
             raise ValueError(f"a sequence of {start + n} tokens is longer than the model's max_len {self.spec.max_len}")
         return self.drop(self.embed(tokens) * math.sqrt(self.spec.width) + self.codes[start: start + n])
 
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dec_norm(x) @ self.embed.weight.t()
+
+    def step(self, token: torch.Tensor, t: int, memory, memory_mask, caches: list[dict]) -> torch.Tensor:
+        """Log-probabilities (B, vocab) of the token after `token` (B, 1) at position t."""
+        x = self.embed_at(token, start=t)
+        for block, cache in zip(self.decoder, caches):
+            x = block(x, memory=memory, memory_mask=memory_mask, cache=cache)
+        return self.project(x)[:, -1].log_softmax(-1)
+
+
+class TextTransformer(TokenModel):
+    # distillation's feature term, by default: the encoder's output (the source as the decoder
+    # reads it) and the decoder's last hidden states, (B, T, width) whatever the depth: a student
+    # of fewer layers pairs with its teacher there (layout: channels_last)
+    feature_taps = ("enc_norm", "dec_norm")
+
+    def __init__(self, spec: TransformerSpec):
+        super().__init__(spec, spec.encoder_layers, spec.decoder_layers)
+        self.enc_norm = nn.LayerNorm(spec.width)
+
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(memory (B, S, W), its attention mask (B, 1, 1, S): True where a token may be attended)."""
         mask = (src != PAD)[:, None, None, :]
@@ -147,9 +169,6 @@ class TextTransformer(nn.Module):
         for block in self.encoder:
             x = block(x, self_mask=mask)
         return self.enc_norm(x), mask
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dec_norm(x) @ self.embed.weight.t()
 
     def teacher_forced(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         memory, memory_mask = self.encode(src)
@@ -164,13 +183,6 @@ class TextTransformer(nn.Module):
             return F.pad(out, (0, self.spec.max_len - out.shape[1]), value=PAD)
         logits = self.teacher_forced(src, tgt_in)
         return GeneratorOutput(logits.argmax(-1), logits, {"mask": tgt_in != PAD})
-
-    def step(self, token: torch.Tensor, t: int, memory, memory_mask, caches: list[dict]) -> torch.Tensor:
-        """Log-probabilities (B, vocab) of the token after `token` (B, 1) at position t."""
-        x = self.embed_at(token, start=t)
-        for block, cache in zip(self.decoder, caches):
-            x = block(x, memory=memory, memory_mask=memory_mask, cache=cache)
-        return self.project(x)[:, -1].log_softmax(-1)
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, max_len: int) -> torch.Tensor:
