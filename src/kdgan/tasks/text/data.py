@@ -77,6 +77,9 @@ def load_text_pairs(d: TextData) -> tuple[Pairs, Pairs]:
         pairs = [(ref, s, t) for ref, s, t in load_parallel_text(d.name)
                  if d.max_words is None or (len(s.split()) <= d.max_words and len(t.split()) <= 2 * d.max_words)]
         train, test = split_by_chapter(pairs, d.every)
+        if not train or not test:
+            raise UserError(f"data.max_words: {d.max_words} leaves {len(train)} training and {len(test)} held-out "
+                            f"verses of {d.name}; allow more words")
         return [(s, t, ref) for ref, s, t in train], [(s, t, ref) for ref, s, t in test]
     if d.path is None:
         raise UserError("data.path: data.name tsv needs a file of SOURCE<TAB>TARGET lines")
