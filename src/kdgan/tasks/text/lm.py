@@ -120,7 +120,9 @@ class LanguageModel(Task):
             rows = torch.cat([teacher(chunk) for chunk in z.split(256)]).tolist()
         print(f"kdgan: sampled {len(rows)} sentences from the teacher in {time.perf_counter() - start:.0f} s "
               "(task.targets: teacher)")
-        return [[t for t in row if t != PAD][: self.max_len - 1] + ([] if EOS in row else [EOS]) for row in rows]
+        kept = [[t for t in row if t != PAD] for row in rows]
+        # each up to its EOS; one that never ended, cut to fit and ended
+        return [row[: row.index(EOS) + 1] if EOS in row else row[: self.max_len - 1] + [EOS] for row in kept]
 
     def __len__(self) -> int:
         return len(self.sentences)
