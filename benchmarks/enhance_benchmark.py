@@ -99,7 +99,9 @@ def main() -> None:
         args.steps, args.seeds, args.samples = 4, "0", 2
         extra = ["data.segment=2048", "train.batch_size=2", "model.discriminator.width=2", "task.sample_seconds=0.5",
                  "model.generator.depth=3", "model.generator.context=1"]
-        args.teacher = str(train("teacher", "enhance_teacher.yaml", 4, [*extra, "model.generator.width=8"],
+        # its discriminator trains for the last 2 steps: the students' discriminators start from it
+        args.teacher = str(train("teacher", "enhance_teacher.yaml", 4, [*extra, "model.generator.width=8",
+                                                                       "train.adversarial_start=2"],
                                  args.work, reuse=False)["run"])
         extra.append("model.generator.width=2")  # the students
     args.steps = args.steps or recipe_steps(args.config)

@@ -93,7 +93,7 @@ def efficiency(teacher: str | Path, student: Path, repeats: int, rounds: int, se
     (greedy at batch 1 and 32, beam 4 at batch 1) on 2 threads in PyTorch eager, and greedy in
     ONNX Runtime (the exported encoder and decoder step), teacher and student side by side."""
     from kdgan.metrics.efficiency import count_params, macs_per_sample, side_by_side_speedup
-    from kdgan.tasks.text.seq2seq import pad_batch
+    from kdgan.tasks.text.tokens import pad_batch
     from vocoder_benchmark import generator_and_task
 
     (t_net, task), (s_net, _) = generator_and_task(teacher), generator_and_task(student)

@@ -124,7 +124,9 @@ def assemble_trainer(cfg: Config, task: Task, device: torch.device, generator: t
         "config": cfg.model_dump(mode="json"),
         "objectives": [g_objective.formula(), d_objective.formula()],
     }
+    with torch.random.fork_rng(devices=[]):  # building its feature network must not move training's draws
+        evaluate = task.checkpoint_evaluator(cfg)
     return Trainer(task, generator, discriminator, g_objective, d_objective, opt_g, opt_d,
                    settings, device, ema_decay=t.ema_decay, meta=meta, providers=list(providers),
                    reference=reference, dist=info, precision=t.precision, channels_last=t.channels_last,
-                   compile=t.compile, evaluate=task.checkpoint_evaluator(cfg))
+                   compile=t.compile, evaluate=evaluate)

@@ -306,7 +306,10 @@ class Trainer:
         reference, how far the samples are from it (in output space, and in a feature space
         when the run has one)."""
         s = self.settings
-        grid, spread, fidelity = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}")
+        # sampling and evaluating may draw from torch's global generator (a metric's subsets); the
+        # training's draws (dropout) must not depend on how often they run
+        with torch.random.fork_rng(devices=[]):
+            grid, spread, fidelity = self.save_samples(run_dir / "samples" / f"step_{self.step:07d}")
         if grid.suffix == ".png":
             log.image("samples", grid, self.step)
         collapsed = spread is not None and spread < s.collapse_threshold
@@ -331,7 +334,8 @@ class Trainer:
 
         G = self.sampling_generator
         was_training = G.training
-        result = self.evaluate(G, self.step, self.reference)
+        with torch.random.fork_rng(devices=[]):  # as sample_and_check: training's draws stay its own
+            result = self.evaluate(G, self.step, self.reference)
         G.train(was_training)
         write_eval(run_dir / "eval.json", {**result, "checkpoint": str(checkpoint)})
         log.event({"step": self.step, "eval": {k: v for k, v in result.items() if isinstance(v, float)}})

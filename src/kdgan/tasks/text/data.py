@@ -37,23 +37,31 @@ class TextData(Strict):
 Pairs = list[tuple[str, str, str]]  # (source, target, where it came from: "FILE line N" or a verse)
 
 
-def read_tsv(path: Path, field: str) -> Pairs:
-    """The (source, target, "PATH line N") of a TSV file, or a UserError naming the file and line."""
+def text_lines(path: Path, field: str, kind: str) -> list[tuple[int, str]]:
+    """(line number, text) of every line of a UTF-8 file, or a UserError naming the file (and
+    the line that is not UTF-8); `kind` says what the file should be, for a folder given."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{field}: no file {path}") from None
     except IsADirectoryError:
-        raise UserError(f"{field}: {path} is a folder; give a TSV file of SOURCE<TAB>TARGET lines") from None
+        raise UserError(f"{field}: {path} is a folder; give {kind}") from None
     except OSError as err:
         raise UserError(f"{field}: cannot read {path}: {err.strerror}") from None
-    pairs = []
+    lines = []
     for number, raw in enumerate(data.splitlines(), 1):
         try:
-            line = raw.decode("utf-8")
+            lines.append((number, raw.decode("utf-8")))
         except UnicodeDecodeError as err:
             raise UserError(f"{field}: {path} line {number}: not UTF-8 text (byte {err.start + 1}); "
                             "save the file as UTF-8") from None
+    return lines
+
+
+def read_tsv(path: Path, field: str) -> Pairs:
+    """The (source, target, "PATH line N") of a TSV file, or a UserError naming the file and line."""
+    pairs = []
+    for number, line in text_lines(path, field, "a TSV file of SOURCE<TAB>TARGET lines"):
         if not line.strip():
             continue
         parts = line.split("\t")
@@ -109,23 +117,8 @@ Sentences = list[tuple[str, str]]  # (sentence, where it came from)
 
 def read_lines(path: Path, field: str) -> Sentences:
     """The non-blank lines of a UTF-8 text file, or a UserError naming the file and line."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{field}: no file {path}") from None
-    except IsADirectoryError:
-        raise UserError(f"{field}: {path} is a folder; give a text file with one sentence per line") from None
-    except OSError as err:
-        raise UserError(f"{field}: cannot read {path}: {err.strerror}") from None
-    lines = []
-    for number, raw in enumerate(data.splitlines(), 1):
-        try:
-            line = raw.decode("utf-8").strip()
-        except UnicodeDecodeError as err:
-            raise UserError(f"{field}: {path} line {number}: not UTF-8 text (byte {err.start + 1}); "
-                            "save the file as UTF-8") from None
-        if line:
-            lines.append((line, f"{path} line {number}"))
+    lines = [(text.strip(), f"{path} line {number}")
+             for number, text in text_lines(path, field, "a text file with one sentence per line") if text.strip()]
     if not lines:
         raise UserError(f"{field}: {path} holds no sentence")
     return lines

@@ -26,7 +26,6 @@ from typing import Literal
 
 import sacrebleu
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
 from kdgan.data.sampling import StepBatch
@@ -40,7 +39,8 @@ from kdgan.tasks.text.decoder import DecoderSpec, TextDecoder
 from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec
 from kdgan.tasks.text.prune import prune_transformer
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD, decode, from_saved, train_tokenizer
-from kdgan.tasks.text.tokens import TokenTraining, decoder_input, one_line, pad_batch, token_terms, token_view
+from kdgan.tasks.text.tokens import (TokenTraining, decoder_input, one_line, pad_batch, token_nll, token_terms,
+                                     token_view)
 
 METRICS = ("nll", "bleu", "self_bleu", "distinct_2", "words")
 BLEU_REFERENCES = 200  # test-BLEU's references per sample: sacreBLEU re-reads them for every sample
@@ -218,22 +218,13 @@ class LanguageModel(Task):
         return scores
 
     def _nll(self, generator, tokenizer) -> float:
-        from kdgan.losses.terms import generator_output
-
         if not hasattr(generator, "teacher_forced"):
             raise UserError("--metrics: nll needs the generator's own distribution, which an exported file does "
                             "not give; evaluate the run instead")
         rows = self.held_out if tokenizer is self.tokenizer else \
             sentence_ids(tokenizer, self.test_sentences, self.max_len, "data")
-        total, count = 0.0, 0
-        for k in range(0, len(rows), 64):
-            tgt = pad_batch(rows[k: k + 64])
-            z = torch.zeros(len(tgt), self.max_len)
-            logits = generator_output(generator(z, decoder_input(tgt))).logits.float()
-            total += float(F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD,
-                                           reduction="sum"))
-            count += int((tgt[:, 1:] != PAD).sum())
-        return total / max(1, count)
+        batches = (pad_batch(rows[k: k + 64]) for k in range(0, len(rows), 64))
+        return token_nll(generator, (((torch.zeros(len(tgt), self.max_len),), tgt) for tgt in batches))
 
     @classmethod
     def protocol(cls, evaluation: dict) -> str:

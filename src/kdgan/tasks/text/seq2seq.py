@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
 from kdgan.data.sampling import StepBatch
@@ -53,9 +52,10 @@ from kdgan.losses.terms import LossTerm
 from kdgan.registry import TASKS
 from kdgan.tasks.base import Task
 from kdgan.tasks.text import families  # noqa: F401  (registers text-transformer, token-cnn)
-from kdgan.tasks.text.data import TextData, load_text_pairs
+from kdgan.tasks.text.data import TextData, load_text_pairs, text_lines
 from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec
-from kdgan.tasks.text.tokens import TokenTraining, decoder_input, one_line, pad_batch, token_terms, token_view
+from kdgan.tasks.text.tokens import (TokenTraining, decoder_input, one_line, pad_batch, token_nll, token_terms,
+                                     token_view)
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD, decode, encode, from_saved, train_tokenizer
 from kdgan.tasks.text.transformer import TransformerSpec
 
@@ -287,19 +287,12 @@ class Seq2Seq(Task):
 
     def _nll(self, generator, tokenizer, pairs) -> float:
         """Mean negative log-likelihood per reference token (EOS included), teacher forced."""
-        from kdgan.losses.terms import generator_output
-
         device = next(generator.parameters(), torch.empty(0)).device
-        total, count, step = 0.0, 0, self.settings.decode_batch
-        for k in range(0, len(pairs), step):
-            chunk = pairs[k: k + step]
-            src = pad_batch([encode(tokenizer, s)[: self.max_len] for s, _, _ in chunk]).to(device)
-            tgt = pad_batch([encode(tokenizer, t)[: self.max_len] for _, t, _ in chunk]).to(device)
-            logits = generator_output(generator(src, decoder_input(tgt))).logits.float()
-            total += float(F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD,
-                                           reduction="sum"))
-            count += int((tgt[:, 1:] != PAD).sum())
-        return total / max(1, count)
+        step = self.settings.decode_batch
+        chunks = (pairs[k: k + step] for k in range(0, len(pairs), step))
+        return token_nll(generator, (
+            ((pad_batch([encode(tokenizer, s)[: self.max_len] for s, _, _ in c]).to(device),),
+             pad_batch([encode(tokenizer, t)[: self.max_len] for _, t, _ in c]).to(device)) for c in chunks))
 
     @classmethod
     def protocol(cls, evaluation: dict) -> str:
@@ -378,18 +371,7 @@ class Seq2Seq(Task):
     @classmethod
     def translate(cls, generator, spec, inputs: Path, out: Path) -> list[Path]:
         """`kdgan sample --input FILE`: each line of a UTF-8 text file translated, one line each, into `out`."""
-        try:
-            raw = inputs.read_bytes()
-        except FileNotFoundError:
-            raise UserError(f"--input: no file {inputs}") from None
-        except IsADirectoryError:
-            raise UserError(f"--input: {inputs} is a folder; give a text file with one sentence per line") from None
-        lines = []
-        for number, line in enumerate(raw.splitlines(), 1):
-            try:
-                lines.append(line.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise UserError(f"--input: {inputs} line {number}: not UTF-8 text; save the file as UTF-8") from None
+        lines = [text for _, text in text_lines(inputs, "--input", "a text file with one sentence per line")]
         numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
         if not numbered:
             raise UserError(f"--input: {inputs} holds no sentence")

@@ -8,6 +8,7 @@ own loss terms, what the discriminator sees of a token generator's output, and b
                      of its logits (RelGAN) or tokens drawn from them, padding shown as padding
     decoder_input    BOS w1 .. wn from BOS w1 .. wn EOS (padded): what a decoder reads
     one_line         a generated text as one line of a text or TSV file
+    token_nll        a generator's mean negative log-likelihood per target token
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from kdgan.losses.terms import LossTerm, StepContext
+from kdgan.losses.terms import LossTerm, StepContext, generator_output
 from kdgan.schema import Strict
 from kdgan.tasks.text.discriminator import relax
 from kdgan.tasks.text.tokenizer import EOS, PAD
@@ -112,3 +113,16 @@ def one_line(text: str) -> str:
     line (one row of a samples TSV, one line of a translated file)."""
     return "".join(" " if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") else c
                    for c in text)
+
+
+def token_nll(generator, batches) -> float:
+    """Mean negative log-likelihood per target token (EOS included) under teacher forcing, over
+    `batches` of (the generator's other inputs, targets BOS ... EOS padded)."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for inputs, tgt in batches:
+            logits = generator_output(generator(*inputs, decoder_input(tgt))).logits.float()
+            total += float(F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=PAD,
+                                           reduction="sum"))
+            count += int((tgt[:, 1:] != PAD).sum())
+    return total / max(1, count)
