@@ -40,7 +40,7 @@ from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec
 from kdgan.tasks.text.prune import prune_transformer
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD, decode, from_saved, train_tokenizer
 from kdgan.tasks.text.tokens import (TokenTraining, decoder_input, one_line, pad_batch, token_nll, token_terms,
-                                     token_view)
+                                     token_view, write_table)
 
 METRICS = ("nll", "bleu", "self_bleu", "distinct_2", "words")
 BLEU_REFERENCES = 200  # test-BLEU's references per sample: sacreBLEU re-reads them for every sample
@@ -165,12 +165,7 @@ class LanguageModel(Task):
     def save_samples(self, path: Path, batch: StepBatch, outputs: list[torch.Tensor], names: list[str]) -> Path:
         """PATH.tsv: a column per generator (a teacher's and its student's samples from the same
         latent codes side by side), a held-out sentence beside (not paired: the data's look)."""
-        headers, columns = self._columns(batch, outputs, names)
-        out = path.with_suffix(".tsv")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("\n".join("\t".join(one_line(c) for c in row) for row in [headers, *zip(*columns)]) + "\n",
-                       encoding="utf-8")
-        return out
+        return write_table(path, *self.comparison_text(names, batch, outputs))
 
     def _columns(self, batch, outputs, names):
         return [*names, "a held-out sentence"], [*(self.texts(o) for o in outputs), self.texts(batch.real)]

@@ -55,7 +55,7 @@ from kdgan.tasks.text import families  # noqa: F401  (registers text-transformer
 from kdgan.tasks.text.data import TextData, load_text_pairs, text_lines
 from kdgan.tasks.text.discriminator import TokenDiscriminatorSpec
 from kdgan.tasks.text.tokens import (TokenTraining, decoder_input, one_line, pad_batch, token_nll, token_terms,
-                                     token_view)
+                                     token_view, write_table)
 from kdgan.tasks.text.tokenizer import BOS, EOS, PAD, decode, encode, from_saved, train_tokenizer
 from kdgan.tasks.text.transformer import TransformerSpec
 
@@ -213,12 +213,7 @@ class Seq2Seq(Task):
 
     def save_samples(self, path: Path, batch: StepBatch, outputs: list[torch.Tensor], names: list[str]) -> Path:
         """PATH.tsv: a header (source, each output's name, reference), then a row per sentence."""
-        headers, columns = self._columns(batch, outputs, names)
-        out = path.with_suffix(".tsv")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("\n".join("\t".join(one_line(c) for c in row) for row in [headers, *zip(*columns)]) + "\n",
-                       encoding="utf-8")
-        return out
+        return write_table(path, *self.comparison_text(names, batch, outputs))
 
     def comparison_panel(self, names, batch, outputs) -> None:
         return None  # the sentences are the comparison: comparison_text

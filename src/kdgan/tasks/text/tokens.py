@@ -14,6 +14,7 @@ own loss terms, what the discriminator sees of a token generator's output, and b
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -126,3 +127,11 @@ def token_nll(generator, batches) -> float:
                                            reduction="sum"))
             count += int((tgt[:, 1:] != PAD).sum())
     return total / max(1, count)
+
+
+def write_table(path: Path, headers: list[str], rows: list[list[str]]) -> Path:
+    """PATH.tsv: the headers, then a row per input, each text on one line (a run's samples)."""
+    out = path.with_suffix(".tsv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join("\t".join(one_line(c) for c in row) for row in [headers, *rows]) + "\n", encoding="utf-8")
+    return out
