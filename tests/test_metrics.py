@@ -160,6 +160,20 @@ def test_side_by_side_speedup_alternates_both_runtimes():
         assert r["rounds"] == 3 and r["batch"] == 4 and 0 < r["min"] <= r["speedup"] <= r["max"]
 
 
+def test_an_unchanged_generator_is_exported_to_onnx_once():
+    from kdgan.metrics.efficiency import _exported
+
+    calls = []
+    export = lambda g, inputs, names: calls.append(1) or len(calls)  # noqa: E731
+    g, x = _tiny_generator(), (torch.randn(2, 8),)
+    assert _exported(g, x, ["input_0"], export) == _exported(g, x, ["input_0"], export) == 1
+    assert _exported(g, (torch.randn(5, 8),), ["input_0"], export) == 1  # another batch size: same graph
+    with torch.no_grad():
+        next(g.parameters()).add_(1.0)  # an optimiser step changes the weights in place
+    assert _exported(g, x, ["input_0"], export) == 2
+    assert _exported(_tiny_generator(), x, ["input_0"], export) == 3  # another network
+
+
 def test_evaluate_from_the_cli(run_cli, tmp_path, monkeypatch, digits16_features):
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
     feats = digits16_features

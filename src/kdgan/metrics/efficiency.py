@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+import weakref
 
 import torch
 from torch import nn
@@ -125,7 +126,7 @@ def onnxruntime_runner(generator: nn.Module, make_inputs, onnx_module=None):
         return None
     inputs = make_inputs(2)
     names = [f"input_{i}" for i in range(len(inputs))]
-    model = onnx_model(generator.eval(), inputs, names)
+    model = _exported(generator, inputs, names, onnx_model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -136,6 +137,22 @@ def onnxruntime_runner(generator: nn.Module, make_inputs, onnx_module=None):
         return lambda: session.run(None, feed)
 
     return run
+
+
+_EXPORTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _exported(generator: nn.Module, inputs: tuple[torch.Tensor, ...], names: list[str], export):
+    """The generator's ONNX ModelProto, exported once while its weights stay the same: a
+    benchmark times one network at several thread counts and batch sizes, and each export
+    costs seconds. A parameter or buffer changed in place (an optimiser step) or replaced
+    changes the key, so a stale graph is never reused."""
+    state = tuple((t.data_ptr(), t._version) for t in (*generator.parameters(), *generator.buffers()))
+    key = (state, tuple((t.dtype, t.dim(), *t.shape[1:]) for t in inputs), tuple(names))
+    kept = _EXPORTS.get(generator)
+    if kept is None or kept[0] != key:
+        kept = _EXPORTS[generator] = (key, export(generator.eval(), inputs, names))
+    return kept[1]
 
 
 def _timed(call, repeats: int, warmup: int) -> list[float]:
