@@ -289,7 +289,7 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
     def shown(values: dict) -> str:
         # the image metrics in a fixed order, then the others as the task wrote them
         keys = dict.fromkeys(("psnr", "ssim", "lpips", "fid", "kid", "is", "precision", "recall", "c2st",
-                              *(k for k in values if k in valid or k == "source_similarity")))
+                              *(k for k in values if k in valid or k in ("source_similarity", "char_accuracy"))))
         return ", ".join(f"{k} {values[k]:.4g}" for k in keys if isinstance(values.get(k), float))
 
     if "fake_samples" in result:
@@ -298,6 +298,9 @@ def evaluate(source, samples, metrics, features, inception_weights, seed, no_pro
         scored = f"{len(result['photos'])} held-out photos"
     elif "held_out_sentences" in result:  # unconditional text
         scored = f"{result['samples']} samples, {result['held_out_sentences']} held-out sentences"
+    elif "test_a" in result:  # unpaired glyph styles
+        a, b = result["domains"]
+        scored = f"{result['test_a']} held-out {a} glyphs translated, against {result['test_b']} held-out {b} glyphs"
     elif "sentences" in result:
         scored = f"{result['sentences']} held-out sentences, {result.get('decoding', 'greedy')}"
     else:

@@ -28,6 +28,9 @@ COLUMNS = [  # (key, header, format)
 ]
 IMAGE_TASK_COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("fid", "patch FID", "{:.2f}"),
                       ("kid", "patch KID", "{:.2f}")]
+# unpaired glyph styles: translated held-out A against held-out B, and the character kept
+GLYPH_STYLE_COLUMNS = [("fid", "FID", "{:.2f}"), ("kid", "KID", "{:.2f}"),
+                       ("char_accuracy", "character accuracy", "{:.3f}")]
 LOWER_IS_BETTER = ("fid", "kid", "lpips")
 
 # What each number means, printed under the table: a reader should not need the docs.

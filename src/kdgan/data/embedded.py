@@ -13,15 +13,16 @@ from kdgan.data.images import ImageDataset, fit_array
 def load_glyphs(resolution: int, channels: int) -> ImageDataset:
     """0-9, A-Z, a-z from 152 free font faces (see GLYPHS_FONTS.md): 9,424 images, 62 classes.
 
-    Labels are the character class; `font_ids` (which face drew it) is kept as an attribute
-    for analyses that need it.
+    Labels are the character class; `font_ids` (which face drew it) and `font_names` (each
+    face's name) are kept as attributes for analyses and tasks that need them.
     """
     with resources.files("kdgan.data").joinpath("glyphs.npz").open("rb") as f:
         arrays = np.load(f)
         images, labels = arrays["images"], arrays["labels"]
         classes, font_ids = [str(c) for c in arrays["classes"]], arrays["font_ids"]
+        font_names = [str(n) for n in arrays["font_names"]]
     ds = ImageDataset(fit_array(images, resolution, channels), torch.from_numpy(labels), classes, "glyphs")
-    ds.font_ids = torch.from_numpy(font_ids)
+    ds.font_ids, ds.font_names = torch.from_numpy(font_ids), font_names
     return ds
 
 

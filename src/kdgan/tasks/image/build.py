@@ -54,9 +54,14 @@ def image_task(cfg) -> ImageToImageTask:
 
 
 def unpaired_task(cfg) -> Unpaired:
-    """A folder's A/ and B/ domains; or, on the embedded photos, edge maps (A) and photos
-    (B) cut from different places, so that no input has its ground truth."""
+    """A folder's A/ and B/ domains; on the embedded photos, edge maps (A) and photos (B)
+    cut from different places, so that no input has its ground truth; on the embedded glyphs,
+    two font styles (task.domains)."""
     d, t = cfg.data, cfg.task
+    if d.name == "glyphs":
+        from kdgan.tasks.image.glyph_styles import GlyphStyles
+
+        return GlyphStyles(t.domains, d.resolution)
     if d.name == "photos":
         if t.input_channels != 1:
             raise UserError("task.input_channels: unpaired on the embedded photos maps edge maps (1 channel); set 1")

@@ -118,3 +118,12 @@ class TaskConfig(Strict):
     input_channels: int = Field(3, ge=1, le=3)  # paired / unpaired: channels of the A images
     crops: int = Field(4096, ge=1)
     max_side: int = Field(512, ge=16)  # photos are shrunk to at most this many px on the longer side
+    # unpaired on the embedded glyphs (data.name glyphs): the font styles of domains A and B
+    domains: tuple[Literal["serif", "sans"], Literal["serif", "sans"]] = ("serif", "sans")
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: tuple[str, str]) -> tuple[str, str]:
+        if v[0] == v[1]:
+            raise ValueError(f"domains A and B are both {v[0]}; give two styles, e.g. [serif, sans]")
+        return v

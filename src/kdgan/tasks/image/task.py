@@ -104,9 +104,17 @@ class ImageTask(Task):
 
     @classmethod
     def report_columns(cls, evaluation: dict) -> list[tuple[str, str, str]]:
-        from kdgan.report import COLUMNS, IMAGE_TASK_COLUMNS
+        from kdgan.report import COLUMNS, GLYPH_STYLE_COLUMNS, IMAGE_TASK_COLUMNS
 
+        if "char_accuracy" in evaluation:
+            return GLYPH_STYLE_COLUMNS
         return COLUMNS if evaluation.get("task", "generation") == "generation" else IMAGE_TASK_COLUMNS
+
+    @classmethod
+    def metric_notes(cls) -> dict[str, str]:
+        return {"char_accuracy": "Character accuracy: the share of translated held-out glyphs the shipped glyph "
+                                 "classifier still reads as the input's character (the untranslated input's and "
+                                 "the held-out B glyphs' own are the baselines)."}
 
     def fidelity_features(self, cfg):
         """Features of the run's extractor (log.eval_features, or the one shipped for its
@@ -156,8 +164,12 @@ def check_task(cfg) -> None:
     if task == "paired" and cfg.data.name != "folder":
         raise ValueError("data.name: task paired reads a folder with A/ and B/ sub-folders; set data.name: folder "
                          "(the built-in paired task on the embedded photos is task edges)")
-    if cfg.data.name not in ("photos", "folder"):
-        raise ValueError(f"data.name: task {task} needs whole photos: photos (embedded) or folder")
+    glyph_styles = task == "unpaired" and cfg.data.name == "glyphs"
+    if glyph_styles and (cfg.data.channels != 1 or cfg.task.input_channels != 1):
+        raise ValueError("data.channels: glyphs are grey; set data.channels and task.input_channels to 1")
+    if cfg.data.name not in ("photos", "folder") and not glyph_styles:
+        raise ValueError(f"data.name: task {task} needs whole photos: photos (embedded) or folder"
+                         + (" (or, for unpaired, glyphs: two font styles)" if task == "unpaired" else ""))
     if task == "unpaired" and cfg.train.loss.reconstruction.weight > 0:
         raise ValueError("train.loss.reconstruction.weight: task unpaired has no ground truth; "
                          "distil from the teacher's output (distill.terms l1) instead")
