@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher convert-cycle-teacher clone-teacher enhance-mask-teacher translate-teacher style-teacher clean
+.PHONY: demo test teacher i2i-teachers vocoder-teacher enhance-teacher speaker-encoder convert-teacher convert-cycle-teacher clone-teacher enhance-mask-teacher translate-teacher style-teacher cyclegan-teacher clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ translate-teacher: $(STAMP)
 # the King James -> World English Bible style transfer teacher (not shipped: runs/style_teacher)
 style-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/style_teacher.yaml --out runs/style_teacher --overwrite
+
+# the serif -> sans glyph CycleGAN teacher (#20; not shipped yet: runs/cyclegan_teacher, whose A -> B half distils)
+cyclegan-teacher: $(STAMP)
+	$(BIN)/kdgan train --config configs/cyclegan_teacher.yaml --out runs/cyclegan_teacher --overwrite
 
 # the speaker encoder voice conversion is scored with and cloning is conditioned on: about a minute
 speaker-encoder: $(STAMP)

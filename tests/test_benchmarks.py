@@ -79,3 +79,15 @@ def test_text_benchmark_quick(tmp_path, monkeypatch):
     assert {"greedy_batch_1_pytorch", "greedy_batch_1_onnxruntime", "greedy_batch_32_onnxruntime",
             "beam_4_batch_1_pytorch"} <= set(eff["student"]["ms_per_sentence"])
     assert "best_student_bleu_at_least_scratch_plus_1.5" in result["targets"]
+
+
+def test_cyclegan_benchmark_quick(tmp_path):
+    result = _run("cyclegan_benchmark.py", tmp_path)
+    assert set(result["students"]) == {"scratch", "distilled", "pruned"} and len(result["runs"]) == 3
+    assert all(r["fid"] > 0 and 0 <= r["char_accuracy"] <= 1 for r in result["runs"])
+    scratch = json.loads((tmp_path / "work" / "scratch_seed0" / "checkpoints" / "step_0000002.json").read_text())
+    assert scratch["generator_spec"]["arch"] == "cycle"  # CycleGAN's own losses, at the student's width
+    assert result["teacher"]["baselines"]["the input (serif, untranslated)"]["char_accuracy"] > 0.85
+    eff = result["efficiency"]
+    assert eff["teacher"]["macs_per_image"] > eff["student"]["macs_per_image"] > 0
+    assert {"pytorch", "onnxruntime"} == set(eff["batch_64"]) and "macs_ratio_at_least_10" in result["targets"]

@@ -5,8 +5,8 @@
 - Every command line of every ```bash block is checked: `kdgan ...` lines are parsed by the
   real CLI (options, choices, configs that exist), `python benchmarks/...` lines use only
   flags the script accepts, `make X` names a Makefile target.
-- The demo's, the image-to-image section's, the own-images section's, the vocoder's and the
-  own-text-pairs command blocks are run end to end, with tiny step, sample and image counts, in
+- The demo's, the image-to-image section's, the own-images section's, the vocoder's, the
+  own-text-pairs and the CycleGAN command blocks are run end to end, with tiny step, sample and image counts, in
   the order the README gives them.
 - The `$ kdgan ...` example in a plain block prints exactly the line the README shows.
 """
@@ -107,11 +107,15 @@ def scratch(tmp_path, monkeypatch):
     """A working folder like a user's: the configs, and small image folders the README names."""
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     rng = np.random.default_rng(0)
-    for folder, count in (("my_images", 8), ("my_pairs/A", 4), ("my_pairs/B", 4)):
+    for folder, count in (("my_images", 8), ("my_pairs/A", 4), ("my_pairs/B", 4), ("my_domains/A", 4),
+                          ("my_domains/B", 4)):
         (tmp_path / folder).mkdir(parents=True)
         for i in range(count):
             pixels = rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / folder / f"{i}.png")
+    glyph = np.zeros((32, 32), dtype=np.uint8)
+    glyph[6:26, 14:18] = 255  # a grey 32 px "I" to restyle
+    Image.fromarray(glyph).save(tmp_path / "my_glyph.png")
     questions = ["how do I reset my password", "where is my order", "can I change my address", "how do I cancel",
                  "what are your opening hours", "is there a student discount", "how long does delivery take"]
     answers = ["use the link on the sign-in page", "the tracking page shows it", "yes, in your account settings",
@@ -134,10 +138,15 @@ def test_python_blocks_run(scratch, monkeypatch, index):
     exec(compile(BLOCKS[index][1], f"README.md block {index}", "exec"), {"__name__": "readme"})
 
 
-def shrunk(args: list[str]) -> list[str]:
+# narrower networks for blocks whose recipes are slow even for 4 steps
+SMALLER = {"configs/cyclegan_distill.yaml": ["model.generator.width=8", "model.generator.blocks=1",
+                                            "model.discriminator.width=8"]}
+
+
+def shrunk(args: list[str], smaller: list[str] = ()) -> list[str]:
     """A documented kdgan command made CI-sized: tiny training runs, few samples and epochs."""
     if args[0] in ("train", "distill"):
-        return [*args, *(a for o in TINY_RUN for a in ("--set", o))]
+        return [*args, *(a for o in (*TINY_RUN, *smaller) for a in ("--set", o))]
     if args[:2] == ["features", "train"]:
         return [*args, "--epochs", "8"]
     if args[0] == "evaluate":
@@ -151,7 +160,7 @@ def shrunk(args: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("marker", ["configs/demo.yaml", "configs/sr_distill.yaml", "configs/folder_teacher.yaml",
-                                    "configs/vocoder_distill.yaml", "my_texts.tsv"])
+                                    "configs/vocoder_distill.yaml", "my_texts.tsv", "configs/cyclegan_distill.yaml"])
 def test_documented_command_sequences_run(scratch, run_cli, marker):
     block = next(b for b in bash_blocks() if marker in b)
     for args in command_lines(block):
@@ -159,5 +168,5 @@ def test_documented_command_sequences_run(scratch, run_cli, marker):
             args = [*args[:2], *(a if prev != "--per-class" else "40" for prev, a in zip(args[1:], args[2:]))]
             subprocess.run([sys.executable, ROOT / args[1], *args[2:]], check=True, capture_output=True)
             continue
-        code, out, err = run_cli(*shrunk(kdgan_args(args)))
+        code, out, err = run_cli(*shrunk(kdgan_args(args), SMALLER.get(marker, [])))
         assert code == 0, f"{shlex.join(args)}\n{err}"

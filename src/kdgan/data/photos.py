@@ -48,7 +48,8 @@ def shrink(img: Image.Image, max_side: int) -> Image.Image:
 
 def to_pixels(img: Image.Image, channels: int) -> torch.Tensor:
     arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    return torch.from_numpy(np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)))
+    # a copy: PIL's buffer is read-only, and torch warns about (and must not write into) it
+    return torch.from_numpy(np.array(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1), order="C"))
 
 
 def embedded_photo(name: str, channels: int, max_side: int) -> Photo:

@@ -271,6 +271,11 @@ def evaluate_image_source(generator, task, cfg, metrics, features: str | None, s
                             f"{cfg.data.channels}; train one with `kdgan features train`")
     result = evaluate_image_task(generator, task, classifier, metrics, seed, lpips=lpips_net)
     result["features"] = name if classifier is not None else None
+    if classifier is None and {"fid", "kid"} & set(metrics):
+        result["features_warning"] = (
+            f"no FID/KID: no feature extractor ships for {cfg.data.channels}-channel images; train one with "
+            f"`kdgan features train folder --path FOLDER --channels {cfg.data.channels} --resolution "
+            f"{cfg.data.resolution} --self-supervised --out FEATURES`, then pass --features FEATURES")
     return result
 
 
