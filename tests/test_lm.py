@@ -84,15 +84,21 @@ def test_lm_runs_distil_evaluate_and_sample(lm_runs, run_cli, tmp_path):
     result = json.loads((student / "eval.json").read_text())["evaluations"][-1]
     assert result["task"] == "lm" and result["samples"] == 20 and result["held_out_sentences"] == 8
     assert result["nll"] > 0 and 0 <= result["bleu"] <= 100 and 0 <= result["distinct_2"] <= 1
-    assert result["real_vs_real"]["bleu"] > 0 and "onnxruntime_latency" not in result["profile"]
+    assert result["real_vs_real"]["bleu"] > 0 and result["profile"]["onnxruntime_latency"]["1"]["median_s"] > 0
     code, out, err = run_cli("sample", student, "-n", 5, "--seed", 3, "--out", tmp_path / "s.txt")
     assert code == 0, err
     first = (tmp_path / "s.txt").read_text(encoding="utf-8")
     assert len(first.splitlines()) == 5
     assert run_cli("sample", student, "-n", 5, "--seed", 3, "--out", tmp_path / "t.txt")[0] == 0
     assert (tmp_path / "t.txt").read_text(encoding="utf-8") == first  # the same codes, the same sentences
-    code, _, err = run_cli("export", student, "--format", "onnx", "--out", tmp_path / "g.onnx")
-    assert code == 2 and "exports as safetensors" in err
+
+    # the cached step exported: sampled through onnxruntime, the same codes give the same sentences
+    code, out, err = run_cli("export", student, "--format", "onnx", "--out", tmp_path / "g.onnx")
+    assert code == 0 and "verified" in out, err
+    assert run_cli("sample", tmp_path / "g.onnx", "-n", 5, "--seed", 3, "--out", tmp_path / "o.txt")[0] == 0
+    assert (tmp_path / "o.txt").read_text(encoding="utf-8") == first
+    code, _, err = run_cli("export", student, "--format", "torchscript", "--out", tmp_path / "g.pt")
+    assert code == 2 and "exports to onnx" in err and not (tmp_path / "g.pt").exists()
 
 
 def test_a_bad_lines_file_is_one_line_naming_file_and_line(run_cli, tmp_path):

@@ -67,11 +67,16 @@ class TextDecoder(TokenModel):
         out[:, 0] = BOS
         done = torch.zeros(n, dtype=torch.bool, device=z.device)
         for t in range(length - 1):
-            probs = (self.step(out[:, t: t + 1], t, None, None, caches) / self.spec.temperature).softmax(-1)
-            nxt = (probs.cumsum(-1) < z[:, t: t + 1]).sum(-1).clamp_(max=probs.shape[-1] - 1)
+            nxt = inverse_cdf(self.step(out[:, t: t + 1], t, None, None, caches), z[:, t: t + 1], self.spec.temperature)
             nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
             out[:, t + 1] = nxt
             done |= nxt == EOS
             if bool(done.all()):
                 break
         return out
+
+
+def inverse_cdf(log_probs: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The token (B,) whose cumulative probability at `temperature` first reaches u (B, 1)."""
+    probs = (log_probs / temperature).softmax(-1)
+    return (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)

@@ -51,30 +51,49 @@ class EncoderGraph(nn.Module):
         return torch.stack(keys), torch.stack(values), mask
 
 
+def decoder_step(m, token, position, cache_k, cache_v, memory: tuple | None = None):
+    """One cached decoder step as a graph: the fixed-size caches with this position's keys and
+    values written, later positions masked; with `memory` (keys, values, mask per layer) the
+    encoder-decoder's cross-attention too."""
+    x = m.embed(token) * math.sqrt(m.spec.width) + m.codes.index_select(0, position)[None]
+    visible = (torch.arange(m.spec.max_len, device=token.device) <= position).view(1, 1, 1, -1)  # the prefix so far
+    new_k, new_v = [], []
+    for i, block in enumerate(m.decoder):
+        h = block.norm1(x)
+        k, v = block.attn.keys_values(h)
+        k, v = cache_k[i].index_copy(2, position, k), cache_v[i].index_copy(2, position, v)
+        new_k.append(k)
+        new_v.append(v)
+        x = x + block.attn(h, k, v, mask=visible)
+        if memory is not None:
+            x = x + block.cross_attn(block.norm_cross(x), memory[0][i], memory[1][i], mask=memory[2])
+        x = x + block.ffn(block.norm2(x))
+    return m.project(x)[:, -1].log_softmax(-1), torch.stack(new_k), torch.stack(new_v)
+
+
 class DecoderStepGraph(nn.Module):
     def __init__(self, model: TextTransformer):
         super().__init__()
         self.model = model
 
     def forward(self, token, position, memory_k, memory_v, memory_mask, cache_k, cache_v):
-        m = self.model
-        x = m.embed(token) * math.sqrt(m.spec.width) + m.codes.index_select(0, position)[None]
-        visible = (torch.arange(m.spec.max_len, device=token.device) <= position).view(1, 1, 1, -1)  # the prefix so far
-        new_k, new_v = [], []
-        for i, block in enumerate(m.decoder):
-            h = block.norm1(x)
-            k, v = block.attn.keys_values(h)
-            k, v = cache_k[i].index_copy(2, position, k), cache_v[i].index_copy(2, position, v)
-            new_k.append(k)
-            new_v.append(v)
-            x = x + block.attn(h, k, v, mask=visible)
-            x = x + block.cross_attn(block.norm_cross(x), memory_k[i], memory_v[i], mask=memory_mask)
-            x = x + block.ffn(block.norm2(x))
-        return m.project(x)[:, -1].log_softmax(-1), torch.stack(new_k), torch.stack(new_v)
+        return decoder_step(self.model, token, position, cache_k, cache_v, (memory_k, memory_v, memory_mask))
+
+
+class LanguageModelStepGraph(nn.Module):
+    """The decoder-only model's step (task lm): no source, no cross-attention."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, token, position, cache_k, cache_v):
+        return decoder_step(self.model, token, position, cache_k, cache_v)
 
 
 def cache_shape(spec, batch: int) -> tuple[int, ...]:
-    return spec.decoder_layers, batch, spec.heads, spec.max_len, spec.width // spec.heads
+    layers = getattr(spec, "decoder_layers", None) or spec.layers  # encoder-decoder / decoder-only
+    return layers, batch, spec.heads, spec.max_len, spec.width // spec.heads
 
 
 def _onnx(module: nn.Module, inputs: tuple, names: list[str], outputs: list[str], dynamic: tuple):
@@ -174,6 +193,83 @@ def verify(model: TextTransformer, path: Path) -> float:
         if not torch.equal(got, want):
             raise RuntimeError("onnx export: greedy decoding through the exported graphs chose other tokens than "
                                "PyTorch")
+    if worst > TOLERANCE:
+        raise RuntimeError(f"onnx export differs from PyTorch by {worst:.3g} in log-probability (tolerance {TOLERANCE})")
+    return worst
+
+
+def export_language_model(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """PATH: the decoder-only model's cached step (task lm), with kdgan's metadata."""
+    import onnx
+
+    model = model.eval()
+    cache = torch.zeros(cache_shape(model.spec, 2))
+    batch = torch.export.Dim("batch", min=1)
+    step = _onnx(LanguageModelStepGraph(model), (torch.full((2, 1), BOS), torch.tensor([0]), cache, cache.clone()),
+                 ["token", "position", "cache_k", "cache_v"], ["log_probs", "next_cache_k", "next_cache_v"],
+                 ({0: batch}, None, {1: batch}, {1: batch}))
+    onnx.helper.set_model_props(step, metadata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(step, str(path))
+
+
+class OnnxSampler(nn.Module):
+    """Sampling from latent codes over the exported step: forward(z) -> (B, max_len) ids, as
+    TextDecoder(z) (the same inverse-CDF rule at the spec's temperature, done in torch on the
+    graph's log-probabilities)."""
+
+    def __init__(self, path: Path, spec):
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+        self.step = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.spec = spec
+
+    def run_step(self, token: np.ndarray, t: int, cache: tuple) -> tuple:
+        feed = {"token": token, "position": np.array([t], dtype=np.int64), "cache_k": cache[0], "cache_v": cache[1]}
+        log_probs, k, v = self.step.run(None, feed)
+        return log_probs, (k, v)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        from kdgan.tasks.text.decoder import inverse_cdf
+
+        z = z.cpu()
+        n, length = z.shape[0], self.spec.max_len
+        cache = tuple(np.zeros(cache_shape(self.spec, n), dtype=np.float32) for _ in range(2))
+        out = torch.full((n, length), PAD, dtype=torch.long)
+        out[:, 0] = BOS
+        done = torch.zeros(n, dtype=torch.bool)
+        for t in range(length - 1):
+            log_probs, cache = self.run_step(out[:, t: t + 1].numpy(), t, cache)
+            nxt = inverse_cdf(torch.from_numpy(log_probs), z[:, t: t + 1], self.spec.temperature)
+            out[:, t + 1] = torch.where(done, torch.full_like(nxt, PAD), nxt)
+            done |= out[:, t + 1] == EOS
+            if bool(done.all()):
+                break
+        return out
+
+
+@torch.no_grad()
+def verify_language_model(model: nn.Module, path: Path) -> float:
+    """Max |log-probability difference| between the exported step and PyTorch's cached step
+    along PyTorch's own samples for random codes at batch 1 and 7; sampling through the
+    exported step must also choose the same tokens."""
+    model, sampler = model.eval(), OnnxSampler(path, model.spec)
+    worst = 0.0
+    for n, seed in ((1, 11), (7, 12)):
+        z = torch.rand(n, model.spec.max_len, generator=torch.Generator().manual_seed(seed))
+        want = model(z)
+        caches = [{} for _ in model.decoder]
+        cache = tuple(np.zeros(cache_shape(model.spec, n), dtype=np.float32) for _ in range(2))
+        for t in range(int((want != PAD).sum(1).max()) - 1):
+            theirs = model.step(want[:, t: t + 1], t, None, None, caches)
+            ours, cache = sampler.run_step(want[:, t: t + 1].numpy(), t, cache)
+            finite = torch.isfinite(theirs)
+            worst = max(worst, float((torch.from_numpy(ours)[finite] - theirs[finite]).abs().max()))
+        if not torch.equal(sampler(z), want):
+            raise RuntimeError("onnx export: sampling through the exported step chose other tokens than PyTorch")
     if worst > TOLERANCE:
         raise RuntimeError(f"onnx export differs from PyTorch by {worst:.3g} in log-probability (tolerance {TOLERANCE})")
     return worst

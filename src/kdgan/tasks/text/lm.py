@@ -86,7 +86,6 @@ class LanguageModel(Task):
     default_metrics = metric_names = METRICS
     modality = "text"
     generators = ("text-decoder",)
-    onnx_profile = False  # the sampling loop has no ONNX export yet
 
     @classmethod
     def check(cls, cfg) -> None:
@@ -250,8 +249,33 @@ class LanguageModel(Task):
 
     @classmethod
     def export(cls, fmt: str, generator, spec, path: Path, info: dict) -> float:
-        raise UserError(f"--format {fmt}: a text-decoder exports as safetensors (its sampling loop has no ONNX "
-                        "export yet)")
+        """onnx: the cached decoder step (kdgan.tasks.text.export), verified against PyTorch
+        along its own samples; the sampling loop runs beside it (OnnxSampler)."""
+        if fmt != "onnx":
+            raise UserError(f"--format {fmt}: a text-decoder exports to onnx (its cached step) or safetensors")
+        from kdgan.deploy import export_metadata
+        from kdgan.tasks.text.export import export_language_model, verify_language_model
+
+        export_language_model(generator, path, export_metadata(spec, generator, info))
+        return verify_language_model(generator, path)
+
+    @classmethod
+    def exported_generator(cls, path: Path, fmt: str, spec):
+        from kdgan.tasks.text.export import OnnxSampler
+
+        return OnnxSampler(path, spec)
+
+    @classmethod
+    def onnx_module(cls, generator):
+        """The step graph in a temporary folder, under OnnxSampler (its session keeps it)."""
+        import tempfile
+
+        from kdgan.tasks.text.export import OnnxSampler, export_language_model
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "generator.onnx"
+            export_language_model(generator, path, {})
+            return OnnxSampler(path, generator.spec)
 
     @classmethod
     def sample_suffix(cls) -> str:
