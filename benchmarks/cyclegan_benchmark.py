@@ -29,7 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vocoder_benchmark import (ROOT, arguments, by_kind, generator_and_task, recipe_steps, student_runs,  # noqa: E402
-                               train, write_results)
+                               target_lines, train, write_results)
 
 TEACHER_RECIPE = "cyclegan_teacher.yaml"
 METRICS = ("fid", "kid", "char_accuracy")
@@ -124,10 +124,7 @@ def markdown(results: dict) -> str:
             side = eff[f"batch_{batch}"]
             lines.append(f"\nspeed-up at batch {batch}: " + ", ".join(
                 f"{runtime} {v['speedup']:.1f}x ({v['min']:.1f}-{v['max']:.1f})" for runtime, v in side.items()))
-    for name, tgt in results["targets"].items():
-        note = f" ({tgt['note']})" if tgt.get("note") else ""
-        lines.append(f"\n{name}: {tgt['value']:.3f} (target {tgt['target']:g}) -> "
-                     f"{'met' if tgt['met'] else 'NOT met'}{note}")
+    lines += target_lines(results["targets"])
     return "\n".join(lines)
 
 

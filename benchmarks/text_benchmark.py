@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vocoder_benchmark import (arguments, by_kind, recipe_steps, student_runs, train,  # noqa: E402
+from vocoder_benchmark import (arguments, by_kind, recipe_steps, student_runs, target_lines, train,  # noqa: E402
                                write_results)
 
 METRICS = ("bleu", "chrf", "nll", "length_ratio", "distinct_2", "self_bleu")
@@ -184,10 +184,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {name} | {e['params'] / 1e6:.2f}M | {e['macs_per_token'] / 1e6:.2f}M | "
                          f"{pair('greedy_batch_1')} | {pair('greedy_batch_32')} | {ms['beam_4_batch_1_pytorch']:.1f} | "
                          f"{e['tokens_per_second']['greedy_batch_1_pytorch']:.0f} |")
-    for name, tgt in results["targets"].items():
-        note = f" ({tgt['note']})" if tgt.get("note") else ""
-        lines.append(f"\n{name}: {tgt['value']:.3f} (target {tgt['target']}) -> "
-                     f"{'met' if tgt['met'] else 'NOT met'}{note}")
+    lines += target_lines(results["targets"])
     return "\n".join(lines)
 
 

@@ -239,10 +239,16 @@ def efficiency_and_targets(eff: dict | None, targets: dict) -> list[str]:
                                                                      f"onnxruntime_{th}_threads") if k in rtf)
             lines.append(f"| {name} | {e['params'] / 1e6:.2f}M | {e['macs_per_audio_second'] / 1e6:.0f}M | "
                          f"{cell(1)} | {cell(2)} |")
+    return lines + target_lines(targets)
+
+
+def target_lines(targets: dict) -> list[str]:
+    """One line per target: its value, the target, met or NOT met, and its note."""
+    lines = []
     for name, tgt in targets.items():
         value = "n/a" if tgt["value"] is None else f"{tgt['value']:.3f}"
         note = f" ({tgt['note']})" if tgt.get("note") else ""
-        lines.append(f"\n{name}: {value} (target {tgt['target']}) -> {'met' if tgt['met'] else 'NOT met'}{note}")
+        lines.append(f"\n{name}: {value} (target {tgt['target']:g}) -> {'met' if tgt['met'] else 'NOT met'}{note}")
     return lines
 
 

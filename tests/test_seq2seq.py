@@ -240,7 +240,8 @@ def test_onnx_export_is_two_graphs_that_translate_as_the_run_does(text_runs, run
     assert run_cli("sample", tmp_path / "onnx", "--text", sentence)[1] == run_cli("sample", student, "--text", sentence)[1]
     code, out, err = run_cli("evaluate", tmp_path / "onnx", "--no-profile", "--out", tmp_path / "eval")
     assert code == 0, err
-    ran = json.loads((student / "eval.json").read_text())["evaluations"][-1]
+    assert run_cli("evaluate", student, "--no-profile", "--out", tmp_path / "ran")[0] == 0
+    ran = json.loads((tmp_path / "ran" / "eval.json").read_text())["evaluations"][-1]
     exported = json.loads((tmp_path / "eval" / "eval.json").read_text())["evaluations"][-1]
     assert exported["bleu"] == ran["bleu"]  # the same greedy translations
     code, _, err = run_cli("export", student, "--format", "torchscript", "--out", tmp_path / "g.pt")

@@ -104,6 +104,18 @@ def _onnx(module: nn.Module, inputs: tuple, names: list[str], outputs: list[str]
                                  dynamic_shapes=dynamic, verbose=False).model_proto
 
 
+def in_onnx_runtime(generator: nn.Module, export, runner) -> nn.Module:
+    """The generator exported by `export(generator, path, metadata)` into a temporary folder
+    and run by `runner(path, spec)` (OnnxTranslator, OnnxSampler): its sessions keep the
+    graphs once the folder is gone."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "generator.onnx"
+        export(generator, path, {})
+        return runner(path, generator.spec)
+
+
 def export_graphs(model: TextTransformer, path: Path, metadata: dict[str, str]) -> None:
     """PATH (the decoder step, with kdgan's metadata) and PATH.encoder.onnx."""
     import onnx

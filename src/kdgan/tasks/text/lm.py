@@ -267,15 +267,9 @@ class LanguageModel(Task):
 
     @classmethod
     def onnx_module(cls, generator):
-        """The step graph in a temporary folder, under OnnxSampler (its session keeps it)."""
-        import tempfile
+        from kdgan.tasks.text.export import OnnxSampler, export_language_model, in_onnx_runtime
 
-        from kdgan.tasks.text.export import OnnxSampler, export_language_model
-
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "generator.onnx"
-            export_language_model(generator, path, {})
-            return OnnxSampler(path, generator.spec)
+        return in_onnx_runtime(generator, export_language_model, OnnxSampler)
 
     @classmethod
     def sample_suffix(cls) -> str:

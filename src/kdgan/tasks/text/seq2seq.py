@@ -353,15 +353,9 @@ class Seq2Seq(Task):
 
     @classmethod
     def onnx_module(cls, generator):
-        """The two graphs in a temporary folder, under OnnxTranslator (its sessions keep them)."""
-        import tempfile
+        from kdgan.tasks.text.export import OnnxTranslator, export_graphs, in_onnx_runtime
 
-        from kdgan.tasks.text.export import OnnxTranslator, export_graphs
-
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "generator.onnx"
-            export_graphs(generator, path, {})
-            return OnnxTranslator(path, generator.spec)
+        return in_onnx_runtime(generator, export_graphs, OnnxTranslator)
 
     @classmethod
     def translate(cls, generator, spec, inputs: Path, out: Path) -> list[Path]:
