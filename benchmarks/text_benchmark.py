@@ -165,14 +165,14 @@ def markdown(results: dict) -> str:
     f = lambda e, key, spec: f"{spec.format(e[f'{key}_mean'])} ± {spec.format(e[f'{key}_std'])}"  # noqa: E731
     cols = (("bleu", "{:.2f}"), ("chrf", "{:.1f}"), ("nll", "{:.3f}"), ("length_ratio", "{:.2f}"),
             ("distinct_2", "{:.3f}"), ("self_bleu", "{:.1f}"))
-    lines = ["| model | BLEU ↑ | chrF ↑ | NLL ↓ | length ratio | distinct-2 | self-BLEU | steps | train min |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines.append("| teacher | " + " | ".join(spec.format(t[k]) for k, spec in cols) + " | | |")
+    lines = ["| model | BLEU ↑ | chrF ↑ | NLL ↓ | length ratio | distinct-2 | self-BLEU | steps | seeds | train min |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines.append("| teacher | " + " | ".join(spec.format(t[k]) for k, spec in cols) + " | | | |")
     copy = t["copy_the_source"]
-    lines.append(f"| copy the source | {copy['bleu']:.2f} | {copy['chrf']:.1f} | | | | | | |")
+    lines.append(f"| copy the source | {copy['bleu']:.2f} | {copy['chrf']:.1f} | | | | | | | |")
     for kind, e in results["students"].items():
         lines.append(f"| {kind} student | " + " | ".join(f(e, k, spec) for k, spec in cols) +
-                     f" | {e['steps']} | {statistics.mean(e['train_seconds']) / 60:.0f} |")
+                     f" | {e['steps']} | {len(e['seeds'])} | {statistics.mean(e['train_seconds']) / 60:.0f} |")
     if eff:
         lines += ["", "| | parameters | MACs per token | ms per sentence, greedy batch 1 (PyTorch / ONNX Runtime) "
                   "| greedy batch 32 (PyTorch / ONNX Runtime) | beam 4 batch 1 | tokens/s, greedy batch 1 (PyTorch) |",

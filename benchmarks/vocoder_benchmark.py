@@ -54,12 +54,16 @@ def common(config: str, steps: int, extra: list[str]) -> list[str]:
             f"log.log_every={max(1, steps // 20)}", *extra]
 
 
+def finished(run: Path, steps: int) -> bool:
+    return (run / "checkpoints" / f"step_{steps:07d}.json").is_file() and (run / "train_seconds.json").is_file()
+
+
 def train(name: str, config: str, steps: int, overrides: list[str], work: Path, reuse: bool) -> dict:
     from kdgan.config import load_config
     from kdgan.train.run import start_run
 
     out = work / name
-    if reuse and (out / "checkpoints" / f"step_{steps:07d}.json").is_file():
+    if reuse and finished(out, steps):
         return {"run": out, "train_seconds": json.loads((out / "train_seconds.json").read_text())}
     cfg = load_config(ROOT / "configs" / config, common(config, steps, overrides))
     start = time.perf_counter()
@@ -270,7 +274,12 @@ def arguments(doc: str, teacher: str, work: str, config: str, kinds: dict = KIND
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the runs and evaluations already finished in --work")
     parser.add_argument("--no-profile", action="store_true", help="no efficiency measurements (busy machine)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="with --reuse: collect the runs already finished in --work and train none; a kind "
+                             "then has as many seeds as finished (the table says how many)")
     args = parser.parse_args()
+    if args.finished_only and not args.reuse:
+        sys.exit("--finished-only: collects finished runs; add --reuse")
     unknown = [k for k in args.kinds.split(",") if k not in kinds]
     if unknown:
         sys.exit(f"--kinds: unknown {unknown}; valid: {', '.join(kinds)}")
@@ -292,6 +301,9 @@ def student_runs(args: argparse.Namespace, config: str, extra: list[str], qualit
                                          *extra]
             if scratch is not None and kind.startswith("scratch"):
                 recipe, overrides = scratch[0], [*scratch[1], f"seed={seed}", *extra]
+            if args.finished_only and not finished(args.work / f"{kind}_seed{seed}", steps):
+                print(f"{kind} seed {seed}: not finished in {args.work}, left out (--finished-only)", flush=True)
+                continue
             r = train(f"{kind}_seed{seed}", recipe, steps, overrides, args.work, args.reuse)
             q = quality(r["run"], r["run"], args.samples, args.reuse)
             rows.append({"kind": kind, "seed": seed, "steps": steps, "train_seconds": r["train_seconds"], **q})

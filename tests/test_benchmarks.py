@@ -91,3 +91,20 @@ def test_cyclegan_benchmark_quick(tmp_path):
     eff = result["efficiency"]
     assert eff["teacher"]["macs_per_image"] > eff["student"]["macs_per_image"] > 0
     assert {"pytorch", "onnxruntime"} == set(eff["batch_64"]) and "macs_ratio_at_least_10" in result["targets"]
+
+
+def test_finished_only_collects_the_finished_runs_and_trains_none(tmp_path):
+    from argparse import Namespace
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from vocoder_benchmark import student_runs
+
+    done = tmp_path / "scratch_seed0"
+    (done / "checkpoints").mkdir(parents=True)
+    (done / "checkpoints" / "step_0000004.json").write_text("{}")
+    (done / "train_seconds.json").write_text("12.5")
+    (tmp_path / "scratch_seed1" / "checkpoints").mkdir(parents=True)  # started, never finished
+    args = Namespace(kinds="scratch", seeds="0,1,2", work=tmp_path, steps=4, reuse=True, finished_only=True,
+                     kind_overrides={"scratch": []}, teacher="teacher", samples=0)
+    rows = student_runs(args, "no_such_recipe.yaml", [], lambda run, out, samples, reuse: {"bleu": 1.0})
+    assert [(r["seed"], r["train_seconds"]) for r in rows] == [(0, 12.5)]
