@@ -67,7 +67,7 @@ def test_a_translator_that_changes_nothing_scores_as_the_untranslated_input():
     assert result["fid"] == pytest.approx(same["fid"]) and result["fid"] > result["real_vs_real"]["fid"]
 
 
-def test_cyclegan_teacher_then_distillation_on_the_glyph_styles(run_cli, tmp_path):
+def test_cyclegan_teacher_then_distillation_on_the_glyph_styles(run_cli, tmp_path, monkeypatch):
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     code, _, err = run_cli("train", "--config", ROOT / "configs/cyclegan_teacher.yaml", "--out", teacher,
                            *tiny(**{"log.eval_checkpoints": "true"}))
@@ -81,15 +81,18 @@ def test_cyclegan_teacher_then_distillation_on_the_glyph_styles(run_cli, tmp_pat
     assert code == 0, err
     spec = json.loads((student / "checkpoints" / "step_0000002.json").read_text())["generator_spec"]
     assert spec["arch"] == "resnet-i2i" and spec["width"] == 1  # a quarter of the teacher's width
-    for run in (teacher, student):
+    monkeypatch.chdir(tmp_path)  # evaluated by relative paths, compared from another folder below
+    for run in ("teacher", "student"):
         code, out, err = run_cli("evaluate", run, "--no-profile", "--metrics", "fid")  # KID: in training's
         assert code == 0, err
         assert "310 held-out serif glyphs translated, against 434 held-out sans glyphs" in out
         assert "char_accuracy" in out and "the input (serif, untranslated) (baseline)" in out
+    monkeypatch.chdir(ROOT)
     code, _, err = run_cli("compare", teacher, student, "--out", tmp_path / "report")
     assert code == 0, err
     md = (tmp_path / "report" / "report.md").read_text()
     assert "character accuracy" in md and "the input (serif, untranslated)" in md
+    assert "310 held-out serif glyphs translated and scored against 434 held-out sans glyphs" in md
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -242,6 +242,9 @@ def sample_panel(runs: list[dict], n: int, seed: int) -> tuple[bytes | None, lis
     outputs, task, batch = [], None, None
     for r in runs:
         source = r["latest"]["checkpoint"]
+        beside = Path(r["path"]) / "checkpoints" / Path(source).name
+        if not Path(source).exists() and beside.is_file():  # recorded relative to another working folder
+            source = str(beside)
         if exported_file(source) is not None:  # an evaluated ONNX / TorchScript file
             exported = load_exported(Path(source))
             train_config, generator = exported_config(exported), exported.generator

@@ -203,7 +203,9 @@ def evaluate_source(source: str | Path, samples: int, metrics, features: str | N
         generator = load_gan(loadable, field="SOURCE").generator
     cfg = validate(train_config)
     task = build_task(cfg)
-    result = {"step": step, "checkpoint": str(loadable), "task": cfg.task.name}
+    # absolute, so that `kdgan compare` finds it from any working folder (a shipped name stays a name)
+    where = Path(loadable)
+    result = {"step": step, "checkpoint": str(where.resolve() if where.exists() else loadable), "task": cfg.task.name}
     chosen = list(metrics or [])
     metrics = chosen or list(task.default_metrics)
     unsupported = [m for m in metrics if m not in task.metric_names]

@@ -111,6 +111,15 @@ class ImageTask(Task):
         return COLUMNS if evaluation.get("task", "generation") == "generation" else IMAGE_TASK_COLUMNS
 
     @classmethod
+    def protocol(cls, evaluation: dict) -> str | None:
+        if "test_a" not in evaluation:  # the other image tasks: report.py's default wording
+            return None
+        a, b = evaluation["domains"]
+        return (f"Quality: task unpaired, {evaluation['test_a']} held-out {a} glyphs translated and scored against "
+                f"{evaluation['test_b']} held-out {b} glyphs (faces no run trained on) in the features of "
+                f"`{evaluation['features']}`; character accuracy by the same classifier.")
+
+    @classmethod
     def metric_notes(cls) -> dict[str, str]:
         return {"char_accuracy": "Character accuracy: the share of translated held-out glyphs the shipped glyph "
                                  "classifier still reads as the input's character (the untranslated input's and "
