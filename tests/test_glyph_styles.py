@@ -87,6 +87,10 @@ def test_cyclegan_teacher_then_distillation_on_the_glyph_styles(run_cli, tmp_pat
         assert code == 0, err
         assert "310 held-out serif glyphs translated, against 434 held-out sans glyphs" in out
         assert "char_accuracy" in out and "the input (serif, untranslated) (baseline)" in out
+    code, out, err = run_cli("export", "student", "--format", "onnx", "--out", "onnx")
+    assert code == 0, err
+    code, out, err = run_cli("evaluate", "onnx/generator.onnx", "--no-profile", "--metrics", "fid")
+    assert code == 0 and "char_accuracy" in out, err  # the exported file is scored like the run
     monkeypatch.chdir(ROOT)
     code, _, err = run_cli("compare", teacher, student, "--out", tmp_path / "report")
     assert code == 0, err

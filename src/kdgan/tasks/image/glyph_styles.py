@@ -112,7 +112,8 @@ def evaluate_styles(generator, task: GlyphStyles, classifier, metrics=("fid", "k
         raise UserError(f"--features: the extractor takes {classifier.spec.resolution}px images with "
                         f"{classifier.spec.channels} channels; the glyph styles are {task.resolution}px grey")
     generator.eval()
-    device = next(generator.parameters()).device
+    # an exported file (ONNX Runtime, TorchScript) has no parameters here and runs on CPU
+    device = next(generator.parameters(), torch.empty(0)).device
     inputs = to_float(task.test_a.images)
     outputs = torch.cat([generator(x.to(device)).float().cpu() for x in inputs.split(256)])
 
