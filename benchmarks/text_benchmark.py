@@ -16,11 +16,13 @@ Student kinds (--kinds):
   seq_kd              trained on the teacher's greedy translations of the training sources
                       instead of the references (Kim & Rush's sequence-level KD), no kl
   pruned              the recipe: pruning init from the teacher + seq_kd + word_kd
+  pruned_mle          pruning init, then the references alone (no KD term): what the init gives
   scratch_equal_time  scratch, for as many steps as fit in the pruned runs' mean wall time
   pruned_adversarial  the recipe whose last quarter of steps adds the adversarial term (a
                       token discriminator on Gumbel-softmax relaxations): what the GAN
                       phase does to BLEU and diversity
---reuse, --work and two 1-thread lanes side by side: as in vocoder_benchmark.py. The
+--reuse, --work and two 1-thread lanes side by side: as in vocoder_benchmark.py; --add-to
+benchmarks/results/text_benchmark.json adds seeds or kinds to the committed results. The
 teacher's translations of the training sources are decoded once and cached (task.targets:
 teacher). Writes benchmarks/results/text_benchmark.json (or _quick) and prints the README table.
 """
@@ -38,12 +40,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vocoder_benchmark import (arguments, by_kind, recipe_steps, student_runs, target_lines, train,  # noqa: E402
-                               write_results)
+                               with_earlier, write_results)
 
 METRICS = ("bleu", "chrf", "nll", "length_ratio", "distinct_2", "self_bleu")
 SCRATCH = ["distill.terms=[]", "distill.student.init=scratch", "task.targets=reference"]
 KINDS = {"scratch": SCRATCH, "word_kd": ["distill.student.init=scratch", "task.targets=reference"],
          "seq_kd": ["distill.terms=[]", "distill.student.init=scratch"], "pruned": [],
+         "pruned_mle": ["distill.terms=[]", "task.targets=reference"],
          "scratch_equal_time": SCRATCH, "pruned_adversarial": []}  # its adversarial start is set in main()
 SENTENCES_TIMED = 16  # per-sentence latency: the mean over this many held-out sources, one at a time
 
@@ -139,7 +142,7 @@ def efficiency(teacher: str | Path, student: Path, repeats: int, rounds: int, se
 def summarise(teacher_q: dict, rows: list[dict], eff: dict | None) -> dict:
     table = by_kind(rows, METRICS, voice=False)
     targets = {}
-    distilled = [k for k in ("word_kd", "seq_kd", "pruned") if k in table]
+    distilled = [k for k in table if not k.startswith("scratch")]  # every student that learned from the teacher
     if distilled:
         best = max(distilled, key=lambda k: table[k]["bleu_mean"])
         value = table[best]["bleu_mean"]
@@ -203,12 +206,15 @@ def main() -> None:
         extra = [*tiny, "model.generator.width=8", "model.generator.expansion=2"]
     args.steps = args.steps or recipe_steps(args.config)
     args.kind_overrides["pruned_adversarial"] = [f"train.adversarial_start={args.steps * 3 // 4}"]
-    teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
-    print(f"teacher: {teacher_q}", flush=True)
+    teacher_q = None  # with --add-to, the earlier results' scores of the same teacher
+    if args.add_to is None:
+        teacher_q = quality(args.teacher, args.work / "teacher_eval", args.samples, args.reuse)
+        print(f"teacher: {teacher_q}", flush=True)
     rows = student_runs(args, args.config, extra, quality)
     first = next((r for r in rows if r["kind"] == "pruned"), rows[0])
     student = args.work / f"{first['kind']}_seed{first['seed']}"
     eff = None if args.no_profile else efficiency(args.teacher, student, *((1, 1, 2) if args.quick else (10, 5)))
+    teacher_q, rows, eff = with_earlier(args, teacher_q, rows, eff)
     write_results(args, summarise(teacher_q, rows, eff), rows, started, "text_benchmark", markdown)
 
 

@@ -277,6 +277,10 @@ def arguments(doc: str, teacher: str, work: str, config: str, kinds: dict = KIND
     parser.add_argument("--finished-only", action="store_true",
                         help="with --reuse: collect the runs already finished in --work and train none; a kind "
                              "then has as many seeds as finished (the table says how many)")
+    parser.add_argument("--add-to", type=Path,
+                        help="a committed results JSON whose runs are kept: the runs trained now are added (or "
+                             "replace the same kind and seed), its teacher scores and efficiency are kept unless "
+                             "measured again; for more seeds or kinds once the earlier runs' folders are gone")
     args = parser.parse_args()
     if args.finished_only and not args.reuse:
         sys.exit("--finished-only: collects finished runs; add --reuse")
@@ -311,6 +315,23 @@ def student_runs(args: argparse.Namespace, config: str, extra: list[str], qualit
     return rows
 
 
+def with_earlier(args: argparse.Namespace, teacher_q: dict | None, rows: list[dict],
+                 eff: dict | None) -> tuple[dict, list[dict], dict | None]:
+    """--add-to: the earlier results' runs with this invocation's added (a rerun kind and seed
+    replaces its earlier row), and the earlier teacher scores and efficiency where this
+    invocation measured none. Without --add-to: unchanged."""
+    if args.add_to is None:
+        return teacher_q, rows, eff
+    if not args.add_to.is_file():
+        sys.exit(f"--add-to: {args.add_to} does not exist")
+    earlier = json.loads(args.add_to.read_text())
+    fresh = {(r["kind"], r["seed"]) for r in rows}
+    kept = [r for r in earlier["runs"] if (r["kind"], r["seed"]) not in fresh]
+    order = list(dict.fromkeys([*(r["kind"] for r in kept), *(r["kind"] for r in rows)]))
+    merged = sorted([*kept, *rows], key=lambda r: (order.index(r["kind"]), r["seed"]))
+    return teacher_q or earlier["teacher"], merged, eff or earlier.get("efficiency")
+
+
 def first_student(args: argparse.Namespace, rows: list[dict]) -> Path:
     """The run whose student is profiled: the first trained one of the recipe's network."""
     first = next(r for r in rows if r["kind"] in ("pruned", "distilled", "scratch"))
@@ -325,6 +346,8 @@ def write_results(args: argparse.Namespace, results: dict, rows: list[dict], sta
                            "teacher": args.teacher,
                            "torch": torch.__version__, "threads": args.threads,
                            "wall_seconds": time.time() - started, **({"note": args.note} if args.note else {})}
+    if getattr(args, "add_to", None) is not None:  # the runs kept from it were made under its settings
+        results["settings"]["added_to"] = json.loads(args.add_to.read_text())["settings"]
     out = args.out or ROOT / "benchmarks" / "results" / f"{name}{'_quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

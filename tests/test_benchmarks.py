@@ -108,3 +108,23 @@ def test_finished_only_collects_the_finished_runs_and_trains_none(tmp_path):
                      kind_overrides={"scratch": []}, teacher="teacher", samples=0)
     rows = student_runs(args, "no_such_recipe.yaml", [], lambda run, out, samples, reuse: {"bleu": 1.0})
     assert [(r["seed"], r["train_seconds"]) for r in rows] == [(0, 12.5)]
+
+
+def test_add_to_keeps_the_earlier_runs_and_replaces_a_rerun_seed(tmp_path):
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from vocoder_benchmark import with_earlier
+
+    earlier = {"teacher": {"bleu": 24.5}, "efficiency": {"speedup": 3.7}, "settings": {"seeds": "0,1"},
+               "runs": [{"kind": "scratch", "seed": 0, "bleu": 14.0}, {"kind": "pruned", "seed": 0, "bleu": 23.0},
+                        {"kind": "pruned", "seed": 1, "bleu": 23.5}]}
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+    args = argparse.Namespace(add_to=tmp_path / "earlier.json")
+    new = [{"kind": "pruned", "seed": 1, "bleu": 23.9}, {"kind": "pruned", "seed": 2, "bleu": 23.4},
+           {"kind": "pruned_mle", "seed": 0, "bleu": 22.0}]
+    teacher, rows, eff = with_earlier(args, None, new, None)
+    assert teacher == {"bleu": 24.5} and eff == {"speedup": 3.7}
+    assert [(r["kind"], r["seed"], r["bleu"]) for r in rows] == [
+        ("scratch", 0, 14.0), ("pruned", 0, 23.0), ("pruned", 1, 23.9), ("pruned", 2, 23.4), ("pruned_mle", 0, 22.0)]
+    assert with_earlier(argparse.Namespace(add_to=None), {"bleu": 1}, new, None) == ({"bleu": 1}, new, None)
