@@ -13,6 +13,7 @@ from kdgan.data.sampling import StepBatch
 from kdgan.distill.features import (
     DiscriminatorPerceptual,
     FeatureDistill,
+    attention_loss,
     kernel_alignment_loss,
     relation_loss,
 )
@@ -137,6 +138,19 @@ def test_relation_loss_by_hand():
     sim_t = [[1, 0], [1, 0], [0, 0]]
     want = sum(kl_by_hand(softmax(t), softmax(s)) for s, t in zip(sim_s, sim_t)) / 3
     assert relation_loss(fs, ft, 1.0).item() == pytest.approx(want, rel=1e-5)
+
+
+def test_attention_transfer_by_hand():
+    # one sample, two queries over three keys; the student has 2 heads, the teacher 1
+    student = torch.tensor([[[[0.5, 0.5, 0.0], [0.2, 0.2, 0.6]], [[0.1, 0.9, 0.0], [0.2, 0.4, 0.4]]]])
+    teacher = torch.tensor([[[[0.0, 1.0, 0.0], [0.25, 0.25, 0.5]]]])
+    mean_s = [[0.3, 0.7, 0.0], [0.2, 0.3, 0.5]]  # the heads averaged by hand
+    kl = lambda p, q: sum(pi * math.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)  # noqa: E731 (0 log 0 = 0)
+    want = (kl([0.0, 1.0, 0.0], mean_s[0]) + kl([0.25, 0.25, 0.5], mean_s[1])) / 2
+    assert attention_loss(student, teacher).item() == pytest.approx(want, rel=1e-5)
+    assert attention_loss(teacher, teacher).item() == pytest.approx(0, abs=1e-7)
+    with pytest.raises(ValueError, match="do not pair up"):
+        attention_loss(student, teacher[..., :2])
 
 
 def test_feature_mse_adapters_map_student_to_teacher_channels():

@@ -159,7 +159,8 @@ def text_runs(tmp_path_factory, pairs_tsv):
                                   {**TINY, **data, "task.adversarial": "reinforce"},
                                   {"model.generator.width": 8, "task.adversarial": "gumbel",
                                    "distill.terms": "[{name: kl, dim: logits}, {name: d_kl}, "
-                                                    "{name: feature, layout: channels_last}]"})
+                                                    "{name: feature, layout: channels_last}, "
+                                                    "{name: feature, loss: attention}]"})
     finally:
         if cache is None:
             os.environ.pop("KDGAN_CACHE")
@@ -170,7 +171,7 @@ def text_runs(tmp_path_factory, pairs_tsv):
 def test_text_runs_log_their_terms_write_sample_tables_and_evaluate(text_runs, run_cli):
     student = text_runs / "student"
     logged = {k for line in (student / "log.jsonl").read_text().splitlines() for k in json.loads(line)}
-    assert {"nll", "kl", "g_adv", "d_adv", "d_kl", "feature_mse"} <= logged, logged
+    assert {"nll", "kl", "g_adv", "d_adv", "d_kl", "feature_mse", "feature_attention"} <= logged, logged
     assert "g_reinforce" in {k for line in (text_runs / "teacher" / "log.jsonl").read_text().splitlines()
                              for k in json.loads(line)}  # the teacher trained with task.adversarial: reinforce
     table = (student / "samples" / "step_0000004.tsv").read_text(encoding="utf-8").splitlines()

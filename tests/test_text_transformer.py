@@ -67,3 +67,23 @@ def test_a_sequence_longer_than_the_model_is_refused():
         assert "longer than the model's max_len 16" in str(err)
     else:
         raise AssertionError("no error")
+
+
+def test_attention_maps_computed_for_a_hook_give_the_fused_kernels_output():
+    m = model()
+    src, tgt = torch.tensor([[5, 6, 7, 4, PAD]]), torch.tensor([[BOS, 5, 6, 4]])
+    with torch.no_grad():
+        fused = m.teacher_forced(src, tgt)
+    seen = {}
+    hooks = [m.decoder[1].cross_attn.maps.register_forward_hook(lambda mod, i, o: seen.update(cross=o)),
+             m.decoder[0].attn.maps.register_forward_hook(lambda mod, i, o: seen.update(causal=o))]
+    with torch.no_grad():
+        explicit = m.teacher_forced(src, tgt)
+    for h in hooks:
+        h.remove()
+    assert torch.allclose(explicit, fused, atol=1e-5)
+    cross, causal = seen["cross"], seen["causal"]  # (B, heads, queries, keys)
+    assert cross.shape == (1, 2, 4, 5) and torch.allclose(cross.sum(-1), torch.ones(1, 2, 4))
+    assert (cross[..., 4] == 0).all()  # the source's padding is never attended
+    assert (causal.triu(1) == 0).all() and torch.allclose(causal.sum(-1), torch.ones(1, 2, 4))
+    assert m.attention_taps == ("decoder.1.cross_attn.maps",)

@@ -41,6 +41,19 @@ def relation_loss(fs: torch.Tensor, ft: torch.Tensor, temperature: float) -> tor
     return F.kl_div(log_ps, pt, reduction="batchmean")
 
 
+def attention_loss(ms: torch.Tensor, mt: torch.Tensor) -> torch.Tensor:
+    """Attention transfer for transformers: KL(teacher || student) between the head-averaged
+    attention distributions of each query over the keys, maps (B, heads, queries, keys) whose
+    rows sum to 1; head counts may differ (no adapter), the queries and keys must agree. The
+    mean over batch and queries (padded query rows included: both networks see the same
+    input, so those rows add no bias, only a little noise)."""
+    ps, pt = ms.mean(1), mt.mean(1)
+    if ps.shape != pt.shape:
+        raise ValueError(f"attention maps of shapes {tuple(ms.shape)} and {tuple(mt.shape)} do not pair up")
+    kl = pt * (pt.clamp_min(1e-12).log() - ps.clamp_min(1e-12).log())  # 0 where the teacher gives 0
+    return kl.sum(-1).mean()
+
+
 def make_adapter(student_shape: tuple, teacher_shape: tuple, layout: str = "channels_first") -> nn.Module:
     """Student -> teacher feature space, from per-sample shapes. Feature maps (C, H, W) on both
     sides: a 1x1 conv on channels (GAN Compression), the map resized afterwards if the
@@ -63,7 +76,8 @@ class FeatureDistill(LossTerm):
       mse      ||adapter(f_s) - f_t||^2 through a learned 1x1 conv from student to teacher
                channels (GAN Compression), trained with the student;
       kernel   CAT's kernel alignment of batch Gram matrices (no adapter);
-      relation StyleKD's batch-similarity relation (no adapter).
+      relation StyleKD's batch-similarity relation (no adapter);
+      attention KL between head-averaged attention maps (a transformer's `attention_taps`).
     """
 
     phase, needs = "g", ("student_features", "teacher_features")
@@ -92,6 +106,8 @@ class FeatureDistill(LossTerm):
                 losses.append(F.mse_loss(fs, ft.reshape(fs.shape)))
             elif self.loss == "kernel":
                 losses.append(kernel_alignment_loss(fs, ft))
+            elif self.loss == "attention":
+                losses.append(attention_loss(fs, ft))
             else:
                 losses.append(relation_loss(fs, ft, self.temperature))
         return torch.stack(losses).mean()

@@ -16,17 +16,26 @@ from kdgan.errors import UserError
 
 class Taps:
     def __init__(self, model: nn.Module, paths: list[str], owner: str, field: str):
-        modules = dict(model.named_modules())
+        self._model, self._owner = model, owner
+        self.paths: list[str] = []
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._modules: list[nn.Module] = []
+        self._handles = []
+        self.extend(paths, field)
+
+    def extend(self, paths: list[str], field: str) -> None:
+        """Hook more modules (a second feature term's), keeping those already hooked."""
+        modules = dict(self._model.named_modules())
         for path in paths:
             if path not in modules or path == "":
                 near = [n for n in modules if n and n.count(".") <= 1][:12]
                 raise UserError(
-                    f"{field}: the {owner} has no module {path!r}; some of its modules: {', '.join(near)}"
+                    f"{field}: the {self._owner} has no module {path!r}; some of its modules: {', '.join(near)}"
                 )
-        self.paths = list(paths)
-        self.outputs: dict[str, torch.Tensor] = {}
-        self._modules = [modules[p] for p in self.paths]
-        self._handles = []
+        new = [p for p in dict.fromkeys(paths) if p not in self.paths]
+        self.paths += new
+        self._modules += [modules[p] for p in new]
+        self.remove()
         self.attach()
 
     def attach(self) -> None:
@@ -72,6 +81,18 @@ def default_generator_taps(student: nn.Module, teacher: nn.Module) -> list[tuple
             "`stages.i` modules); list them as taps: [[student_path, teacher_path], ...]"
         )
     return pairs
+
+
+def default_attention_taps(student: nn.Module, teacher: nn.Module) -> list[tuple[str, str]]:
+    """The attention maps each network lists as `attention_taps` (modules whose output is a
+    (B, heads, queries, keys) map), paired in order."""
+    s, t = getattr(student, "attention_taps", None), getattr(teacher, "attention_taps", None)
+    if not s or not t or len(s) != len(t):
+        raise UserError(
+            "distill.terms: feature: loss attention has no default taps for these networks (both must list "
+            "the same number of `attention_taps`); list them as taps: [[student_path, teacher_path], ...]"
+        )
+    return list(zip(s, t))
 
 
 def default_discriminator_taps(discriminator: nn.Module) -> list[str]:

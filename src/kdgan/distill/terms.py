@@ -23,7 +23,7 @@ from pydantic import Field
 from torch import nn
 
 from kdgan.distill.features import DiscriminatorPerceptual, FeatureDistill, LPIPSPerceptual, load_lpips
-from kdgan.distill.taps import Taps, default_discriminator_taps, default_generator_taps
+from kdgan.distill.taps import Taps, default_attention_taps, default_discriminator_taps, default_generator_taps
 from kdgan.loading import GAN
 from kdgan.errors import UserError
 from kdgan.losses.distill import DiscriminatorKL, OutputKL, OutputL1, OutputL2, TeacherCritic, TeacherFeatureMatching
@@ -100,8 +100,10 @@ class PerceptualTerm(Strict):
 class FeatureTerm(Strict):
     name: Literal["feature"]
     weight: float = 1.0
-    loss: Literal["mse", "kernel", "relation"] = "mse"
-    taps: list[tuple[str, str]] | None = None  # (student path, teacher path); default: stage outputs
+    loss: Literal["mse", "kernel", "relation", "attention"] = "mse"
+    # (student path, teacher path); default: stage outputs, or for attention the networks'
+    # `attention_taps` (a text transformer's last cross-attention maps)
+    taps: list[tuple[str, str]] | None = None
     temperature: float = Field(1.0, gt=0)  # relation only
     # mse: where the features' channels are: channels_first (B, C, ...) as convolutions give
     # them; channels_last (B, ..., C) as transformers do (the adapter maps the last axis)
@@ -162,23 +164,28 @@ def _perceptual(tc: PerceptualTerm, setup: TermSetup) -> LossTerm:
 @register("feature", FeatureTerm)
 def _feature(tc: FeatureTerm, setup: TermSetup) -> LossTerm:
     teacher, student = setup.teacher.generator, setup.student
-    pairs = [tuple(p) for p in (tc.taps or default_generator_taps(student, teacher))]
-    if setup.student_taps is not None:
-        raise UserError(f"{setup.field}: only one feature term is supported; list all taps in it")
-    setup.student_taps = Taps(student, [s for s, _ in pairs], "student", f"{setup.field}.taps")
-    setup.teacher_taps = Taps(teacher, [t for _, t in pairs], "teacher", f"{setup.field}.taps")
+    defaults = default_attention_taps if tc.loss == "attention" else default_generator_taps
+    pairs = [tuple(p) for p in (tc.taps or defaults(student, teacher))]
+    field = f"{setup.field}.taps"
+    # every feature term's taps share one set of hooks per network (one snapshot per step)
+    for side, net, paths in (("student", student, [s for s, _ in pairs]), ("teacher", teacher, [t for _, t in pairs])):
+        taps = getattr(setup, f"{side}_taps")
+        if taps is None:
+            setattr(setup, f"{side}_taps", Taps(net, paths, side, field))
+        else:
+            taps.extend(paths, field)
     shapes = None
     if tc.loss == "mse":  # the adapters are sized from one probe forward of each network
-        shapes = list(zip(probe_shapes(student, setup.student_taps, setup.probe_inputs),
-                          probe_shapes(teacher, setup.teacher_taps, setup.probe_inputs)))
+        shapes = list(zip(probe_shapes(student, setup.student_taps, setup.probe_inputs, [s for s, _ in pairs]),
+                          probe_shapes(teacher, setup.teacher_taps, setup.probe_inputs, [t for _, t in pairs])))
     return FeatureDistill(pairs, tc.loss, shapes, tc.weight, tc.temperature, tc.layout)
 
 
-def probe_shapes(net: nn.Module, taps: Taps, inputs: tuple) -> list[tuple]:
-    """Per-sample feature shapes at the taps, from one eval-mode forward on two samples."""
+def probe_shapes(net: nn.Module, taps: Taps, inputs: tuple, paths: list[str]) -> list[tuple]:
+    """Per-sample feature shapes at `paths`, from one eval-mode forward on two samples."""
     was = net.training
     net.eval()
     with torch.no_grad():
         net(*inputs)
     net.train(was)
-    return [tuple(taps.outputs[p].shape[1:]) for p in taps.paths]
+    return [tuple(taps.outputs[p].shape[1:]) for p in paths]

@@ -44,6 +44,11 @@ class DecoderSpec(BaseModel):
 class TextDecoder(TokenModel):
     feature_taps = ("dec_norm",)  # the last hidden states, whatever the depth
 
+    @property
+    def attention_taps(self) -> tuple[str, ...]:
+        """Attention transfer's default: the last layer's (causal) self-attention maps."""
+        return (f"decoder.{len(self.decoder) - 1}.attn.maps",)
+
     def __init__(self, spec: DecoderSpec):
         super().__init__(spec, 0, spec.layers)
 

@@ -66,6 +66,9 @@ class Attention(nn.Module):
             raise ValueError(f"width {width} is not divisible by heads {heads}")
         self.heads = heads
         self.q, self.kv, self.out = nn.Linear(width, width), nn.Linear(width, 2 * width), nn.Linear(width, width)
+        # the attention distributions (B, heads, queries, keys) pass through here only while a
+        # hook reads them (attention transfer): the fused kernel never materialises them
+        self.maps = nn.Identity()
 
     def split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, W) -> (B, heads, T, W / heads)
         return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
@@ -75,8 +78,23 @@ class Attention(nn.Module):
         return self.split(k), self.split(v)
 
     def forward(self, x, k, v, mask=None, causal=False) -> torch.Tensor:
-        y = F.scaled_dot_product_attention(self.split(self.q(x)), k, v, attn_mask=mask, is_causal=causal)
+        q = self.split(self.q(x))
+        if self.maps._forward_hooks:
+            y = self.maps(attention_weights(q, k, mask, causal)) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         return self.out(y.transpose(1, 2).flatten(2))
+
+
+def attention_weights(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) as scaled_dot_product_attention computes it: `mask` True where
+    a key may be attended, `causal` the lower triangle from the top-left corner."""
+    scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if causal:
+        scores = scores.masked_fill(~torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril(), -math.inf)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -math.inf)
+    return scores.softmax(-1)
 
 
 class Block(nn.Module):
@@ -157,6 +175,12 @@ class TextTransformer(TokenModel):
     # reads it) and the decoder's last hidden states, (B, T, width) whatever the depth: a student
     # of fewer layers pairs with its teacher there (layout: channels_last)
     feature_taps = ("enc_norm", "dec_norm")
+
+    @property
+    def attention_taps(self) -> tuple[str, ...]:
+        """Attention transfer's default: the last decoder layer's cross-attention, the
+        alignment of target to source words (a student of fewer layers pairs with it too)."""
+        return (f"decoder.{len(self.decoder) - 1}.cross_attn.maps",)
 
     def __init__(self, spec: TransformerSpec):
         super().__init__(spec, spec.encoder_layers, spec.decoder_layers)
