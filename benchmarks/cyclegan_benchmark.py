@@ -12,7 +12,8 @@ and the speed of teacher and student measured side by side.
     python benchmarks/cyclegan_benchmark.py --quick              # smoke run, about a minute
 
 Student kinds (--kinds) and --reuse, --work, the lanes: as in vocoder_benchmark.py. The
-teacher is runs/cyclegan_teacher (`make cyclegan-teacher`) unless --teacher says otherwise.
+teacher is the shipped cyclegan_teacher (`make cyclegan-teacher` re-creates it) unless
+--teacher names another.
 Writes benchmarks/results/cyclegan_benchmark.json (or _quick) and prints the README table.
 """
 
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import torch
 import yaml
+
+from kdgan.pretrained import SHIPPED
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vocoder_benchmark import (ROOT, arguments, by_kind, generator_and_task, recipe_steps, student_runs,  # noqa: E402
@@ -129,8 +132,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    args = arguments(__doc__, str(ROOT / "runs" / "cyclegan_teacher"), "benchmark_cyclegan", "cyclegan_distill.yaml",
-                     KINDS)
+    args = arguments(__doc__, "cyclegan_teacher", "benchmark_cyclegan", "cyclegan_distill.yaml", KINDS)
     torch.set_num_threads(args.threads)
     started = time.time()
     recipe = yaml.safe_load((ROOT / "configs" / args.config).read_text())
@@ -143,8 +145,8 @@ def main() -> None:
                                  reuse=False)["run"])
         width = 2
     args.steps = args.steps or recipe_steps(args.config)
-    if not Path(args.teacher).exists():
-        sys.exit(f"--teacher: {args.teacher} does not exist; train it with `make cyclegan-teacher` first")
+    if args.teacher not in SHIPPED and not Path(args.teacher).exists():
+        sys.exit(f"--teacher: {args.teacher} does not exist; train one with `make cyclegan-teacher`")
     teacher_q = quality(args.teacher, args.work / "teacher_eval", 0, args.reuse)
     print(f"teacher: {teacher_q}", flush=True)
     scratch = (TEACHER_RECIPE, [f"model.generator.width={int(width)}"])  # CycleGAN's own losses at the student's width

@@ -20,7 +20,8 @@ from kdgan.families import build_discriminator, build_generator, read_discrimina
 from kdgan.train.checkpoint import atomic_save_tensors, atomic_write_bytes, load_checkpoint, unprefixed
 
 SHIPPED = ("glyph_teacher", "sr_teacher", "inpainting_teacher", "edges_teacher", "vocoder_teacher", "enhance_teacher",
-           "convert_teacher", "clone_teacher", "enhance_mask_teacher", "convert_cycle_teacher", "translate_teacher")
+           "convert_teacher", "clone_teacher", "enhance_mask_teacher", "convert_cycle_teacher", "translate_teacher",
+           "cyclegan_teacher")
 
 
 def export_pretrained(checkpoint: Path, out: Path) -> Path:
