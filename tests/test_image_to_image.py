@@ -252,6 +252,12 @@ def test_each_task_trains_distills_evaluates_and_compares(task, run_cli, tmp_pat
     assert via_onnx.shape == via_torch.shape and np.abs(via_onnx - via_torch).max() <= 1
     code, _, err = run_cli("sample", student, "--out", tmp_path / "x.png")
     assert code == 2 and "--input" in err
+    code, out, err = run_cli("sample", student, "--input", tmp_path / "in.png", "--out", tmp_path / "one.png")
+    assert code == 0 and Image.open(tmp_path / "one.png").size == (24 * scale, 16 * scale), err  # a file, not a folder
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    code, _, err = run_cli("sample", student, "--input", tmp_path / "bad.png", "--out", tmp_path / "bad_out.png")
+    assert code == 2 and "bad.png is not a readable image" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad_out.png").exists()
 
 
 def test_paired_folder_and_unpaired_runs(run_cli, tmp_path, monkeypatch):

@@ -211,7 +211,7 @@ def sample(source, num, seed, out, scale, inputs, reference, text) -> None:
         if inputs is None:
             raise UserError("--input: this is an image-to-image generator; give an image or a folder of images")
         written = translate_files(generator, spec, inputs, out, multiple)
-        click.echo(f"wrote {len(written)} images to {out}/")
+        click.echo(f"wrote {written[0]}" if written == [out] else f"wrote {len(written)} images to {out}/")
         return
     if text is not None:
         if not text.strip():

@@ -22,7 +22,13 @@ from kdgan.tasks.image.grid import image_grid
 
 def read_input(path: Path, in_channels: int) -> torch.Tensor:
     """(1, in_channels, H, W) in [-1, 1]."""
-    with Image.open(path) as img:
+    try:
+        img = Image.open(path)
+        img.load()
+    except OSError as e:  # PIL's UnidentifiedImageError included: a corrupt or non-image file
+        raise UserError(f"--input: {path} is not a readable image ({e.__class__.__name__}); give a PNG or JPEG "
+                        "file, or a folder of them") from None
+    with img:
         if in_channels in (1, 3):
             arr = np.asarray(img.convert("L" if in_channels == 1 else "RGB"), dtype=np.float32)
             x = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1) / 127.5 - 1
@@ -45,11 +51,18 @@ def translate_files(generator, spec, inputs: Path, out: Path, multiple: int) -> 
     it is given are multiples of `multiple`."""
     if isinstance(generator, torch.nn.Module):
         generator = generator.eval()
-    files = [inputs] if inputs.is_file() else image_files(inputs, "--input")
-    out.mkdir(parents=True, exist_ok=True)
+    if not inputs.exists():
+        raise UserError(f"--input: {inputs} does not exist; give an image or a folder of images")
+    single = inputs.is_file()
+    files = [inputs] if single else image_files(inputs, "--input")
+    to_file = single and out.suffix.lower() == ".png"  # one image to one named file; else a folder of them
     written = []
     for f in files:
         y = run_tiled(generator, read_input(f, spec.in_channels), getattr(spec, "scale", 1), multiple=multiple)
-        written.append(out / f"{f.stem}.png")
-        image_grid(y, nrow=1, pad=0).save(written[-1], format="PNG")
+        target = out if to_file else out / f"{f.stem}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)  # only once an image is ready: a bad input writes nothing
+        partial = target.with_name(target.name + ".partial")
+        image_grid(y, nrow=1, pad=0).save(partial, format="PNG")
+        partial.replace(target)
+        written.append(target)
     return written
