@@ -147,7 +147,8 @@ def export(source, fmt, out) -> None:
 @click.option("-n", "--num", default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path),
-              help="Images: a .png path for one grid, or a folder for one PNG per image. Audio (vocoders, "
+              help="Images: a .png path for one grid, or a folder for one PNG per image (with --input: a .png path for "
+                   "one input image, else a folder). Audio (vocoders, "
                    "enhancement, conversion, cloning): a .wav for one input, or a folder. Text: a .txt file "
                    "(optional with --text, which also prints). Required otherwise.")
 @click.option("--scale", default=1, show_default=True, help="Enlarge the grid by this factor (nearest neighbour).")
