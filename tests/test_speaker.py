@@ -14,16 +14,16 @@ from kdgan.tasks.audio.speaker import load_speaker_encoder, save_speaker_encoder
 @pytest.fixture(scope="module")
 def trained():
     corpus = load_embedded_speech()
-    model, report = train_speaker_encoder(corpus, steps=1000, seed=0)
+    # the 2,000 steps `kdgan features train speech` takes: 1,000 were enough where this was built,
+    # not on every CPU (training is bit-identical per CPU only; 0.83 at seed 0 on a later Xeon)
+    model, report = train_speaker_encoder(corpus, steps=2000, seed=0)
     return corpus, model, report
 
 
 def test_speaker_encoder_separates_the_corpus_voices_on_held_out_sentences(trained):
     corpus, model, report = trained
     assert report["test_clips"] == 42 and report["majority_rate"] == pytest.approx(1 / 7)
-    # 1,000 steps from one seed: 1.0 on the machines that built it, 0.83 (seed 0) and 0.95 (seed 1)
-    # on a later Xeon (training is bit-identical on one CPU only); chance is 0.14
-    assert report["test_accuracy"] >= 0.75, report
+    assert report["test_accuracy"] >= 0.9, report  # measured: 1.0 (chance 0.14)
     assert corpus.held_out_voice not in model.spec.voices
 
 

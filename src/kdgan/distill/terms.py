@@ -167,8 +167,9 @@ def _feature(tc: FeatureTerm, setup: TermSetup) -> LossTerm:
     defaults = default_attention_taps if tc.loss == "attention" else default_generator_taps
     pairs = [tuple(p) for p in (tc.taps or defaults(student, teacher))]
     field = f"{setup.field}.taps"
+    student_paths, teacher_paths = [s for s, _ in pairs], [t for _, t in pairs]
     # every feature term's taps share one set of hooks per network (one snapshot per step)
-    for side, net, paths in (("student", student, [s for s, _ in pairs]), ("teacher", teacher, [t for _, t in pairs])):
+    for side, net, paths in (("student", student, student_paths), ("teacher", teacher, teacher_paths)):
         taps = getattr(setup, f"{side}_taps")
         if taps is None:
             setattr(setup, f"{side}_taps", Taps(net, paths, side, field))
@@ -176,8 +177,8 @@ def _feature(tc: FeatureTerm, setup: TermSetup) -> LossTerm:
             taps.extend(paths, field)
     shapes = None
     if tc.loss == "mse":  # the adapters are sized from one probe forward of each network
-        shapes = list(zip(probe_shapes(student, setup.student_taps, setup.probe_inputs, [s for s, _ in pairs]),
-                          probe_shapes(teacher, setup.teacher_taps, setup.probe_inputs, [t for _, t in pairs])))
+        shapes = list(zip(probe_shapes(student, setup.student_taps, setup.probe_inputs, student_paths),
+                          probe_shapes(teacher, setup.teacher_taps, setup.probe_inputs, teacher_paths)))
     return FeatureDistill(pairs, tc.loss, shapes, tc.weight, tc.temperature, tc.layout)
 
 
