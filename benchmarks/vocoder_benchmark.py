@@ -139,17 +139,23 @@ def efficiency(teacher: str | Path, student: Path, repeats: int, make=mels) -> d
     return out
 
 
-def equal_time_steps(work: Path, steps: int, reuse: bool) -> int:
+def equal_time_steps(work: Path, steps: int, reuse: bool, earlier: Path | None = None) -> int:
     """Steps at scratch's pace that take the pruned runs' mean wall time: from the scratch
-    and pruned runs finished in `work` (another invocation may have trained them). Kept in
-    `work`, so that --reuse finds the same runs after more pruned runs have finished."""
+    and pruned runs finished in `work` (another invocation may have trained them), or where
+    `work` lacks either kind, the train seconds recorded in the `earlier` results (--add-to).
+    Kept in `work`, so that --reuse finds the same runs after more pruned runs have finished."""
     kept = work / "scratch_equal_time_steps.json"
     if reuse and kept.is_file():
         return json.loads(kept.read_text())
     paced = {kind: [json.loads(p.read_text()) for p in work.glob(f"{kind}_seed*/train_seconds.json")]
              for kind in ("scratch", "pruned")}
+    if not all(paced.values()) and earlier is not None and earlier.is_file():  # both kinds from one source
+        recorded = json.loads(earlier.read_text())["runs"]
+        paced = {kind: [r["train_seconds"] for r in recorded if r["kind"] == kind and r["steps"] == steps]
+                 for kind in paced}
     if not all(paced.values()):
-        sys.exit(f"--kinds: scratch_equal_time needs finished scratch and pruned runs in {work}; train them first")
+        sys.exit(f"--kinds: scratch_equal_time needs finished scratch and pruned runs in {work} "
+                 f"(or in the --add-to results); train them first")
     equal = round(steps * statistics.mean(paced["pruned"]) / statistics.mean(paced["scratch"]))
     kept.write_text(json.dumps(equal))
     return equal
@@ -299,7 +305,7 @@ def student_runs(args: argparse.Namespace, config: str, extra: list[str], qualit
     training without a teacher (CycleGAN's losses)."""
     rows = []
     for kind in args.kinds.split(","):
-        steps = equal_time_steps(args.work, args.steps, args.reuse) if kind == "scratch_equal_time" else args.steps
+        steps = equal_time_steps(args.work, args.steps, args.reuse, args.add_to) if kind == "scratch_equal_time" else args.steps
         for seed in (int(s) for s in args.seeds.split(",")):
             recipe, overrides = config, [*args.kind_overrides[kind], f"seed={seed}", f"distill.teacher={args.teacher}",
                                          *extra]
