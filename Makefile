@@ -28,7 +28,7 @@ demo: $(STAMP)
 	@echo "report: runs/demo/report/report.md (and report.html)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Re-create the teacher that ships in src/kdgan/pretrained/glyph_teacher (~35 min on 2 cores).
 teacher: $(STAMP)

@@ -3,9 +3,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (`make test` runs a worker per core) each worker and the CLI processes it
+# starts get one thread: two workers of two threads each on two cores thrash OpenMP.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+import torch  # noqa: E402
+
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 ROOT = Path(__file__).resolve().parents[1]
 
