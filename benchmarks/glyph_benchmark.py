@@ -119,10 +119,10 @@ def arch_key(spec: dict) -> str:
             + (f"-r{spec['head_residual']}" if spec.get("head_residual") else ""))
 
 
-def profiles(specs: dict[str, dict], repeats: int) -> dict:
+def profiles(specs: dict[str, dict], repeats: int, batch: int = 64) -> dict:
     """CPU efficiency of the teacher and each student architecture; each student's batch-64
     speed-up over the teacher is measured side by side (alternating rounds), in PyTorch and
-    in ONNX Runtime."""
+    in ONNX Runtime (--quick: at a small `batch`, to show the code runs)."""
     from kdgan.pretrained import load_pretrained
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
     from kdgan.families import read_generator_spec
@@ -131,11 +131,12 @@ def profiles(specs: dict[str, dict], repeats: int) -> dict:
     teacher, _, config = load_pretrained("glyph_teacher")
     latent = config["generator"]["latent_dim"]
     make = lambda n: (torch.randn(n, latent, generator=torch.Generator().manual_seed(0)),)  # noqa: E731
-    out = {"teacher": profile_generator(teacher, make, repeats=repeats)}
+    out = {"teacher": profile_generator(teacher, make, (1, batch), repeats=repeats)}
     for key, spec in specs.items():
         student = build_generator(read_generator_spec(spec))  # a saved spec, any version
-        out[key] = profile_generator(student, make, repeats=repeats)
-        out[key]["side_by_side_b64"] = side_by_side_speedup(teacher, student, make, 64, rounds=max(3, repeats // 3))
+        out[key] = profile_generator(student, make, (1, batch), repeats=repeats)
+        out[key]["side_by_side_b64"] = side_by_side_speedup(teacher, student, make, batch, rounds=max(3, repeats // 3),
+                                                            repeats=min(10, repeats))
     return out
 
 
@@ -245,7 +246,7 @@ def main() -> None:
                              "machine after training ran beside other jobs")
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.samples, args.seeds = 20, 500, "0,1"
+        args.steps, args.samples, args.seeds, args.batch_size = 10, 300, "0,1", 16
         args.variants = "scratch,l1_feature_disc"  # the plain and the fullest recipe
     out = args.out or ROOT / "benchmarks" / "results" / f"glyph_benchmark{'_quick' if args.quick else ''}.json"
     variants = args.variants.split(",")
@@ -276,7 +277,7 @@ def main() -> None:
             print(f"{name} seed {seed}: FID {r['fid']:.2f} KID {r['kid']:.4f} ({r['train_seconds']:.0f}s)", flush=True)
             runs.append(r)
     specs = {arch_key(r["generator_spec"]): r["generator_spec"] for r in runs}
-    summary = summarise(runs, teacher_quality(args.samples), profiles(specs, repeats=5 if args.quick else 30),
+    summary = summarise(runs, teacher_quality(args.samples), profiles(specs, *((2, 4) if args.quick else (30, 64))),
                         real_vs_real())
     summary["settings"] = {"steps": args.steps, "batch_size": args.batch_size, "samples": args.samples,
                            "seeds": args.seeds, "features": "glyphs (shipped classifier)",

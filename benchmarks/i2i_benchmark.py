@@ -115,8 +115,9 @@ def bicubic_quality(teacher: str | Path) -> dict:
     return {"psnr": r["psnr"], "ssim": r["ssim"]}
 
 
-def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
-    """Teacher and student generators side by side at the training crop size."""
+def profiles(teacher: str | Path, student: Path, repeats: int, batch: int = 64) -> dict:
+    """Teacher and student generators side by side at the training crop size, batch 64
+    (--quick: a small `batch`, to show the code runs)."""
     from kdgan.config import validate
     from kdgan.loading import load_gan
     from kdgan.metrics.efficiency import profile_generator, side_by_side_speedup
@@ -128,19 +129,22 @@ def profiles(teacher: str | Path, student: Path, repeats: int) -> dict:
         loadable, train_config, _, _ = resolve_source(run)
         task = build_task(validate(train_config))
         generators[name] = load_gan(loadable).generator
-        out[name] = profile_generator(generators[name], lambda n: task.fixed_inputs(n, 0), repeats=repeats)
+        out[name] = profile_generator(generators[name], lambda n: task.fixed_inputs(n, 0), (1, batch),
+                                      repeats=repeats)
     # the batch-64 speed-up, measured side by side (alternating rounds; see side_by_side_speedup)
     out["side_by_side_b64"] = side_by_side_speedup(generators["teacher"], generators["student"],
-                                                   lambda n: task.fixed_inputs(n, 0), 64, rounds=max(3, repeats // 3))
+                                                   lambda n: task.fixed_inputs(n, 0), batch,
+                                                   rounds=max(3, repeats // 3), repeats=min(10, repeats))
     return out
 
 
-def shape_profiles(task: str, teacher: str | Path, kinds: list[str], seed: int, work: Path, repeats: int) -> dict:
+def shape_profiles(task: str, teacher: str | Path, kinds: list[str], seed: int, work: Path, repeats: int,
+                   batch: int = 64) -> dict:
     """One efficiency profile per student shape, from the given seed's run of its first kind."""
     runs: dict[str, Path] = {}
     for kind in kinds:
         runs.setdefault(shape_of(kind), work / f"{task}_{kind}_seed{seed}")
-    return {shape: profiles(teacher, run, repeats) for shape, run in runs.items()}
+    return {shape: profiles(teacher, run, repeats, batch) for shape, run in runs.items()}
 
 
 def ort_speedup(prof: dict) -> float | None:
@@ -293,7 +297,7 @@ def main() -> None:
                 students.setdefault(kind, []).append(row)
                 results["runs"].append(row)
         profs = {} if args.no_profile else shape_profiles(task, teacher, kinds, int(args.seeds.split(",")[0]),
-                                                          args.work, repeats=5 if args.quick else 20)
+                                                          args.work, *((2, 4) if args.quick else (20, 64)))
         bicubic = bicubic_quality(teacher) if task == "sr" else None
         results["tasks"][task] = summarise(task, teacher_q, students, profs, bicubic)
     results["settings"] = {"student_steps": args.steps, "seeds": args.seeds,

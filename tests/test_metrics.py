@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from scipy import linalg
 from PIL import Image
 from torch import nn
@@ -19,7 +20,7 @@ from kdgan.metrics.classifier import ClassifierSpec, FeatureClassifier
 from kdgan.metrics.efficiency import (count_params, macs_per_sample, peak_memory_bytes, profile_generator,
                                      side_by_side_speedup)
 from kdgan.metrics.evaluate import evaluate_generator, stats_key
-from kdgan.metrics.quality import fid, inception_score, kid, precision_recall
+from kdgan.metrics.quality import fid, inception_score, kid, precision_recall, real_vs_real
 
 
 def closed_form_fid(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -102,6 +103,25 @@ def test_metrics_do_not_depend_on_batch_size(tmp_path, monkeypatch):
     for k in ("fid", "kid", "is", "precision", "recall"):
         assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), k
     assert len(list((tmp_path / "stats").glob("*.safetensors"))) == 1  # reals extracted once, then cached
+    # the real halves' scores too, kept beside them; they equal a direct computation
+    assert len(list((tmp_path / "stats").glob("*_real_vs_real_0_fid-is-kid-pr.json"))) == 1
+    real = load_file(str(next((tmp_path / "stats").glob("*.safetensors"))))["features"]
+    assert a["real_vs_real"] == b["real_vs_real"] == real_vs_real(real, ["fid", "kid", "is", "pr"], 0, classifier.head)
+
+
+def test_c2st_of_the_real_halves_is_kept_and_equals_a_direct_computation(tmp_path, monkeypatch):
+    from kdgan.data.images import to_float
+    from kdgan.metrics.c2st import c2st
+    from kdgan.metrics.evaluate import kept_c2st_of_halves
+
+    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path))
+    reals = torch.randint(0, 256, (40, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    first = kept_c2st_of_halves(reals, seed=1)
+    assert len(list((tmp_path / "stats").glob("*_c2st_halves_1_*.json"))) == 1
+    perm = torch.randperm(40, generator=torch.Generator().manual_seed(1))
+    direct = c2st(to_float(reals[perm[:20]]), to_float(reals[perm[20:]]), seed=1)
+    monkeypatch.setattr("kdgan.metrics.evaluate.c2st", lambda *a, **k: pytest.fail("recomputed"))
+    assert kept_c2st_of_halves(reals, seed=1) == first == json.loads(json.dumps(direct))  # read back
 
 
 def test_cache_key_changes_with_every_input():
@@ -249,7 +269,6 @@ def test_compare_writes_a_report(run_cli, tmp_path, monkeypatch, digits16_featur
 
 
 def test_checkpoints_evaluated_during_training_without_changing_it(run_cli, tmp_path, monkeypatch, digits16_features):
-    from safetensors.torch import load_file
 
     monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
     feats = digits16_features

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file
@@ -25,10 +26,10 @@ from kdgan.data.images import to_float
 from kdgan.tasks import build_task
 from kdgan.registry import METRICS, TASKS
 from kdgan.exported import exported_file, load_exported
-from kdgan.metrics.c2st import c2st
+from kdgan.metrics.c2st import STEPS as C2ST_STEPS, c2st
 from kdgan.metrics.classifier import FeatureClassifier
-from kdgan.metrics.quality import fid, quality_metrics, real_vs_real
-from kdgan.train.checkpoint import atomic_save_tensors
+from kdgan.metrics.quality import METRICS as SAMPLE_METRICS, fid, quality_metrics, real_vs_real
+from kdgan.train.checkpoint import atomic_save_tensors, atomic_write_bytes
 
 PROTOCOL = 1  # bump when anything above changes: old cache entries then miss
 # A feature space is flagged when two halves of the real data are more than this share of the
@@ -75,6 +76,36 @@ def real_features(images: torch.Tensor, classifier: FeatureClassifier, batch_siz
     return feats
 
 
+def kept(path: Path, compute: Callable[[], dict]) -> dict:
+    """compute(), or what an earlier call with the same cache file name computed."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(result).encode())
+    return result
+
+
+def kept_real_vs_real(real: torch.Tensor, key: str, metrics, seed: int, logits_of=None) -> dict:
+    """real_vs_real of the real features, kept in the cache under the real set's and the
+    extractor's `key`: every evaluation of a run (each checkpoint's, each student's) reads
+    the same halves, and their KID over 100 subsets of 1,000 costs seconds."""
+    # the metrics real_vs_real scores (IS only with logits), so that the file names what it holds
+    wanted = sorted(m for m in metrics if m in SAMPLE_METRICS and (m != "is" or logits_of is not None))
+    return kept(cache_dir() / f"{key}_real_vs_real_{seed}_{'-'.join(wanted)}.json",
+                lambda: real_vs_real(real, metrics, seed, logits_of))
+
+
+def kept_c2st_of_halves(reals: torch.Tensor, seed: int) -> dict:
+    """C2ST between two random halves of the real samples (its floor, about 0.5), kept in the
+    cache: it trains a classifier for seconds and is the same for every evaluation."""
+    def halves() -> dict:
+        perm = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))
+        return c2st(to_float(reals[perm[: len(reals) // 2]]), to_float(reals[perm[len(reals) // 2:]]), seed)
+
+    return kept(cache_dir() / f"{tensor_digest(reals)[:32]}_c2st_halves_{seed}_{C2ST_STEPS}.json", halves)
+
+
 @torch.no_grad()
 def generator_features(generator, inputs: tuple[torch.Tensor, ...], classifier: FeatureClassifier,
                        batch_size: int, device: torch.device, keep_samples: bool = False, reference=None) -> dict:
@@ -118,7 +149,7 @@ def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: 
     fake = made["features"]
     result = quality_metrics(real, fake, made["logits"], metrics, seed)
     head = getattr(classifier, "head", None)  # features -> class logits, for the reals' own IS
-    result["real_vs_real"] = real_vs_real(real, metrics, seed, head)
+    result["real_vs_real"] = kept_real_vs_real(real, stats_key(task.dataset.images, classifier), metrics, seed, head)
     floor, value = result["real_vs_real"].get("fid"), result.get("fid")
     if floor is not None and value is not None and floor > FLAT_SPACE * value:
         result["features_warning"] = (f"two halves of the real data are FID {floor:.3g} apart in these features, "
@@ -128,8 +159,7 @@ def evaluate_generator(generator, task, classifier: FeatureClassifier, samples: 
         reals = task.dataset.images
         test = c2st(to_float(reals), to_float(made["samples"]), seed)
         result["c2st"], result["c2st_ci95"] = test["accuracy"], test["ci95"]
-        perm = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))
-        halves = c2st(to_float(reals[perm[: len(reals) // 2]]), to_float(reals[perm[len(reals) // 2 :]]), seed)
+        halves = kept_c2st_of_halves(reals, seed)
         result["real_vs_real"]["c2st"], result["real_vs_real"]["c2st_ci95"] = halves["accuracy"], halves["ci95"]
     if reference is not None:
         theirs = made["reference_features"]
@@ -334,8 +364,6 @@ def generation_extractor(cfg, features: str | None, field: str, inception_weight
 
 
 def write_eval(path: Path, result: dict) -> None:
-    from kdgan.train.checkpoint import atomic_write_bytes
-
     entries = json.loads(path.read_text())["evaluations"] if path.is_file() else []
     entries = [e for e in entries if e["step"] != result["step"]] + [result]
     entries.sort(key=lambda e: e["step"])
