@@ -33,7 +33,7 @@ def main() -> None:
     width = yaml.safe_load((ROOT / "configs" / args.config).read_text())["model"]["generator"]["width"]
     extra: list[str] = []
     if args.quick:
-        args.steps, args.seeds, args.samples = 4, "0", 2
+        args.steps, args.seeds, args.samples = 4, "0", 1  # one held-out clip: a smoke run
         extra = ["data.frames=16", "train.batch_size=2", "model.discriminator.width=2", "task.sample_frames=16",
                  "model.generator.layers=2", "train.fake_pool=4"]
         args.teacher = str(train("teacher", TEACHER_RECIPE, 4, [*extra, "model.generator.width=16"],
