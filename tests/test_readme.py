@@ -102,8 +102,16 @@ def test_the_error_example_prints_what_the_readme_shows(run_cli, monkeypatch):
     assert code == 2 and err.strip().splitlines() == shown
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One kdgan cache for this file's blocks, as a user's ~/.cache is: the real sets' features
+    and real-vs-real scores are computed once (they are keyed by content, so no block sees
+    another's results for different inputs)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture
-def scratch(tmp_path, monkeypatch):
+def scratch(tmp_path, monkeypatch, shared_cache):
     """A working folder like a user's: the configs, and small image folders the README names."""
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     rng = np.random.default_rng(0)
@@ -125,7 +133,7 @@ def scratch(tmp_path, monkeypatch):
     t = np.arange(16000) / 16000  # one second of a rising tone, as a recording to resynthesise
     sf.write(tmp_path / "speech.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * t) * t)).astype(np.float32), 16000)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KDGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("KDGAN_CACHE", str(shared_cache))
     return tmp_path
 
 
