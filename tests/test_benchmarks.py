@@ -128,3 +128,23 @@ def test_add_to_keeps_the_earlier_runs_and_replaces_a_rerun_seed(tmp_path):
     assert [(r["kind"], r["seed"], r["bleu"]) for r in rows] == [
         ("scratch", 0, 14.0), ("pruned", 0, 23.0), ("pruned", 1, 23.9), ("pruned", 2, 23.4), ("pruned_mle", 0, 22.0)]
     assert with_earlier(argparse.Namespace(add_to=None), {"bleu": 1}, new, None) == ({"bleu": 1}, new, None)
+
+
+def test_equal_time_steps_come_from_the_work_folder_else_from_the_added_to_results(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from vocoder_benchmark import equal_time_steps
+
+    earlier = {"runs": [{"kind": "scratch", "seed": 0, "steps": 100, "train_seconds": 10.0},
+                        {"kind": "scratch", "seed": 1, "steps": 100, "train_seconds": 30.0},
+                        {"kind": "pruned", "seed": 0, "steps": 100, "train_seconds": 50.0},
+                        {"kind": "pruned", "seed": 1, "steps": 50, "train_seconds": 1.0}]}  # other steps: left out
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+    work = tmp_path / "work"
+    (work / "pruned_seed0").mkdir(parents=True)
+    (work / "pruned_seed0" / "train_seconds.json").write_text("5.0")  # no scratch run here: not mixed in
+    assert equal_time_steps(work, 100, reuse=False, earlier=tmp_path / "earlier.json") == 250  # 100 * 50 / 20
+    assert equal_time_steps(work, 100, reuse=True) == 250  # kept in work
+    (work / "scratch_equal_time_steps.json").unlink()
+    (work / "scratch_seed0").mkdir()
+    (work / "scratch_seed0" / "train_seconds.json").write_text("4.0")
+    assert equal_time_steps(work, 100, reuse=False, earlier=tmp_path / "earlier.json") == 125  # 100 * 5 / 4
