@@ -103,7 +103,8 @@ def kept_c2st_of_halves(reals: torch.Tensor, seed: int) -> dict:
         perm = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))
         return c2st(to_float(reals[perm[: len(reals) // 2]]), to_float(reals[perm[len(reals) // 2:]]), seed)
 
-    return kept(cache_dir() / f"{tensor_digest(reals)[:32]}_c2st_halves_{seed}_{C2ST_STEPS}.json", halves)
+    name = f"{tensor_digest(reals)[:32]}_c2st_halves_{seed}_{C2ST_STEPS}_protocol{PROTOCOL}.json"
+    return kept(cache_dir() / name, halves)
 
 
 @torch.no_grad()
