@@ -79,9 +79,10 @@ translate-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/translate_teacher.yaml --out runs/translate_teacher --overwrite
 	$(BIN)/kdgan export runs/translate_teacher --format safetensors --out src/kdgan/pretrained/translate_teacher
 
-# the King James -> World English Bible style transfer teacher (not shipped: runs/style_teacher)
+# the King James -> World English Bible style transfer teacher: 8,000 maximum-likelihood steps, about 55 minutes on 2 idle cores
 style-teacher: $(STAMP)
 	$(BIN)/kdgan train --config configs/style_teacher.yaml --out runs/style_teacher --overwrite
+	$(BIN)/kdgan export runs/style_teacher --format safetensors --out src/kdgan/pretrained/style_teacher
 
 # the serif -> sans glyph CycleGAN teacher: its A -> B half (and sans judge) is shipped; about 35 minutes on 2 cores
 cyclegan-teacher: $(STAMP)

@@ -19,7 +19,7 @@ from kdgan.nets import GeneratorSpec, build_generator
 
 # recipes that name their teacher (folder_distill.yaml takes the user's; test_readme runs it)
 # the recipes whose teacher ships with kdgan (the others distil a run the user trains first, as
-# style_distill.yaml and lm_distill.yaml say; their own tests train a tiny teacher)
+# lm_distill.yaml says; their own tests train a tiny teacher)
 RECIPES = sorted(p for p in (ROOT / "configs").glob("*.yaml")
                  if ("distill" in p.name or "seed" in p.name) and load_config(p).distill.teacher in SHIPPED)
 
@@ -342,7 +342,8 @@ def test_every_distill_recipe_runs_from_the_cli(run_cli, tmp_path, recipe):
              "enhancement": ["data.segment=2048", "task.sample_seconds=0.5", "train.adversarial_start=1"],
              "conversion": ["data.frames=16", "task.sample_frames=32", "train.adversarial_start=1"],
              "cloning": ["data.frames=16", "task.sample_frames=32", "train.adversarial_start=1"],
-             # the 67 verses of at most 5 words: the teacher translates every training source first
+             # the shortest verses (67 of at most 5 words for translation): the teacher decodes every
+             # training source first
              "seq2seq": ["data.max_words=5", "train.adversarial_start=1"],
              }.get(load_config(recipe).task.name, ["task.crops=64"])
     code, _, err = run_cli("distill", "--config", recipe, "--out", out, "--set", "train.steps=3",

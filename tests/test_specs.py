@@ -41,8 +41,11 @@ EXPECTED = {
     # its tokenizer is the one its recipe trains on the corpus (retrained here: the same JSON); a
     # maximum-likelihood teacher ships no discriminator
     "translate_teacher": (lambda: TransformerSpec(width=256, heads=4, encoder_layers=3, decoder_layers=3, expansion=4,
-                                                  vocab=8000, max_len=128, dropout=0.1, tokenizer=_corpus_tokenizer()),
-                          None),
+                                                  vocab=8000, max_len=128, dropout=0.1,
+                                                  tokenizer=_corpus_tokenizer("translate_teacher")), None),
+    "style_teacher": (lambda: TransformerSpec(width=256, heads=4, encoder_layers=3, decoder_layers=3, expansion=4,
+                                              vocab=8000, max_len=128, dropout=0.1,
+                                              tokenizer=_corpus_tokenizer("style_teacher")), None),
     # the first shipped folder written with typed specs: version 2 is in its config.json
     "cyclegan_teacher": (ResnetI2ISpec(arch="resnet-i2i", width=32, resolution=32, channels=1, in_channels=1, blocks=6),
                          PatchSpec(width=32, channels=1, layers=2)),
@@ -50,11 +53,11 @@ EXPECTED = {
 WRITTEN_WITH_VERSIONS = {"cyclegan_teacher"}
 
 
-def _corpus_tokenizer() -> str:
+def _corpus_tokenizer(recipe: str) -> str:
     from kdgan.config import load_config
     from kdgan.tasks import build_task
 
-    return build_task(load_config("configs/translate_teacher.yaml")).tokenizer.to_str()
+    return build_task(load_config(f"configs/{recipe}.yaml")).tokenizer.to_str()
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -21,7 +21,7 @@ from kdgan.train.checkpoint import atomic_save_tensors, atomic_write_bytes, load
 
 SHIPPED = ("glyph_teacher", "sr_teacher", "inpainting_teacher", "edges_teacher", "vocoder_teacher", "enhance_teacher",
            "convert_teacher", "clone_teacher", "enhance_mask_teacher", "convert_cycle_teacher", "translate_teacher",
-           "cyclegan_teacher")
+           "cyclegan_teacher", "style_teacher")
 
 
 def export_pretrained(checkpoint: Path, out: Path) -> Path:
