@@ -9,6 +9,11 @@ teacher and student measured side by side per sentence.
     python benchmarks/text_benchmark.py                      # 3 seeds, the kinds below, the recipe's steps
     python benchmarks/text_benchmark.py --seeds 0 --kinds scratch,seq_kd --no-profile --threads 1
     python benchmarks/text_benchmark.py --quick              # smoke run, about a minute
+    python benchmarks/text_benchmark.py --corpus style       # King James -> World English Bible instead
+
+--corpus style benchmarks the style transfer teacher (configs/style_teacher.yaml, the same
+network on the other corpus) and configs/style_distill.yaml's students the same way, in
+runs/benchmark_style, writing benchmarks/results/style_benchmark.json.
 
 Student kinds (--kinds):
   scratch             the student network trained on the references alone (maximum likelihood)
@@ -29,11 +34,13 @@ teacher). Writes benchmarks/results/text_benchmark.json (or _quick) and prints t
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -48,6 +55,35 @@ KINDS = {"scratch": SCRATCH, "word_kd": ["distill.student.init=scratch", "task.t
          "seq_kd": ["distill.terms=[]", "distill.student.init=scratch"], "pruned": [],
          "pruned_mle": ["distill.terms=[]", "task.targets=reference"],
          "scratch_equal_time": SCRATCH, "pruned_adversarial": []}  # its adversarial start is set in main()
+
+
+class Corpus(NamedTuple):
+    teacher: str  # shipped name
+    recipe: str  # the students' config
+    work: str  # folder under runs/
+    results: str  # results JSON name
+    teacher_recipe: str  # the config --quick trains its tiny teacher from
+
+
+CORPORA = {"translate": Corpus("translate_teacher", "translate_distill.yaml", "benchmark_translate", "text_benchmark",
+                               "translate_teacher.yaml"),
+           "style": Corpus("style_teacher", "style_distill.yaml", "benchmark_style", "style_benchmark",
+                           "style_teacher.yaml")}
+
+
+def corpus_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", choices=list(CORPORA), default="translate",
+                        help="translate (English -> Spanish) or style (King James -> World English Bible): "
+                             "sets the defaults of --teacher, --config and --work, and the results' name")
+
+
+def chosen_corpus() -> Corpus:
+    """--corpus, read before the other options because it sets their defaults."""
+    parser = argparse.ArgumentParser(add_help=False)
+    corpus_option(parser)
+    return CORPORA[parser.parse_known_args()[0].corpus]
+
+
 SENTENCES_TIMED = 16  # per-sentence latency: the mean over this many held-out sources, one at a time
 
 
@@ -192,7 +228,8 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    args = arguments(__doc__, "translate_teacher", "benchmark_translate", "translate_distill.yaml", KINDS)
+    corpus = chosen_corpus()
+    args = arguments(__doc__, corpus.teacher, corpus.work, corpus.recipe, KINDS, options=corpus_option)
     torch.set_num_threads(args.threads)
     started = time.time()
     extra: list[str] = []
@@ -201,7 +238,7 @@ def main() -> None:
         tiny = ["task.vocab_size=300", "model.generator.max_len=64", "model.generator.encoder_layers=1",
                 "model.generator.decoder_layers=1", "model.generator.heads=2", "model.discriminator.width=8",
                 "train.batch_size=8", "train.warmup_steps=2", "data.max_words=6"]
-        args.teacher = str(train("teacher", "translate_teacher.yaml", 4, [*tiny, "model.generator.width=16"],
+        args.teacher = str(train("teacher", corpus.teacher_recipe, 4, [*tiny, "model.generator.width=16"],
                                  args.work, reuse=False)["run"])
         extra = [*tiny, "model.generator.width=8", "model.generator.expansion=2"]
     args.steps = args.steps or recipe_steps(args.config)
@@ -215,7 +252,7 @@ def main() -> None:
     student = args.work / f"{first['kind']}_seed{first['seed']}"
     eff = None if args.no_profile else efficiency(args.teacher, student, *((1, 1, 2) if args.quick else (10, 5)))
     teacher_q, rows, eff = with_earlier(args, teacher_q, rows, eff)
-    write_results(args, summarise(teacher_q, rows, eff), rows, started, "text_benchmark", markdown)
+    write_results(args, summarise(teacher_q, rows, eff), rows, started, corpus.results, markdown)
 
 
 if __name__ == "__main__":

@@ -262,10 +262,14 @@ def target_lines(targets: dict) -> list[str]:
     return lines
 
 
-def arguments(doc: str, teacher: str, work: str, config: str, kinds: dict = KINDS) -> argparse.Namespace:
+def arguments(doc: str, teacher: str, work: str, config: str, kinds: dict = KINDS,
+              options=None) -> argparse.Namespace:
     """The command line every audio benchmark takes (its teacher, work folder and student
-    recipe by default; `kinds`: its student kinds and their overrides, kept as args.kind_overrides)."""
+    recipe by default; `kinds`: its student kinds and their overrides, kept as args.kind_overrides;
+    `options`: adds a benchmark's own options to the parser)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if options is not None:
+        options(parser)
     parser.add_argument("--config", default=config, help="the students' recipe, in configs/")
     parser.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny teacher trained here)")
     parser.add_argument("--seeds", default="0,1,2")
