@@ -93,6 +93,27 @@ def test_text_benchmark_quick_on_the_style_corpus(tmp_path, monkeypatch):
     assert result["teacher"]["copy_the_source"]["bleu"] > 20
 
 
+def test_teacher_adversarial_phase_against_its_maximum_likelihood_control(tmp_path):
+    result = _run("text_teacher_adversarial.py", tmp_path)
+    assert set(result["fine_tuned"]) == {"adversarial", "mle"} and "bleu" in result["teacher"]
+    for kind, start in (("adversarial", 0), ("mle", 4)):  # the control: the same 4 steps without the term
+        meta = json.loads((tmp_path / "work" / f"{kind}_seed0" / "checkpoints" / "step_0000004.json").read_text())
+        assert meta["config"]["train"]["adversarial_start"] == start
+        assert meta["generator_spec"]["width"] == 16  # the teacher's own network, at full size
+    log = (tmp_path / "work" / "adversarial_seed0" / "log.jsonl").read_text()
+    assert '"g_adv"' in log and '"g_adv"' not in (tmp_path / "work" / "mle_seed0" / "log.jsonl").read_text()
+
+
+def test_text_layouts_times_the_teacher_against_pruned_layouts(tmp_path):
+    out = tmp_path / "layouts.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "text_layouts.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    layouts = json.loads(out.read_text())["layouts"]
+    assert layouts["teacher"]["params"] > layouts["128 wide, 3 + 1 layers, x3"]["params"] > 0
+    assert all(r["ms_per_token"] > 0 and r["min"] <= r["speedup"] <= r["max"] for r in layouts.values())
+
+
 def test_cyclegan_benchmark_quick(tmp_path):
     result = _run("cyclegan_benchmark.py", tmp_path)
     assert set(result["students"]) == {"scratch", "distilled", "pruned"} and len(result["runs"]) == 3
