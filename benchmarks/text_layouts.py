@@ -20,6 +20,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -72,6 +73,25 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sentences, args.rounds = 1, 1
+    from kdgan.errors import UserError
+    from kdgan.outputs import check_writable_file
+
+    try:
+        check_writable_file(args.out)
+        results = measure(args)
+    except UserError as e:  # a wrong --teacher or --out: one line, exit 2, nothing written
+        print(f"text_layouts.py: {e}", file=sys.stderr)
+        sys.exit(2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print("| network | parameters | ms per sentence | ms per token | speed-up (min-max) |\n|---|---|---|---|---|")
+    for name, r in results["layouts"].items():
+        print(f"| {name} | {r['params'] / 1e6:.2f}M | {r['ms_per_sentence']:.1f} | {r['ms_per_token']:.2f} | "
+              f"{r['speedup']:.2f}x ({r['min']:.2f}-{r['max']:.2f}) |")
+    print(f"wrote {args.out}")
+
+
+def measure(args: argparse.Namespace) -> dict:
     from kdgan.metrics.efficiency import count_params
     from kdgan.tasks.text.tokenizer import PAD
     from vocoder_benchmark import generator_and_task
@@ -84,7 +104,7 @@ def main() -> None:
         work = [(s, int((teacher.greedy(s, teacher.spec.max_len)[0, 1:] != PAD).sum())) for s in sources]
     nets = {"teacher": teacher}
     for layout in LAYOUTS:
-        if layout[0] <= teacher.spec.width and max(layout[1:3]) <= min(len(teacher.encoder), len(teacher.decoder)):
+        if layout[0] <= teacher.spec.width and layout[1] <= len(teacher.encoder) and layout[2] <= len(teacher.decoder):
             nets["{} wide, {} + {} layers, x{}".format(*layout)] = student_of(teacher, *layout)
     for net in nets.values():  # warm-up
         timed(net, work[:2])
@@ -104,13 +124,7 @@ def main() -> None:
             "params": count_params(net), "ms_per_sentence": 1e3 * statistics.median(seconds[name]) / len(work),
             "ms_per_token": 1e3 * statistics.median(seconds[name]) / tokens,
             "speedup": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print("| network | parameters | ms per sentence | ms per token | speed-up (min-max) |\n|---|---|---|---|---|")
-    for name, r in results["layouts"].items():
-        print(f"| {name} | {r['params'] / 1e6:.2f}M | {r['ms_per_sentence']:.1f} | {r['ms_per_token']:.2f} | "
-              f"{r['speedup']:.2f}x ({r['min']:.2f}-{r['max']:.2f}) |")
-    print(f"wrote {args.out}")
+    return results
 
 
 def _cpu_model() -> str:
@@ -123,7 +137,5 @@ def _cpu_model() -> str:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()
