@@ -40,7 +40,8 @@ def markdown(results: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|",
              "| as shipped | " + " | ".join(spec.format(results["teacher"][k]) for k, spec in cols) + " | | |"]
     for kind, e in results["fine_tuned"].items():
-        cells = " | ".join(f"{spec.format(e[f'{k}_mean'])} ± {spec.format(e[f'{k}_std'])}" for k, spec in cols)
+        spread = lambda k, spec: f" ± {spec.format(e[f'{k}_std'])}" if len(e["seeds"]) > 1 else ""  # noqa: E731
+        cells = " | ".join(f"{spec.format(e[f'{k}_mean'])}{spread(k, spec)}" for k, spec in cols)
         lines.append(f"| + {kind} | {cells} | {e['steps']} | {len(e['seeds'])} |")
     return "\n".join(lines)
 
